@@ -1,0 +1,485 @@
+//! Event types of a run's history and their versioned on-disk encoding.
+//!
+//! Names follow Temporal's event types so users of that ecosystem recognise them. Every stored
+//! value starts with a one-byte format version; a value written by a newer weft is refused with
+//! [`EncodingError::NewerFormat`] instead of being misread. This module does not touch the
+//! database (see `store`) and does not interpret events for replay (see `replay`).
+
+use crate::ids::{EventId, RunId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Format version written by this release in front of every encoded event and task.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// A serialized value (UTF-8 JSON by convention of the SDKs), stored unchanged.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Payload(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl Payload {
+    /// A payload holding `value` encoded as JSON.
+    pub fn json(value: &serde_json::Value) -> Payload {
+        Payload(serde_json::to_vec(value).expect("a JSON value always serializes"))
+    }
+
+    /// The payload as a JSON value: parsed when it is JSON, otherwise a string describing the
+    /// bytes.
+    pub fn to_json(&self) -> serde_json::Value {
+        match serde_json::from_slice(&self.0) {
+            Ok(v) => v,
+            Err(_) => serde_json::Value::String(format!("<{} bytes, not JSON>", self.0.len())),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the payload holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(&self.0) {
+            Ok(s) if s.len() <= 200 => write!(f, "{s}"),
+            Ok(s) => write!(f, "{}... ({} bytes)", &s[..s.floor_char_boundary(200)], s.len()),
+            Err(_) => write!(f, "<{} bytes>", self.0.len()),
+        }
+    }
+}
+
+/// An error reported by a workflow or an activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Machine-readable type, matched by retry policies.
+    pub error_type: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Optional structured details.
+    pub details: Option<Payload>,
+    /// The failure must not be retried.
+    pub non_retryable: bool,
+}
+
+impl Failure {
+    /// A retryable failure of `error_type` with `message`.
+    pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            error_type: error_type.into(),
+            message: message.into(),
+            details: None,
+            non_retryable: false,
+        }
+    }
+
+    /// The same failure marked non-retryable.
+    pub fn non_retryable(mut self) -> Failure {
+        self.non_retryable = true;
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// How an activity is retried. Defaults follow Temporal's server defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Delay before the first retry, in milliseconds.
+    pub initial_interval_ms: u64,
+    /// Multiplier applied to the delay after each retry.
+    pub backoff_coefficient: f64,
+    /// Upper bound of the delay, in milliseconds.
+    pub maximum_interval_ms: u64,
+    /// Attempts in all; 0 means unlimited.
+    pub maximum_attempts: u32,
+    /// Error types that are never retried.
+    pub non_retryable_error_types: Vec<String>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_interval_ms: 1_000,
+            backoff_coefficient: 2.0,
+            maximum_interval_ms: 100_000,
+            maximum_attempts: 0,
+            non_retryable_error_types: Vec::new(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `next_attempt` (2 for the first retry): initial x coefficient^(n-2),
+    /// capped at the maximum interval.
+    pub fn delay_before(&self, next_attempt: u32) -> u64 {
+        let exp = next_attempt.saturating_sub(2) as i32;
+        let raw = self.initial_interval_ms as f64 * self.backoff_coefficient.powi(exp);
+        let cap = self.maximum_interval_ms.max(self.initial_interval_ms) as f64;
+        raw.min(cap).max(0.0) as u64
+    }
+
+    /// Whether a failure of attempt `attempt` may be retried under this policy.
+    pub fn may_retry(&self, attempt: u32, failure: &Failure) -> bool {
+        if failure.non_retryable
+            || self
+                .non_retryable_error_types
+                .iter()
+                .any(|t| *t == failure.error_type)
+        {
+            return false;
+        }
+        self.maximum_attempts == 0 || attempt < self.maximum_attempts
+    }
+}
+
+/// Why a Workflow Task failed. The execution stays open; the task is retried with backoff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WorkflowTaskFailedCause {
+    /// The code issued commands that do not match the recorded history.
+    NonDeterminism,
+    /// The guest trapped (a panic, an unreachable, an invalid call).
+    GuestTrap,
+    /// The component could not be instantiated (missing type, link error).
+    InstantiationFailed,
+    /// A limit of the task was exceeded.
+    LimitExceeded,
+}
+
+/// What happened, as recorded in the history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// The run was created.
+    WorkflowExecutionStarted {
+        /// Registered workflow type.
+        workflow_type: String,
+        /// Input of `run`.
+        input: Payload,
+        /// Seed of the run's deterministic random generator.
+        random_seed: u64,
+    },
+    /// A Workflow Task was scheduled.
+    WorkflowTaskScheduled {
+        /// Attempt of the task (1 unless earlier attempts failed).
+        attempt: u32,
+    },
+    /// A Workflow Task began; its time is the workflow time seen during that task.
+    WorkflowTaskStarted {
+        /// The WorkflowTaskScheduled event.
+        scheduled_event_id: EventId,
+    },
+    /// A Workflow Task completed; the command events that follow it are its commands.
+    WorkflowTaskCompleted {
+        /// The WorkflowTaskStarted event.
+        started_event_id: EventId,
+    },
+    /// A Workflow Task failed. Recorded for the first failed attempt of a series only.
+    WorkflowTaskFailed {
+        /// The WorkflowTaskStarted event.
+        started_event_id: EventId,
+        /// Why it failed.
+        cause: WorkflowTaskFailedCause,
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The workflow scheduled an activity.
+    ActivityTaskScheduled {
+        /// Registered activity type.
+        activity_type: String,
+        /// Its input.
+        input: Payload,
+        /// Maximum time of one attempt.
+        start_to_close_timeout_ms: u64,
+        /// Resolved retry policy.
+        retry_policy: RetryPolicy,
+    },
+    /// The activity's final attempt started (written with its outcome, as Temporal does when
+    /// a retry policy is set).
+    ActivityTaskStarted {
+        /// The ActivityTaskScheduled event.
+        scheduled_event_id: EventId,
+        /// Attempt number of the final attempt.
+        attempt: u32,
+    },
+    /// The activity returned a result.
+    ActivityTaskCompleted {
+        /// The ActivityTaskScheduled event.
+        scheduled_event_id: EventId,
+        /// Its result.
+        result: Payload,
+    },
+    /// The activity failed and will not be retried.
+    ActivityTaskFailed {
+        /// The ActivityTaskScheduled event.
+        scheduled_event_id: EventId,
+        /// The last attempt's failure.
+        failure: Failure,
+    },
+    /// The workflow started a durable timer.
+    TimerStarted {
+        /// Requested duration.
+        duration_ms: u64,
+        /// Absolute due time, milliseconds since the epoch.
+        fire_at_ms: u64,
+    },
+    /// A timer fired.
+    TimerFired {
+        /// The TimerStarted event.
+        started_event_id: EventId,
+    },
+    /// The workflow returned a result; the run is closed.
+    WorkflowExecutionCompleted {
+        /// The result.
+        result: Payload,
+    },
+    /// The workflow returned an error; the run is closed.
+    WorkflowExecutionFailed {
+        /// The error.
+        failure: Failure,
+    },
+}
+
+impl EventKind {
+    /// Temporal's name of this event type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::WorkflowExecutionStarted { .. } => "WorkflowExecutionStarted",
+            EventKind::WorkflowTaskScheduled { .. } => "WorkflowTaskScheduled",
+            EventKind::WorkflowTaskStarted { .. } => "WorkflowTaskStarted",
+            EventKind::WorkflowTaskCompleted { .. } => "WorkflowTaskCompleted",
+            EventKind::WorkflowTaskFailed { .. } => "WorkflowTaskFailed",
+            EventKind::ActivityTaskScheduled { .. } => "ActivityTaskScheduled",
+            EventKind::ActivityTaskStarted { .. } => "ActivityTaskStarted",
+            EventKind::ActivityTaskCompleted { .. } => "ActivityTaskCompleted",
+            EventKind::ActivityTaskFailed { .. } => "ActivityTaskFailed",
+            EventKind::TimerStarted { .. } => "TimerStarted",
+            EventKind::TimerFired { .. } => "TimerFired",
+            EventKind::WorkflowExecutionCompleted { .. } => "WorkflowExecutionCompleted",
+            EventKind::WorkflowExecutionFailed { .. } => "WorkflowExecutionFailed",
+        }
+    }
+
+    /// True for events a workflow command produces; replay matches these one by one against
+    /// the commands the code issues.
+    pub fn is_command_event(&self) -> bool {
+        matches!(
+            self,
+            EventKind::ActivityTaskScheduled { .. } | EventKind::TimerStarted { .. }
+        )
+    }
+
+    /// For an event that resolves a pending operation, the event id that started it.
+    pub fn resolves(&self) -> Option<EventId> {
+        match self {
+            EventKind::ActivityTaskCompleted {
+                scheduled_event_id, ..
+            }
+            | EventKind::ActivityTaskFailed {
+                scheduled_event_id, ..
+            } => Some(*scheduled_event_id),
+            EventKind::TimerFired { started_event_id } => Some(*started_event_id),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a run's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the history, from 1.
+    pub id: EventId,
+    /// When it was recorded, milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// The event as JSON for `weft history --json` and the host API: payloads shown as JSON.
+    pub fn to_json(&self, run: RunId) -> serde_json::Value {
+        // Externally tagged: {"TypeName": {attributes}}; keep the attributes.
+        let mut attrs = match serde_json::to_value(&self.kind).expect("events serialize") {
+            serde_json::Value::Object(map) => map
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or(serde_json::Value::Null),
+            other => other,
+        };
+        if let serde_json::Value::Object(map) = &mut attrs {
+            for key in ["input", "result"] {
+                if let Some(v) = map.get_mut(key) {
+                    *v = payload_value_to_json(v);
+                }
+            }
+            if let Some(serde_json::Value::Object(f)) = map.get_mut("failure")
+                && let Some(d) = f.get_mut("details")
+                && !d.is_null()
+            {
+                *d = payload_value_to_json(d);
+            }
+        }
+        serde_json::json!({
+            "event_id": self.id.0,
+            "run_id": run.to_string(),
+            "time_ms": self.time_ms,
+            "event_type": self.kind.name(),
+            "attributes": attrs,
+        })
+    }
+
+    /// One line for humans: id, type and the most telling attribute.
+    pub fn summary(&self) -> String {
+        let detail = match &self.kind {
+            EventKind::WorkflowExecutionStarted { workflow_type, input, .. } => {
+                format!("{workflow_type} input={input:?}")
+            }
+            EventKind::WorkflowTaskScheduled { attempt } if *attempt > 1 => {
+                format!("attempt={attempt}")
+            }
+            EventKind::WorkflowTaskFailed { cause, message, .. } => {
+                format!("{cause:?}: {message}")
+            }
+            EventKind::ActivityTaskScheduled { activity_type, input, .. } => {
+                format!("{activity_type} input={input:?}")
+            }
+            EventKind::ActivityTaskStarted { scheduled_event_id, attempt } => {
+                format!("scheduled={scheduled_event_id} attempt={attempt}")
+            }
+            EventKind::ActivityTaskCompleted { scheduled_event_id, result } => {
+                format!("scheduled={scheduled_event_id} result={result:?}")
+            }
+            EventKind::ActivityTaskFailed { scheduled_event_id, failure } => {
+                format!("scheduled={scheduled_event_id} {failure}")
+            }
+            EventKind::TimerStarted { duration_ms, .. } => format!("{duration_ms}ms"),
+            EventKind::TimerFired { started_event_id } => format!("started={started_event_id}"),
+            EventKind::WorkflowExecutionCompleted { result } => format!("result={result:?}"),
+            EventKind::WorkflowExecutionFailed { failure } => failure.to_string(),
+            _ => String::new(),
+        };
+        format!("{:>4} {:<28} {}", self.id.0, self.kind.name(), detail)
+    }
+}
+
+fn payload_value_to_json(v: &serde_json::Value) -> serde_json::Value {
+    match serde_json::from_value::<Vec<u8>>(v.clone()) {
+        Ok(bytes) => Payload(bytes).to_json(),
+        Err(_) => v.clone(),
+    }
+}
+
+/// Failure to decode a stored value.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EncodingError {
+    /// The value was written by a newer release of weft.
+    #[error(
+        "stored value has format version {found}, newer than the {supported} this weft reads; upgrade weft"
+    )]
+    NewerFormat {
+        /// Version found.
+        found: u8,
+        /// Newest version this release reads.
+        supported: u8,
+    },
+    /// The bytes are not a valid value.
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Encodes `value` with the current format version in front.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION];
+    out.extend(postcard::to_stdvec(value).expect("in-memory serialization does not fail"));
+    out
+}
+
+/// Decodes a value written by [`encode`] of this or an earlier release.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EncodingError> {
+    match bytes.first() {
+        None => Err(EncodingError::Corrupt("empty value".into())),
+        Some(&FORMAT_VERSION) => {
+            postcard::from_bytes(&bytes[1..]).map_err(|e| EncodingError::Corrupt(e.to_string()))
+        }
+        Some(&v) if v > FORMAT_VERSION => Err(EncodingError::NewerFormat {
+            found: v,
+            supported: FORMAT_VERSION,
+        }),
+        Some(&v) => Err(EncodingError::Corrupt(format!("unknown format version {v}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_and_newer_formats_are_refused() {
+        let e = Event {
+            id: EventId(3),
+            time_ms: 17,
+            kind: EventKind::ActivityTaskFailed {
+                scheduled_event_id: EventId(2),
+                failure: Failure::new("CardDeclined", "no funds").non_retryable(),
+            },
+        };
+        let bytes = encode(&e);
+        assert_eq!(decode::<Event>(&bytes).unwrap(), e);
+        let mut newer = bytes.clone();
+        newer[0] = FORMAT_VERSION + 1;
+        assert!(matches!(
+            decode::<Event>(&newer),
+            Err(EncodingError::NewerFormat { .. })
+        ));
+        assert!(matches!(
+            decode::<Event>(&bytes[..3]),
+            Err(EncodingError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn retry_delays_follow_the_policy() {
+        let p = RetryPolicy {
+            initial_interval_ms: 100,
+            maximum_interval_ms: 350,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.delay_before(2), 100);
+        assert_eq!(p.delay_before(3), 200);
+        assert_eq!(p.delay_before(4), 350);
+        let declined = Failure::new("CardDeclined", "x");
+        let limited = RetryPolicy {
+            maximum_attempts: 2,
+            non_retryable_error_types: vec!["CardDeclined".into()],
+            ..p
+        };
+        assert!(!limited.may_retry(1, &declined));
+        assert!(limited.may_retry(1, &Failure::new("Timeout", "x")));
+        assert!(!limited.may_retry(2, &Failure::new("Timeout", "x")));
+    }
+
+    #[test]
+    fn json_view_shows_payloads_as_json() {
+        let e = Event {
+            id: EventId(1),
+            time_ms: 5,
+            kind: EventKind::WorkflowExecutionStarted {
+                workflow_type: "order".into(),
+                input: Payload::json(&serde_json::json!({"a": 1})),
+                random_seed: 9,
+            },
+        };
+        let j = e.to_json(RunId(1));
+        assert_eq!(j["event_type"], "WorkflowExecutionStarted");
+        assert_eq!(j["attributes"]["input"]["a"], 1);
+    }
+}

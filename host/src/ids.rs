@@ -1,0 +1,91 @@
+//! Identifier newtypes shared by every module.
+//!
+//! Ids cross module boundaries only as these types, never as bare strings or integers.
+//! This module does not generate run ids from history: it only names and formats them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The id a user starts a workflow with. Unique among open workflows of a database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WorkflowId(pub String);
+
+impl fmt::Display for WorkflowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for WorkflowId {
+    fn from(s: &str) -> Self {
+        WorkflowId(s.to_string())
+    }
+}
+
+/// One run of a workflow: a random 128-bit id, shown as a UUID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RunId(pub u128);
+
+impl RunId {
+    /// A fresh random run id (UUID version 4 layout).
+    pub fn random() -> RunId {
+        let mut v: u128 = rand::random();
+        v = (v & !(0xF000u128 << 64)) | (0x4000u128 << 64);
+        v = (v & !(0xC0u128 << 56)) | (0x80u128 << 56);
+        RunId(v)
+    }
+
+    /// Parses the UUID text form produced by `Display`.
+    pub fn parse(s: &str) -> Option<RunId> {
+        let hex: String = s.chars().filter(|c| *c != '-').collect();
+        if hex.len() != 32 {
+            return None;
+        }
+        u128::from_str_radix(&hex, 16).ok().map(RunId)
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    }
+}
+
+/// Position of an event in its run's history, from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventId(pub u64);
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An activity within a run: the event id of its ActivityTaskScheduled event.
+///
+/// Deterministic, so a replay can never schedule a duplicate, and together with the workflow
+/// id and attempt it is the idempotency key handed to the activity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ActivityId(pub EventId);
+
+impl fmt::Display for ActivityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_id_round_trips_through_text() {
+        let id = RunId::random();
+        let text = id.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(&text[14..15], "4", "version nibble");
+        assert_eq!(RunId::parse(&text), Some(id));
+        assert_eq!(RunId::parse("not-a-uuid"), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! weft: a durable-execution host. Workflows are WebAssembly components replayed from an event
+//! history in redb; activities are native async Rust run from a persisted queue.
+//!
+//! Start with [`HostBuilder`]: register workflow components and activities, open a database
+//! file, then start workflows and wait for their results. See ARCHITECTURE.md for the map.
+
+pub mod activity;
+pub mod api;
+pub mod history;
+pub mod ids;
+pub mod limits;
+pub mod replay;
+pub mod sandbox;
+pub mod store;
+pub mod workflow_task;
+
+pub use activity::{ActivityContext, ActivityError};
+pub use api::{Host, HostBuilder, HostError, WorkflowDescription, WorkflowOutcome};
+pub use history::{Event, EventKind, Failure, Payload, RetryPolicy};
+pub use ids::{EventId, RunId, WorkflowId};
+pub use limits::Limits;
+pub use store::RunStatus;

@@ -1,0 +1,72 @@
+//! Every limit of the host in one place, with documented defaults.
+//!
+//! This module only holds numbers; each limit is enforced where its comment says.
+
+use std::time::Duration;
+
+/// Limits on workflows, tasks and payloads.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest payload (workflow input or result, activity input or result). Enforced by the
+    /// host API on start, by `replay` on commands and by `activity` on results. Default 2 MiB,
+    /// Temporal's blob limit.
+    pub max_payload_bytes: usize,
+    /// Most events in one run's history. A task that would pass it fails (the execution stays
+    /// open); enforced by `replay`. Default 51,200 as in Temporal.
+    pub max_history_events: u64,
+    /// Most new commands in one Workflow Task; enforced by `replay`. Default 1,000.
+    pub max_commands_per_task: usize,
+    /// CPU time of one Workflow Task, enforced by epoch interruption in `sandbox`.
+    /// Default 2 s.
+    pub max_task_cpu: Duration,
+    /// Linear memory of one workflow instance, enforced by a `StoreLimits` in `sandbox`.
+    /// Default 256 MiB.
+    pub max_memory_bytes: usize,
+    /// Table elements of one instance; `sandbox`. Default 100,000.
+    pub max_table_elements: usize,
+    /// Wasm stack of one instance; `sandbox` engine config. Default 512 KiB.
+    pub max_wasm_stack_bytes: usize,
+    /// Size of a component file accepted at registration; `sandbox`. Default 32 MiB.
+    pub max_component_bytes: usize,
+    /// Backoff of Workflow Task retries: first delay. Default 1 s.
+    pub workflow_task_retry_initial: Duration,
+    /// Backoff of Workflow Task retries: largest delay. Default 10 min, as Temporal's
+    /// `workflowTaskRetryMaxInterval`.
+    pub workflow_task_retry_max: Duration,
+    /// Activities run at once by this host. Default 64.
+    pub max_concurrent_activities: usize,
+    /// Workflow Tasks run at once by this host. Default: number of CPUs.
+    pub max_concurrent_workflow_tasks: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload_bytes: 2 * 1024 * 1024,
+            max_history_events: 51_200,
+            max_commands_per_task: 1_000,
+            max_task_cpu: Duration::from_secs(2),
+            max_memory_bytes: 256 * 1024 * 1024,
+            max_table_elements: 100_000,
+            max_wasm_stack_bytes: 512 * 1024,
+            max_component_bytes: 32 * 1024 * 1024,
+            workflow_task_retry_initial: Duration::from_secs(1),
+            workflow_task_retry_max: Duration::from_secs(600),
+            max_concurrent_activities: 64,
+            max_concurrent_workflow_tasks: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        }
+    }
+}
+
+impl Limits {
+    /// Delay before Workflow Task attempt `next_attempt` (2 = first retry): doubling from the
+    /// initial delay, capped at the maximum.
+    pub fn workflow_task_backoff(&self, next_attempt: u32) -> Duration {
+        let exp = next_attempt.saturating_sub(2).min(30);
+        self.workflow_task_retry_initial
+            .saturating_mul(1u32 << exp)
+            .min(self.workflow_task_retry_max)
+    }
+}

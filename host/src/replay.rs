@@ -1,0 +1,430 @@
+//! Drives a workflow through its recorded history: answers each import from the history when
+//! the answer is known, matches each command the code issues against the recorded command
+//! events, and collects the new commands that end the task.
+//!
+//! Rules that keep replay deterministic:
+//! - The k-th command the code issues must match the k-th command event of the history
+//!   (ActivityTaskScheduled by activity type, TimerStarted); otherwise the task fails with a
+//!   non-determinism error naming the event.
+//! - `wait-any` returns, among the awaited operations resolved in the history, the one whose
+//!   resolving event comes first. The host's timing never decides.
+//! - Workflow time is the start time of the Workflow Task in which the code originally ran at
+//!   that point: it advances as replay consumes results that arrived in later tasks.
+//!
+//! This module does not touch the database or wasmtime's store setup; it is the host-side
+//! implementation of the `weft:workflow/host` interface.
+
+use crate::history::{Event, EventKind, Failure, Payload, RetryPolicy};
+use crate::ids::{EventId, RunId, WorkflowId};
+use crate::limits::Limits;
+use crate::sandbox::bindings::weft::workflow::{host, types};
+use crate::sandbox::{GuestLog, SeededRng};
+use crate::store::Command;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a task stopped running guest code early. Raised as a trap to unwind the guest.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Interrupt {
+    /// The workflow waits for something not yet in the history: the task ends with its
+    /// commands.
+    #[error("workflow is waiting for new events")]
+    Suspend,
+    /// The code no longer matches its history.
+    #[error("non-determinism: {0}")]
+    NonDeterminism(String),
+    /// A limit was exceeded.
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+    /// The guest misused an import (unknown handle, empty wait).
+    #[error("invalid call: {0}")]
+    InvalidCall(String),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum HandleRef {
+    /// Matched a recorded command event.
+    Recorded(EventId),
+    /// A new command of this task (index into `new_commands`).
+    New,
+}
+
+/// Host state of one Workflow Task.
+pub struct Replay {
+    workflow_id: WorkflowId,
+    run: RunId,
+    workflow_type: String,
+    attempt: u32,
+    command_events: Vec<Event>,
+    next_command: usize,
+    /// Start event id -> (resolving event id, outcome).
+    resolutions: HashMap<EventId, (EventId, types::Outcome)>,
+    handles: Vec<HandleRef>,
+    /// (WorkflowTaskStarted event id, time) of each completed task, then the current task.
+    task_starts: Vec<(EventId, u64)>,
+    current_task: usize,
+    clock: Arc<AtomicU64>,
+    log: Arc<GuestLog>,
+    seed: u64,
+    rng: SeededRng,
+    new_commands: Vec<Command>,
+    history_len: u64,
+    limits: Limits,
+    interrupt: Option<Interrupt>,
+}
+
+impl Replay {
+    /// Prepares the replay of `history` for a task that started at `started_ms`.
+    pub fn new(
+        run: RunId,
+        workflow_id: WorkflowId,
+        history: &[Event],
+        attempt: u32,
+        started_ms: u64,
+        limits: Limits,
+    ) -> Replay {
+        let mut workflow_type = String::new();
+        let mut seed = 0;
+        let mut command_events = Vec::new();
+        let mut resolutions = HashMap::new();
+        let mut task_starts = Vec::new();
+        for (i, e) in history.iter().enumerate() {
+            match &e.kind {
+                EventKind::WorkflowExecutionStarted {
+                    workflow_type: t,
+                    random_seed,
+                    ..
+                } => {
+                    workflow_type = t.clone();
+                    seed = *random_seed;
+                }
+                EventKind::WorkflowTaskStarted { .. } => {
+                    if matches!(
+                        history.get(i + 1).map(|n| &n.kind),
+                        Some(EventKind::WorkflowTaskCompleted { .. })
+                    ) {
+                        task_starts.push((e.id, e.time_ms));
+                    }
+                }
+                k if k.is_command_event() => command_events.push(e.clone()),
+                _ => {}
+            }
+            if let Some(start) = e.kind.resolves() {
+                let outcome = match &e.kind {
+                    EventKind::ActivityTaskCompleted { result, .. } => {
+                        types::Outcome::Completed(result.0.clone())
+                    }
+                    EventKind::ActivityTaskFailed { failure, .. } => {
+                        types::Outcome::Failed(to_wit_failure(failure))
+                    }
+                    _ => types::Outcome::Fired,
+                };
+                resolutions.insert(start, (e.id, outcome));
+            }
+        }
+        task_starts.push((EventId(u64::MAX), started_ms));
+        let log = Arc::new(GuestLog {
+            context: format!("{workflow_id}/{run}"),
+            ..GuestLog::default()
+        });
+        let replay = Replay {
+            workflow_id,
+            run,
+            workflow_type,
+            attempt,
+            command_events,
+            next_command: 0,
+            resolutions,
+            handles: Vec::new(),
+            clock: Arc::new(AtomicU64::new(task_starts[0].1)),
+            task_starts,
+            current_task: 0,
+            log,
+            seed,
+            rng: SeededRng::new(seed),
+            new_commands: Vec::new(),
+            history_len: history.len() as u64,
+            limits,
+            interrupt: None,
+        };
+        replay.publish_task();
+        replay
+    }
+
+    /// Workflow time shared with the WASI clocks.
+    pub fn clock(&self) -> Arc<AtomicU64> {
+        self.clock.clone()
+    }
+
+    /// The run's random seed (for the WASI random sources).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The guest's log sink.
+    pub fn log(&self) -> Arc<GuestLog> {
+        self.log.clone()
+    }
+
+    /// Why the guest was stopped, if the host stopped it.
+    pub fn interrupt(&self) -> Option<&Interrupt> {
+        self.interrupt.as_ref()
+    }
+
+    /// True while the code re-executes earlier tasks.
+    pub fn is_replaying(&self) -> bool {
+        self.current_task + 1 < self.task_starts.len()
+    }
+
+    fn publish_task(&self) {
+        self.clock
+            .store(self.task_starts[self.current_task].1, Ordering::Relaxed);
+        self.log
+            .replaying
+            .store(self.is_replaying(), Ordering::Relaxed);
+    }
+
+    fn stop(&mut self, i: Interrupt) -> wasmtime::Error {
+        if self.interrupt.is_none() {
+            self.interrupt = Some(i.clone());
+        }
+        wasmtime::Error::new(i)
+    }
+
+    /// Commands of history not yet issued again by the code, described for an error message.
+    fn unmatched(&self) -> Option<String> {
+        self.command_events
+            .get(self.next_command)
+            .map(|e| format!("event {} {}", e.id, describe(&e.kind)))
+    }
+
+    /// Called when `run` returned: the final command, after checking that every recorded
+    /// command was issued again.
+    pub fn finish(&mut self, result: Result<Vec<u8>, types::Failure>) -> Result<Vec<Command>, Interrupt> {
+        if let Some(e) = self.unmatched() {
+            return Err(Interrupt::NonDeterminism(format!(
+                "the workflow returned, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history, or let this run finish first"
+            )));
+        }
+        let cmd = match result {
+            Ok(payload) => {
+                self.check_payload("workflow result", &payload)?;
+                Command::CompleteWorkflow {
+                    result: Payload(payload),
+                }
+            }
+            Err(f) => Command::FailWorkflow {
+                failure: from_wit_failure(f),
+            },
+        };
+        self.new_commands.push(cmd);
+        Ok(std::mem::take(&mut self.new_commands))
+    }
+
+    /// The commands of a suspended task.
+    pub fn take_commands(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.new_commands)
+    }
+
+    fn check_payload(&self, what: &str, p: &[u8]) -> Result<(), Interrupt> {
+        if p.len() > self.limits.max_payload_bytes {
+            return Err(Interrupt::Limit(format!(
+                "{what} is {} bytes, above the payload limit of {} bytes",
+                p.len(),
+                self.limits.max_payload_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Matches or records command number `self.next_command`.
+    fn command(&mut self, cmd: Command) -> Result<u32, Interrupt> {
+        let handle = self.handles.len() as u32;
+        if let Some(event) = self.command_events.get(self.next_command) {
+            let matches = match (&cmd, &event.kind) {
+                (
+                    Command::ScheduleActivity { activity_type, .. },
+                    EventKind::ActivityTaskScheduled {
+                        activity_type: recorded,
+                        ..
+                    },
+                ) => activity_type == recorded,
+                (Command::StartTimer { .. }, EventKind::TimerStarted { .. }) => true,
+                _ => false,
+            };
+            if !matches {
+                return Err(Interrupt::NonDeterminism(format!(
+                    "command {} of the workflow is {}, but the history recorded {} at event {}. The workflow code changed in a way that is incompatible with this run; deploy the code that wrote this history, or version the change",
+                    self.next_command + 1,
+                    describe_command(&cmd),
+                    describe(&event.kind),
+                    event.id
+                )));
+            }
+            self.handles.push(HandleRef::Recorded(event.id));
+            self.next_command += 1;
+            return Ok(handle);
+        }
+        if self.new_commands.len() >= self.limits.max_commands_per_task {
+            return Err(Interrupt::Limit(format!(
+                "more than {} commands in one Workflow Task",
+                self.limits.max_commands_per_task
+            )));
+        }
+        let projected = self.history_len + 3 + self.new_commands.len() as u64 + 1;
+        if projected > self.limits.max_history_events {
+            return Err(Interrupt::Limit(format!(
+                "history would exceed {} events; continue the workflow as a new run",
+                self.limits.max_history_events
+            )));
+        }
+        self.new_commands.push(cmd);
+        self.handles.push(HandleRef::New);
+        Ok(handle)
+    }
+}
+
+fn describe(kind: &EventKind) -> String {
+    match kind {
+        EventKind::ActivityTaskScheduled { activity_type, .. } => {
+            format!("ActivityTaskScheduled(activity type '{activity_type}')")
+        }
+        EventKind::TimerStarted { duration_ms, .. } => format!("TimerStarted({duration_ms} ms)"),
+        other => other.name().to_string(),
+    }
+}
+
+fn describe_command(cmd: &Command) -> String {
+    match cmd {
+        Command::ScheduleActivity { activity_type, .. } => {
+            format!("ScheduleActivityTask(activity type '{activity_type}')")
+        }
+        Command::StartTimer { duration_ms } => format!("StartTimer({duration_ms} ms)"),
+        Command::CompleteWorkflow { .. } => "CompleteWorkflowExecution".into(),
+        Command::FailWorkflow { .. } => "FailWorkflowExecution".into(),
+    }
+}
+
+/// Converts a stored failure to the WIT record.
+pub fn to_wit_failure(f: &Failure) -> types::Failure {
+    types::Failure {
+        error_type: f.error_type.clone(),
+        message: f.message.clone(),
+        details: f.details.as_ref().map(|d| d.0.clone()),
+        non_retryable: f.non_retryable,
+    }
+}
+
+/// Converts a WIT failure to the stored form.
+pub fn from_wit_failure(f: types::Failure) -> Failure {
+    Failure {
+        error_type: f.error_type,
+        message: f.message,
+        details: f.details.map(Payload),
+        non_retryable: f.non_retryable,
+    }
+}
+
+impl types::Host for Replay {}
+
+impl host::Host for Replay {
+    fn schedule_activity(
+        &mut self,
+        activity_type: String,
+        input: Vec<u8>,
+        options: types::ActivityOptions,
+    ) -> wasmtime::Result<u32> {
+        if let Err(i) = self.check_payload(&format!("input of activity {activity_type}"), &input) {
+            return Err(self.stop(i));
+        }
+        let retry_policy = match options.retry_policy {
+            None => RetryPolicy::default(),
+            Some(p) => RetryPolicy {
+                initial_interval_ms: p.initial_interval_ms.max(1),
+                backoff_coefficient: if p.backoff_coefficient >= 1.0 {
+                    p.backoff_coefficient
+                } else {
+                    2.0
+                },
+                maximum_interval_ms: p.maximum_interval_ms,
+                maximum_attempts: p.maximum_attempts,
+                non_retryable_error_types: p.non_retryable_error_types,
+            },
+        };
+        let cmd = Command::ScheduleActivity {
+            activity_type,
+            input: Payload(input),
+            start_to_close_timeout_ms: options.start_to_close_timeout_ms.unwrap_or(60_000).max(1),
+            retry_policy,
+        };
+        self.command(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<u32> {
+        self.command(Command::StartTimer { duration_ms })
+            .map_err(|i| self.stop(i))
+    }
+
+    fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<(u32, types::Outcome)> {
+        if handles.is_empty() {
+            return Err(self.stop(Interrupt::InvalidCall(
+                "wait-any called with no handles".into(),
+            )));
+        }
+        let mut best: Option<(EventId, u32)> = None;
+        for &h in &handles {
+            let Some(r) = self.handles.get(h as usize).copied() else {
+                return Err(self.stop(Interrupt::InvalidCall(format!(
+                    "wait-any called with unknown handle {h}; this run has created {} handles",
+                    self.handles.len()
+                ))));
+            };
+            if let HandleRef::Recorded(start) = r
+                && let Some((resolved_at, _)) = self.resolutions.get(&start)
+                && best.is_none_or(|(b, _)| *resolved_at < b)
+            {
+                best = Some((*resolved_at, h));
+            }
+        }
+        let Some((resolved_at, h)) = best else {
+            if let Some(e) = self.unmatched() {
+                return Err(self.stop(Interrupt::NonDeterminism(format!(
+                    "the workflow waits, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history"
+                ))));
+            }
+            return Err(self.stop(Interrupt::Suspend));
+        };
+        // The code saw this result in the first task that started after it was recorded.
+        let task = self
+            .task_starts
+            .iter()
+            .position(|(started, _)| *started > resolved_at)
+            .unwrap_or(self.task_starts.len() - 1);
+        if task > self.current_task {
+            self.current_task = task;
+            self.publish_task();
+        }
+        let HandleRef::Recorded(start) = self.handles[h as usize] else {
+            unreachable!("only recorded handles resolve")
+        };
+        Ok((h, self.resolutions[&start].1.clone()))
+    }
+
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.task_starts[self.current_task].1)
+    }
+
+    fn random_u64(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.rng.next_u64())
+    }
+
+    fn info(&mut self) -> wasmtime::Result<types::WorkflowInfo> {
+        Ok(types::WorkflowInfo {
+            workflow_id: self.workflow_id.0.clone(),
+            run_id: self.run.to_string(),
+            workflow_type: self.workflow_type.clone(),
+            task_attempt: self.attempt,
+        })
+    }
+}

@@ -1,0 +1,515 @@
+//! The wasmtime sandbox: engine configuration, component admission, the deterministic WASI a
+//! workflow sees, and per-task resource limits.
+//!
+//! A workflow gets no real clock, randomness, file system, network or environment: clocks read
+//! workflow time from the history, random bytes come from the run's recorded seed, stdout and
+//! stderr go to the host's log (not repeated during replay), there are no preopened
+//! directories, no sockets and an empty environment. A component importing anything outside
+//! [`ALLOWED_IMPORTS`] is refused when it is registered. This module does not interpret the
+//! history; `replay` does.
+
+use crate::limits::Limits;
+use crate::replay::Replay;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Host bindings generated from `wit/`.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "workflow",
+        imports: { default: trappable },
+    });
+}
+
+/// Interfaces a workflow component may import. Anything else is refused at registration.
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "weft:workflow/types",
+    "weft:workflow/host",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+/// A component refused at registration, or a failure to set up the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    /// The file could not be read.
+    #[error("cannot read workflow component {path}: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("workflow type {workflow_type}: not a valid WebAssembly component: {reason}")]
+    Invalid {
+        /// Type being registered.
+        workflow_type: String,
+        /// What wasmtime reported.
+        reason: String,
+    },
+    /// The component is larger than allowed.
+    #[error("workflow type {workflow_type}: component is {size} bytes, above the limit of {limit}")]
+    TooLarge {
+        /// Type being registered.
+        workflow_type: String,
+        /// Size.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// The component imports something a workflow may not use.
+    #[error("workflow type {workflow_type}: component imports `{import}`, which workflows may not use (workflows get no network, real clock, file system or environment; use activities for side effects)")]
+    ForbiddenImport {
+        /// Type being registered.
+        workflow_type: String,
+        /// The import.
+        import: String,
+    },
+    /// The component does not export the workflow world.
+    #[error("workflow type {workflow_type}: component does not implement the weft:workflow/workflow world: {reason}")]
+    WrongWorld {
+        /// Type being registered.
+        workflow_type: String,
+        /// Details.
+        reason: String,
+    },
+}
+
+/// The shared wasmtime engine and linker. Compile each component once with
+/// [`Sandbox::compile`]; instantiate it per task from the returned [`CompiledWorkflow`].
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<TaskState>,
+    limits: Limits,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+/// Interval of the epoch ticker that bounds a task's CPU time.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+impl Sandbox {
+    /// Builds the engine (epoch interruption on) and the linker with the deterministic WASI
+    /// and the weft host interface.
+    pub fn new(limits: Limits) -> wasmtime::Result<Sandbox> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(limits.max_wasm_stack_bytes);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        add_deterministic_wasi(&mut linker)?;
+        bindings::Workflow::add_to_linker::<TaskState, ReplayData>(&mut linker, |s| &mut s.replay)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (e, stop) = (engine.clone(), stop_ticker.clone());
+        std::thread::Builder::new()
+            .name("weft-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    e.increment_epoch();
+                }
+            })
+            .expect("spawn epoch thread");
+        Ok(Sandbox {
+            engine,
+            linker,
+            limits,
+            stop_ticker,
+        })
+    }
+
+    /// The limits every task runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Reads and compiles the component at `path` for `workflow_type`.
+    pub fn compile_file(
+        &self,
+        workflow_type: &str,
+        path: &Path,
+    ) -> Result<CompiledWorkflow, AdmissionError> {
+        let bytes = std::fs::read(path).map_err(|source| AdmissionError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.compile(workflow_type, &bytes)
+    }
+
+    /// Checks and compiles a component: it must be a valid component within the size limit,
+    /// import only [`ALLOWED_IMPORTS`] and export `run`.
+    pub fn compile(
+        &self,
+        workflow_type: &str,
+        bytes: &[u8],
+    ) -> Result<CompiledWorkflow, AdmissionError> {
+        if bytes.len() > self.limits.max_component_bytes {
+            return Err(AdmissionError::TooLarge {
+                workflow_type: workflow_type.into(),
+                size: bytes.len(),
+                limit: self.limits.max_component_bytes,
+            });
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| AdmissionError::Invalid {
+                workflow_type: workflow_type.into(),
+                reason: format!("{e:#}"),
+            })?;
+        let ty = component.component_type();
+        for (name, _) in ty.imports(&self.engine) {
+            let base = name.split('@').next().unwrap_or(name);
+            if !ALLOWED_IMPORTS.contains(&base) {
+                return Err(AdmissionError::ForbiddenImport {
+                    workflow_type: workflow_type.into(),
+                    import: name.to_string(),
+                });
+            }
+        }
+        let wrong = |reason: String| AdmissionError::WrongWorld {
+            workflow_type: workflow_type.into(),
+            reason,
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| wrong(format!("{e:#}")))?;
+        let pre = bindings::WorkflowPre::new(pre).map_err(|e| wrong(format!("{e:#}")))?;
+        Ok(CompiledWorkflow { pre })
+    }
+
+    /// A store for one Workflow Task, with limits, a CPU deadline and the deterministic WASI
+    /// bound to `replay`'s clock, seed and log.
+    pub fn store(&self, replay: Replay) -> Store<TaskState> {
+        let clock = replay.clock();
+        let seed = replay.seed();
+        let log = replay.log();
+        let mut b = WasiCtx::builder();
+        b.wall_clock(WorkflowClock(clock.clone()))
+            .monotonic_clock(WorkflowClock(clock))
+            .secure_random(SeededRng::new(seed ^ 0x5eed_0001))
+            .insecure_random(SeededRng::new(seed ^ 0x5eed_0002))
+            .insecure_random_seed(u128::from(seed) << 64 | u128::from(seed ^ 0x5eed_0003))
+            .stdout(LogStream {
+                log: log.clone(),
+                stderr: false,
+            })
+            .stderr(LogStream { log, stderr: true })
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = TaskState {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.max_memory_bytes)
+                .table_elements(self.limits.max_table_elements)
+                .instances(100)
+                .build(),
+            replay,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.max_task_cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A compiled, linked workflow component, instantiated once per task.
+#[derive(Clone)]
+pub struct CompiledWorkflow {
+    pre: bindings::WorkflowPre<TaskState>,
+}
+
+impl CompiledWorkflow {
+    /// Instantiates the component in `store` and calls `run(input)`.
+    pub fn run(
+        &self,
+        store: &mut Store<TaskState>,
+        input: &[u8],
+    ) -> wasmtime::Result<Result<Vec<u8>, bindings::weft::workflow::types::Failure>> {
+        let instance = self.pre.instantiate(&mut *store)?;
+        instance.call_run(store, &input.to_vec())
+    }
+}
+
+/// Data of a task's store.
+pub struct TaskState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    /// The replay driving this task.
+    pub replay: Replay,
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+struct ReplayData;
+impl HasData for ReplayData {
+    type Data<'a> = &'a mut Replay;
+}
+
+struct IoData;
+impl HasData for IoData {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Links the WASI interfaces in [`ALLOWED_IMPORTS`]; sockets are not linked at all.
+fn add_deterministic_wasi(l: &mut Linker<TaskState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+    use wasmtime_wasi::random::WasiRandom;
+    type T = TaskState;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
+    sync::io::poll::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
+    sync::io::streams::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    random::random::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    Ok(())
+}
+
+/// Wall and monotonic clock reading workflow time (ms since the epoch) from the replay.
+struct WorkflowClock(Arc<AtomicU64>);
+
+impl wasmtime_wasi::HostWallClock for WorkflowClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.load(Ordering::Relaxed))
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for WorkflowClock {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::Relaxed).saturating_mul(1_000_000)
+    }
+}
+
+/// SplitMix64: a small generator whose output is fixed by its seed forever, so histories
+/// written today replay identically with any later release.
+#[derive(Clone, Debug)]
+pub struct SeededRng(u64);
+
+impl SeededRng {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> SeededRng {
+        SeededRng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl rand::TryRng for SeededRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.next_u64() as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.next_u64())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// What the guest wrote to stdout and stderr during a task, and whether it is replaying.
+#[derive(Default)]
+pub struct GuestLog {
+    /// True while the guest re-executes code of earlier tasks: output is not logged again.
+    pub replaying: AtomicBool,
+    /// The tail of stderr of this task (for task failure messages such as panics).
+    pub stderr_tail: Mutex<Vec<u8>>,
+    /// Context for log lines: workflow id and run id.
+    pub context: String,
+}
+
+const STDERR_TAIL: usize = 2048;
+
+#[derive(Clone)]
+struct LogStream {
+    log: Arc<GuestLog>,
+    stderr: bool,
+}
+
+impl LogStream {
+    fn write_bytes(&self, bytes: &[u8]) {
+        if self.stderr {
+            let mut tail = self.log.stderr_tail.lock().expect("stderr tail lock");
+            tail.extend_from_slice(bytes);
+            if tail.len() > STDERR_TAIL {
+                let cut = tail.len() - STDERR_TAIL;
+                tail.drain(..cut);
+            }
+        }
+        if self.log.replaying.load(Ordering::Relaxed) {
+            return;
+        }
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            if self.stderr {
+                tracing::warn!(target: "weft::guest", workflow = %self.log.context, "{line}");
+            } else {
+                tracing::info!(target: "weft::guest", workflow = %self.log.context, "{line}");
+            }
+        }
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for LogStream {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for LogStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.write_bytes(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LogStream {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LogStream {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.write_bytes(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_rng_is_fixed_by_its_seed() {
+        let mut a = SeededRng::new(42);
+        let mut b = SeededRng::new(42);
+        let xs: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..4).map(|_| b.next_u64()).collect();
+        assert_eq!(xs, ys);
+        assert_ne!(xs[0], xs[1]);
+        // Pinned: a change here would break the replay of every recorded history.
+        assert_eq!(SeededRng::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn garbage_is_refused_with_a_clear_error() {
+        let sandbox = Sandbox::new(Limits::default()).unwrap();
+        let err = sandbox
+            .compile("junk", b"definitely not wasm")
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, AdmissionError::Invalid { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not a valid WebAssembly component"));
+    }
+}

@@ -1,0 +1,105 @@
+//! The `weft` binary against real database files: describe, history, errors.
+
+use std::process::Command;
+use weft::history::Payload;
+use weft::ids::WorkflowId;
+use weft::store::Store;
+
+fn weft(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .output()
+        .expect("run weft");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn describe_and_history_read_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.redb");
+    let run = {
+        let store = Store::open(&db, 1_000).unwrap();
+        store
+            .start_workflow(
+                &WorkflowId::from("order-7"),
+                "order",
+                Payload::json(&serde_json::json!({"n": 1})),
+                5,
+                1_000,
+            )
+            .unwrap()
+    };
+    let db = db.to_str().unwrap();
+
+    let (code, out, err) = weft(&["--db", db, "describe", "order-7"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Running"), "{out}");
+    assert!(out.contains(&run.to_string()), "{out}");
+
+    let (code, out, err) = weft(&["--db", db, "history", "order-7", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["WorkflowExecutionStarted", "WorkflowTaskScheduled"]);
+    assert_eq!(events[0]["attributes"]["input"]["n"], 1);
+
+    let (code, out, _) = weft(&["--db", db, "history", "order-7"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("WorkflowExecutionStarted"), "{out}");
+
+    let (code, _, err) = weft(&["--db", db, "describe", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no workflow with id nope"), "{err}");
+}
+
+#[test]
+fn unreadable_databases_are_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.redb");
+    std::fs::write(&junk, vec![7u8; 8192]).unwrap();
+    let (code, _, err) = weft(&["--db", junk.to_str().unwrap(), "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot open"), "{err}");
+
+    let missing = dir.path().join("missing.redb");
+    let (code, _, err) = weft(&["--db", missing.to_str().unwrap(), "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no such file"), "{err}");
+
+    // The host refuses a corrupt file too, and leaves it as it was.
+    let before = std::fs::read(&junk).unwrap();
+    assert!(Store::open(&junk, 0).is_err());
+    assert_eq!(std::fs::read(&junk).unwrap(), before);
+}
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.redb");
+    drop(Store::open(&db, 0).unwrap());
+    {
+        let raw = redb::Database::create(&db).unwrap();
+        let tx = raw.begin_write().unwrap();
+        {
+            let mut meta = tx
+                .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                .unwrap();
+            meta.insert("schema_version", 99).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let err = Store::open(&db, 0).err().unwrap().to_string();
+    assert!(err.contains("schema version 99"), "{err}");
+    let (code, _, err) = weft(&["--db", db.to_str().unwrap(), "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Upgrade weft"), "{err}");
+}
