@@ -92,14 +92,20 @@ where
             let input: I = serde_json::from_slice(&input.0).map_err(|e| {
                 Failure::new(
                     "InvalidActivityInput",
-                    format!("input of activity {} does not parse: {e}", ctx.activity_type),
+                    format!(
+                        "input of activity {} does not parse: {e}",
+                        ctx.activity_type
+                    ),
                 )
                 .non_retryable()
             })?;
             let out = f(ctx, input).await.map_err(|e| e.0)?;
             serde_json::to_vec(&out).map(Payload).map_err(|e| {
-                Failure::new("InvalidActivityResult", format!("result does not serialize: {e}"))
-                    .non_retryable()
+                Failure::new(
+                    "InvalidActivityResult",
+                    format!("result does not serialize: {e}"),
+                )
+                .non_retryable()
             })
         }) as BoxFuture
     })

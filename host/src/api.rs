@@ -339,9 +339,13 @@ impl Host {
     /// checks that it ends with the same commands and result. An error names the divergence.
     pub fn verify_replay(&self, id: &str) -> Result<(), HostError> {
         let (run, rec) = self.inner.store.current_run(&WorkflowId(id.to_string()))?;
-        let compiled = self.inner.workflows.get(&rec.workflow_type).ok_or_else(|| {
-            HostError::UnknownWorkflowType(rec.workflow_type.clone(), String::new())
-        })?;
+        let compiled = self
+            .inner
+            .workflows
+            .get(&rec.workflow_type)
+            .ok_or_else(|| {
+                HostError::UnknownWorkflowType(rec.workflow_type.clone(), String::new())
+            })?;
         let (_, history) = self.inner.store.load_run(run)?;
         crate::workflow_task::verify_replay(
             &self.inner.sandbox,
@@ -361,7 +365,13 @@ impl Host {
             let _ = l.await;
         }
         // Let Workflow Tasks already running on blocking threads finish their commit.
-        while !self.inner.in_flight.lock().expect("in-flight lock").is_empty() {
+        while !self
+            .inner
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .is_empty()
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -433,11 +443,17 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
             tokio::task::spawn_blocking(move || {
                 let r = run_workflow_task(&inner2.store, &inner2.sandbox, &inner2.workflows, run);
                 match r {
-                    Ok(TaskOutcome::Conflict) => info!(run = %run, "history changed during the task; running it again"),
+                    Ok(TaskOutcome::Conflict) => {
+                        info!(run = %run, "history changed during the task; running it again")
+                    }
                     Ok(_) => {}
                     Err(e) => error!(run = %run, "workflow task could not be committed: {e}"),
                 }
-                inner2.in_flight.lock().expect("in-flight lock").remove(&run);
+                inner2
+                    .in_flight
+                    .lock()
+                    .expect("in-flight lock")
+                    .remove(&run);
                 drop(permit);
                 inner2.bump();
             });
@@ -463,7 +479,10 @@ async fn activity_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             match inner.store.lease_activities(now, free) {
                 Ok(leased) => {
                     for task in leased {
-                        let permit = permits.clone().try_acquire_owned().expect("counted permits");
+                        let permit = permits
+                            .clone()
+                            .try_acquire_owned()
+                            .expect("counted permits");
                         let inner2 = inner.clone();
                         running.push(tokio::spawn(async move {
                             run_activity(&inner2, task).await;

@@ -46,7 +46,12 @@ impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match std::str::from_utf8(&self.0) {
             Ok(s) if s.len() <= 200 => write!(f, "{s}"),
-            Ok(s) => write!(f, "{}... ({} bytes)", &s[..s.floor_char_boundary(200)], s.len()),
+            Ok(s) => write!(
+                f,
+                "{}... ({} bytes)",
+                &s[..s.floor_char_boundary(200)],
+                s.len()
+            ),
             Err(_) => write!(f, "<{} bytes>", self.0.len()),
         }
     }
@@ -131,10 +136,7 @@ impl RetryPolicy {
     /// Whether a failure of attempt `attempt` may be retried under this policy.
     pub fn may_retry(&self, attempt: u32, failure: &Failure) -> bool {
         if failure.non_retryable
-            || self
-                .non_retryable_error_types
-                .iter()
-                .any(|t| *t == failure.error_type)
+            || self.non_retryable_error_types.contains(&failure.error_type)
         {
             return false;
         }
@@ -340,7 +342,11 @@ impl Event {
     /// One line for humans: id, type and the most telling attribute.
     pub fn summary(&self) -> String {
         let detail = match &self.kind {
-            EventKind::WorkflowExecutionStarted { workflow_type, input, .. } => {
+            EventKind::WorkflowExecutionStarted {
+                workflow_type,
+                input,
+                ..
+            } => {
                 format!("{workflow_type} input={input:?}")
             }
             EventKind::WorkflowTaskScheduled { attempt } if *attempt > 1 => {
@@ -349,16 +355,29 @@ impl Event {
             EventKind::WorkflowTaskFailed { cause, message, .. } => {
                 format!("{cause:?}: {message}")
             }
-            EventKind::ActivityTaskScheduled { activity_type, input, .. } => {
+            EventKind::ActivityTaskScheduled {
+                activity_type,
+                input,
+                ..
+            } => {
                 format!("{activity_type} input={input:?}")
             }
-            EventKind::ActivityTaskStarted { scheduled_event_id, attempt } => {
+            EventKind::ActivityTaskStarted {
+                scheduled_event_id,
+                attempt,
+            } => {
                 format!("scheduled={scheduled_event_id} attempt={attempt}")
             }
-            EventKind::ActivityTaskCompleted { scheduled_event_id, result } => {
+            EventKind::ActivityTaskCompleted {
+                scheduled_event_id,
+                result,
+            } => {
                 format!("scheduled={scheduled_event_id} result={result:?}")
             }
-            EventKind::ActivityTaskFailed { scheduled_event_id, failure } => {
+            EventKind::ActivityTaskFailed {
+                scheduled_event_id,
+                failure,
+            } => {
                 format!("scheduled={scheduled_event_id} {failure}")
             }
             EventKind::TimerStarted { duration_ms, .. } => format!("{duration_ms}ms"),
@@ -414,7 +433,9 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EncodingE
             found: v,
             supported: FORMAT_VERSION,
         }),
-        Some(&v) => Err(EncodingError::Corrupt(format!("unknown format version {v}"))),
+        Some(&v) => Err(EncodingError::Corrupt(format!(
+            "unknown format version {v}"
+        ))),
     }
 }
 

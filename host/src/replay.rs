@@ -201,7 +201,10 @@ impl Replay {
 
     /// Called when `run` returned: the final command, after checking that every recorded
     /// command was issued again.
-    pub fn finish(&mut self, result: Result<Vec<u8>, types::Failure>) -> Result<Vec<Command>, Interrupt> {
+    pub fn finish(
+        &mut self,
+        result: Result<Vec<u8>, types::Failure>,
+    ) -> Result<Vec<Command>, Interrupt> {
         if let Some(e) = self.unmatched() {
             return Err(Interrupt::NonDeterminism(format!(
                 "the workflow returned, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history, or let this run finish first"

@@ -12,8 +12,8 @@ use crate::limits::Limits;
 use crate::replay::Replay;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -85,7 +85,9 @@ pub enum AdmissionError {
         limit: usize,
     },
     /// The component imports something a workflow may not use.
-    #[error("workflow type {workflow_type}: component imports `{import}`, which workflows may not use (workflows get no network, real clock, file system or environment; use activities for side effects)")]
+    #[error(
+        "workflow type {workflow_type}: component imports `{import}`, which workflows may not use (workflows get no network, real clock, file system or environment; use activities for side effects)"
+    )]
     ForbiddenImport {
         /// Type being registered.
         workflow_type: String,
@@ -93,7 +95,9 @@ pub enum AdmissionError {
         import: String,
     },
     /// The component does not export the workflow world.
-    #[error("workflow type {workflow_type}: component does not implement the weft:workflow/workflow world: {reason}")]
+    #[error(
+        "workflow type {workflow_type}: component does not implement the weft:workflow/workflow world: {reason}"
+    )]
     WrongWorld {
         /// Type being registered.
         workflow_type: String,
@@ -506,10 +510,10 @@ mod tests {
             .compile("junk", b"definitely not wasm")
             .err()
             .unwrap();
+        assert!(matches!(err, AdmissionError::Invalid { .. }), "{err}");
         assert!(
-            matches!(err, AdmissionError::Invalid { .. }),
-            "{err}"
+            err.to_string()
+                .contains("not a valid WebAssembly component")
         );
-        assert!(err.to_string().contains("not a valid WebAssembly component"));
     }
 }

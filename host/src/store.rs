@@ -41,12 +41,12 @@ const TIMERS: TableDefinition<(u64, u128, u64), ()> = TableDefinition::new("time
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The file is held by another weft process.
-    #[error(
-        "database {0} is open in another weft process; stop it, or use that process's API"
-    )]
+    #[error("database {0} is open in another weft process; stop it, or use that process's API")]
     InUse(PathBuf),
     /// The file is not a weft database or is damaged.
-    #[error("database {path} cannot be opened: {reason}. It is not a weft database or it is damaged; restore it from a backup (nothing was changed)")]
+    #[error(
+        "database {path} cannot be opened: {reason}. It is not a weft database or it is damaged; restore it from a backup (nothing was changed)"
+    )]
     Corrupt {
         /// File.
         path: PathBuf,
@@ -54,7 +54,9 @@ pub enum StoreError {
         reason: String,
     },
     /// The file was written by a newer schema.
-    #[error("database {path} has schema version {found}; this weft reads up to {supported}. Upgrade weft to open it")]
+    #[error(
+        "database {path} has schema version {found}; this weft reads up to {supported}. Upgrade weft to open it"
+    )]
     NewerSchema {
         /// File.
         path: PathBuf,
@@ -288,7 +290,10 @@ impl Store {
     /// open the file for writing.
     pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
         let path = path.as_ref();
-        let existed = path.exists() && std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
+        let existed = path.exists()
+            && std::fs::metadata(path)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false);
         let db = if existed {
             builder().open(path)
         } else {
@@ -404,8 +409,14 @@ impl Store {
     /// Earliest due time of a Workflow Task, an activity task and a timer, in that order.
     pub fn next_due(&self) -> Result<[Option<u64>; 3], StoreError> {
         let tx = self.db.begin_read()?;
-        let a = tx.open_table(WORKFLOW_TASKS)?.first()?.map(|(k, _)| k.value().0);
-        let b = tx.open_table(ACTIVITY_QUEUE)?.first()?.map(|(k, _)| k.value().0);
+        let a = tx
+            .open_table(WORKFLOW_TASKS)?
+            .first()?
+            .map(|(k, _)| k.value().0);
+        let b = tx
+            .open_table(ACTIVITY_QUEUE)?
+            .first()?
+            .map(|(k, _)| k.value().0);
         let c = tx.open_table(TIMERS)?.first()?.map(|(k, _)| k.value().0);
         Ok([a, b, c])
     }
@@ -461,14 +472,22 @@ impl Store {
     /// Fails with [`StoreError::Conflict`] when the history grew since the task loaded it; the
     /// caller must drop its result and run the task again.
     /// Tables: runs, history, workflow_tasks, activity_tasks, activity_queue, timers.
-    pub fn complete_workflow_task(&self, c: TaskCompletion, now_ms: u64) -> Result<Effects, StoreError> {
+    pub fn complete_workflow_task(
+        &self,
+        c: TaskCompletion,
+        now_ms: u64,
+    ) -> Result<Effects, StoreError> {
         let tx = self.db.begin_write()?;
         let mut fx = Effects::default();
         {
             let mut runs = tx.open_table(RUNS)?;
             let mut rec = get_run(&runs, c.run)?;
             if rec.next_event_id != c.expected_next_event_id {
-                return Err(StoreError::Conflict(c.run, c.expected_next_event_id, rec.next_event_id));
+                return Err(StoreError::Conflict(
+                    c.run,
+                    c.expected_next_event_id,
+                    rec.next_event_id,
+                ));
             }
             let mut history = tx.open_table(HISTORY)?;
             let mut wft = tx.open_table(WORKFLOW_TASKS)?;
@@ -565,7 +584,14 @@ impl Store {
                             now_ms,
                             EventKind::WorkflowExecutionCompleted { result },
                         )?;
-                        close(&mut rec, &mut tasks, &mut queue, c.run, RunStatus::Completed, now_ms)?;
+                        close(
+                            &mut rec,
+                            &mut tasks,
+                            &mut queue,
+                            c.run,
+                            RunStatus::Completed,
+                            now_ms,
+                        )?;
                         fx.closed = true;
                     }
                     Command::FailWorkflow { failure } => {
@@ -576,7 +602,14 @@ impl Store {
                             now_ms,
                             EventKind::WorkflowExecutionFailed { failure },
                         )?;
-                        close(&mut rec, &mut tasks, &mut queue, c.run, RunStatus::Failed, now_ms)?;
+                        close(
+                            &mut rec,
+                            &mut tasks,
+                            &mut queue,
+                            c.run,
+                            RunStatus::Failed,
+                            now_ms,
+                        )?;
                         fx.closed = true;
                     }
                 }
@@ -720,8 +753,11 @@ impl Store {
                 return Ok(None);
             }
             tasks.remove((run.0, scheduled_event_id.0))?;
-            tx.open_table(ACTIVITY_QUEUE)?
-                .remove((task.visible_at_ms, run.0, scheduled_event_id.0))?;
+            tx.open_table(ACTIVITY_QUEUE)?.remove((
+                task.visible_at_ms,
+                run.0,
+                scheduled_event_id.0,
+            ))?;
             let mut runs = tx.open_table(RUNS)?;
             let mut rec = get_run(&runs, run)?;
             if rec.status.is_closed() {
@@ -752,7 +788,8 @@ impl Store {
             };
             append(&mut history, run, &mut rec, now_ms, kind)?;
             let mut wft = tx.open_table(WORKFLOW_TASKS)?;
-            fx.workflow_task = schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
+            fx.workflow_task =
+                schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
             put_run(&mut runs, run, &rec)?;
         }
         tx.commit()?;
@@ -786,7 +823,10 @@ impl Store {
             task.last_failure = Some(failure);
             task.visible_at_ms = retry_at_ms;
             queue.insert((retry_at_ms, run.0, scheduled_event_id.0), ())?;
-            tasks.insert((run.0, scheduled_event_id.0), history::encode(&task).as_slice())?;
+            tasks.insert(
+                (run.0, scheduled_event_id.0),
+                history::encode(&task).as_slice(),
+            )?;
         }
         tx.commit()?;
         Ok(true)
@@ -900,7 +940,10 @@ impl ReadOnlyStore {
     }
 }
 
-fn get_run(runs: &impl ReadableTable<u128, &'static [u8]>, run: RunId) -> Result<RunRecord, StoreError> {
+fn get_run(
+    runs: &impl ReadableTable<u128, &'static [u8]>,
+    run: RunId,
+) -> Result<RunRecord, StoreError> {
     let v = runs.get(run.0)?.ok_or_else(|| StoreError::Encoding {
         run,
         source: EncodingError::Corrupt("run record missing".into()),
@@ -908,7 +951,11 @@ fn get_run(runs: &impl ReadableTable<u128, &'static [u8]>, run: RunId) -> Result
     history::decode(v.value()).map_err(|source| StoreError::Encoding { run, source })
 }
 
-fn put_run(runs: &mut redb::Table<u128, &[u8]>, run: RunId, rec: &RunRecord) -> Result<(), StoreError> {
+fn put_run(
+    runs: &mut redb::Table<u128, &[u8]>,
+    run: RunId,
+    rec: &RunRecord,
+) -> Result<(), StoreError> {
     runs.insert(run.0, history::encode(rec).as_slice())?;
     Ok(())
 }
@@ -951,7 +998,13 @@ fn schedule_workflow_task(
     if rec.workflow_task.is_some() || rec.status.is_closed() {
         return Ok(false);
     }
-    let id = append(history, run, rec, now_ms, EventKind::WorkflowTaskScheduled { attempt: 1 })?;
+    let id = append(
+        history,
+        run,
+        rec,
+        now_ms,
+        EventKind::WorkflowTaskScheduled { attempt: 1 },
+    )?;
     wft.insert((now_ms, run.0), ())?;
     rec.workflow_task = Some(PendingWorkflowTask {
         attempt: 1,
@@ -999,8 +1052,8 @@ fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreE
         .map(|e| {
             let (k, v) = e?;
             let run = RunId(k.value().0);
-            let task: ActivityTask =
-                history::decode(v.value()).map_err(|source| StoreError::Encoding { run, source })?;
+            let task: ActivityTask = history::decode(v.value())
+                .map_err(|source| StoreError::Encoding { run, source })?;
             Ok((k.value(), task))
         })
         .filter(|r: &Result<_, StoreError>| r.as_ref().map(|(_, t)| t.leased).unwrap_or(true))

@@ -121,7 +121,14 @@ pub fn run_workflow_task(
                     .workflow_task_backoff(pending.attempt + 1)
                     .as_millis() as u64;
             warn!(?cause, %message, retry_at, "workflow task failed; the execution stays open and the task will be retried");
-            store.fail_workflow_task(run, pending.attempt, started_ms, cause.clone(), &message, retry_at)?;
+            store.fail_workflow_task(
+                run,
+                pending.attempt,
+                started_ms,
+                cause.clone(),
+                &message,
+                retry_at,
+            )?;
             Ok(TaskOutcome::Failed { cause, message })
         }
     }
@@ -211,7 +218,14 @@ pub fn verify_replay(
         .rposition(|e| matches!(e.kind, EventKind::WorkflowTaskCompleted { .. }))
         .ok_or("the history has no completed Workflow Task")?;
     let started_ms = history[close_task - 1].time_ms;
-    let replay = Replay::new(run, workflow_id, &history[..close_task - 1], 1, started_ms, sandbox.limits().clone());
+    let replay = Replay::new(
+        run,
+        workflow_id,
+        &history[..close_task - 1],
+        1,
+        started_ms,
+        sandbox.limits().clone(),
+    );
     match execute(sandbox, compiled, replay, &input) {
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Commands(commands) => {
