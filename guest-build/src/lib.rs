@@ -1,0 +1,81 @@
+//! Used from build scripts: compiles workflow crates (Rust guests built on `weft-sdk`) to
+//! `wasm32-wasip2` components with a nested `cargo build`, so `cargo build` and `cargo test` of
+//! the host side always run freshly built guests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds the packages `packages` of the guest workspace at `workspace_dir` in release mode for
+/// `wasm32-wasip2` into `target_dir` and returns the paths of their `.wasm` components, in the
+/// order of `packages`. Tells cargo to rerun the build script when the guests, the SDK or the
+/// WIT change. Panics with an explanation when the build fails, as build scripts do.
+pub fn build_guests(workspace_dir: &Path, target_dir: &Path, packages: &[&str]) -> Vec<PathBuf> {
+    let workspace_dir = workspace_dir
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("guest workspace {}: {e}", workspace_dir.display()));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for watched in [
+        workspace_dir.clone(),
+        repo.join("guest-sdk/src"),
+        repo.join("guest-sdk/Cargo.toml"),
+        repo.join("wit"),
+    ] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace_dir)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .arg("--manifest-path")
+        .arg(workspace_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    // The outer build's settings are for the host target, not for the guests.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the workflow guests: {e}"));
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint =
+            if stderr.contains("wasm32-wasip2") && stderr.contains("target may not be installed") {
+                "\nhint: run `rustup target add wasm32-wasip2`"
+            } else {
+                ""
+            };
+        panic!(
+            "building workflow guests in {} failed:\n{stderr}{hint}",
+            workspace_dir.display()
+        );
+    }
+    packages
+        .iter()
+        .map(|p| {
+            let wasm = target_dir
+                .join("wasm32-wasip2/release")
+                .join(format!("{}.wasm", p.replace('-', "_")));
+            assert!(
+                wasm.is_file(),
+                "guest build did not produce {}",
+                wasm.display()
+            );
+            wasm
+        })
+        .collect()
+}
