@@ -1,0 +1,87 @@
+//! A host process for the crash tests: registers guest components and a `step` activity that
+//! logs each run to a file (fsync'd) so a test can count executions across `kill -9`.
+//!
+//! Usage: test_host --db FILE --log FILE [--wasm TYPE=PATH]... [--start ID --type TYPE
+//!        --input JSON] [--wait ID] [--step-ms N] [--retry-ms N]
+//! Prints `RESULT <json>` or `FAILED <failure>` when `--wait` finishes.
+
+use serde::Deserialize;
+use std::io::Write;
+use std::time::Duration;
+use weft::{ActivityContext, ActivityError, HostBuilder, Limits, WorkflowOutcome};
+
+#[derive(Deserialize)]
+struct Step {
+    i: u32,
+}
+
+fn append_line(path: &str, line: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open run log");
+    f.write_all(line.as_bytes()).expect("write run log");
+    f.sync_all().expect("sync run log");
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "weft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let db = get("--db").expect("--db");
+    let log = get("--log").expect("--log");
+    let step_ms: u64 = get("--step-ms").map_or(50, |v| v.parse().expect("--step-ms"));
+    let retry_ms: u64 = get("--retry-ms").map_or(1000, |v| v.parse().expect("--retry-ms"));
+    let mut builder = HostBuilder::new(&db).limits(Limits {
+        workflow_task_retry_initial: Duration::from_millis(retry_ms),
+        ..Limits::default()
+    });
+    for (i, a) in args.iter().enumerate() {
+        if a == "--wasm" {
+            let spec = &args[i + 1];
+            let (ty, path) = spec.split_once('=').expect("--wasm TYPE=PATH");
+            builder = builder.workflow_file(ty, path);
+        }
+    }
+    for name in ["step", "step_renamed"] {
+        let log = log.clone();
+        builder = builder.activity(name, move |ctx: ActivityContext, input: Step| {
+            let log = log.clone();
+            async move {
+                append_line(&log, &format!("{} {}\n", ctx.activity_key(), ctx.attempt));
+                tokio::time::sleep(Duration::from_millis(step_ms)).await;
+                Ok::<_, ActivityError>(format!("step-{}", input.i))
+            }
+        });
+    }
+    let host = builder.start().await.expect("start host");
+    if let Some(id) = get("--start") {
+        let ty = get("--type").expect("--type");
+        let input: serde_json::Value =
+            serde_json::from_str(&get("--input").unwrap_or_else(|| "null".into()))
+                .expect("--input");
+        host.start_workflow(&ty, &id, input)
+            .await
+            .expect("start workflow");
+    }
+    println!("READY");
+    if let Some(id) = get("--wait") {
+        match host.result(&id).await.expect("result") {
+            WorkflowOutcome::Completed(v) => println!("RESULT {v}"),
+            WorkflowOutcome::Failed(f) => println!("FAILED {f}"),
+        }
+    }
+    host.shutdown().await;
+}

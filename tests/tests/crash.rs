@@ -1,0 +1,149 @@
+//! Durability: a host process killed with SIGKILL at several points of a workflow, then
+//! restarted on the same database file, completes the workflow; activities whose completion
+//! was committed are not run again, and timers keep their due time.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use weft::history::EventKind;
+use weft::ids::WorkflowId;
+use weft::store::Store;
+
+const HOST: &str = env!("CARGO_BIN_EXE_test_host");
+
+fn spawn(db: &Path, log: &Path, start: bool) -> Child {
+    let mut cmd = Command::new(HOST);
+    cmd.arg("--db")
+        .arg(db)
+        .arg("--log")
+        .arg(log)
+        .arg("--wasm")
+        .arg(format!("steps={}", weft_tests::STEPS))
+        .args(["--wait", "wf", "--step-ms", "150"]);
+    if start {
+        cmd.args([
+            "--start",
+            "wf",
+            "--type",
+            "steps",
+            "--input",
+            r#"{"count":4,"sleep_ms":300}"#,
+        ]);
+    }
+    cmd.stdout(Stdio::piped()).spawn().expect("spawn test host")
+}
+
+fn log_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for(deadline: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < deadline,
+            "condition not met within {deadline:?}"
+        );
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Completed activity ids, and timer due times, in the history on disk.
+fn committed(db: &Path) -> (Vec<u64>, HashMap<u64, u64>) {
+    // Opening for writing runs redb's crash recovery, as the restarted host will.
+    let store = Store::open(db, 0).expect("open db after kill");
+    let (run, _) = store
+        .current_run(&WorkflowId::from("wf"))
+        .expect("workflow");
+    let (_, events) = store.load_run(run).unwrap();
+    let mut done = Vec::new();
+    let mut timers = HashMap::new();
+    for e in events {
+        match e.kind {
+            EventKind::ActivityTaskCompleted {
+                scheduled_event_id, ..
+            } => done.push(scheduled_event_id.0),
+            EventKind::TimerStarted { fire_at_ms, .. } => {
+                timers.insert(e.id.0, fire_at_ms);
+            }
+            _ => {}
+        }
+    }
+    (done, timers)
+}
+
+#[test]
+fn kill_9_at_any_point_then_restart_completes_the_workflow() {
+    // Kill after the 1st, 2nd and 4th activity run began: during an activity, during a
+    // timer, and near the end.
+    for kill_after in [1usize, 2, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("crash.redb");
+        let log = dir.path().join("runs.log");
+
+        let mut child = spawn(&db, &log, true);
+        wait_for(Duration::from_secs(120), || {
+            log_lines(&log).len() >= kill_after
+        });
+        child.kill().expect("kill -9");
+        child.wait().unwrap();
+
+        let (done_before, timers_before) = committed(&db);
+        let runs_before = log_lines(&log).len();
+
+        let mut child = spawn(&db, &log, false);
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let result = stdout
+            .lines()
+            .map(|l| l.unwrap())
+            .find(|l| l.starts_with("RESULT") || l.starts_with("FAILED"))
+            .expect("restarted host printed an outcome");
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            result, r#"RESULT {"results":["step-0","step-1","step-2","step-3"]}"#,
+            "kill after {kill_after}"
+        );
+
+        let (done_after, timers_after) = committed(&db);
+        assert_eq!(
+            done_after.len(),
+            4,
+            "each activity completed once in history"
+        );
+        let lines = log_lines(&log);
+        assert!(lines.len() >= 4 && lines.len() >= runs_before);
+        for id in &done_before {
+            let runs = lines
+                .iter()
+                .filter(|l| l.split(' ').next().unwrap().ends_with(&format!("/{id}")))
+                .count();
+            assert_eq!(
+                runs, 1,
+                "activity {id} completed before the kill and ran again"
+            );
+        }
+        for (id, due) in &timers_before {
+            assert_eq!(
+                timers_after.get(id),
+                Some(due),
+                "timer {id} kept its due time"
+            );
+        }
+        // Each TimerFired is at or after its timer's due time.
+        let store = Store::open(&db, 0).unwrap();
+        let (run, _) = store.current_run(&WorkflowId::from("wf")).unwrap();
+        let (_, events) = store.load_run(run).unwrap();
+        for e in &events {
+            if let EventKind::TimerFired { started_event_id } = e.kind {
+                assert!(e.time_ms >= timers_after[&started_event_id.0]);
+            }
+        }
+    }
+}

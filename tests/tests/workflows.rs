@@ -1,0 +1,438 @@
+//! Workflows end to end through real components and real database files: results, recorded
+//! events, replay, task failures versus execution failures, admission.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use weft::history::{EventKind, WorkflowTaskFailedCause};
+use weft::{
+    ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, RunStatus,
+    WorkflowOutcome,
+};
+
+#[derive(Deserialize)]
+struct Step {
+    i: u32,
+}
+
+fn fast_limits() -> Limits {
+    Limits {
+        workflow_task_retry_initial: Duration::from_millis(50),
+        ..Limits::default()
+    }
+}
+
+fn with_steps(b: HostBuilder) -> HostBuilder {
+    let step = |_ctx: ActivityContext, s: Step| async move {
+        Ok::<_, ActivityError>(format!("step-{}", s.i))
+    };
+    b.limits(fast_limits())
+        .activity("step", step)
+        .activity("step_renamed", step)
+}
+
+fn with_order_activities(b: HostBuilder) -> HostBuilder {
+    b.activity(
+        "reserve_inventory",
+        |_c: ActivityContext, _i: Value| async move {
+            Ok::<_, ActivityError>(json!({"reservation_id": "rsv-1"}))
+        },
+    )
+    .activity("charge_card", |_c: ActivityContext, i: Value| async move {
+        if i["card_number"].as_str().unwrap_or("").starts_with("4000") {
+            return Err(ActivityError::non_retryable(
+                "CardDeclined",
+                "the card was declined",
+            ));
+        }
+        Ok(json!({"charge_id": "ch-1"}))
+    })
+    .activity(
+        "release_inventory",
+        |_c: ActivityContext, _i: Value| async move { Ok::<_, ActivityError>(json!({})) },
+    )
+    .activity("ship_order", |_c: ActivityContext, _i: Value| async move {
+        Ok::<_, ActivityError>(json!({"tracking_number": "TRK-1"}))
+    })
+}
+
+fn order_input(card: &str) -> Value {
+    json!({
+        "order_id": "o-1",
+        "items": [{"sku": "tea", "quantity": 2, "price_cents": 650}],
+        "card": {"number": card},
+        "ship_after_ms": 100
+    })
+}
+
+fn event_names(host: &Host, id: &str) -> Vec<&'static str> {
+    host.history(id)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.name())
+        .collect()
+}
+
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn db(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("weft.redb")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn order_runs_activities_concurrently_waits_on_a_timer_and_replays_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = with_order_activities(HostBuilder::new(db(&dir)))
+        .workflow_file("order", weft_tests::ORDER)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("order", "o-1", order_input("4242"))
+        .await
+        .unwrap();
+    let outcome = host.result("o-1").await.unwrap();
+    let WorkflowOutcome::Completed(receipt) = outcome else {
+        panic!("order failed: {outcome:?}")
+    };
+    assert_eq!(receipt["charge_id"], "ch-1");
+    assert_eq!(receipt["tracking_number"], "TRK-1");
+    assert_eq!(receipt["total_cents"], 1300);
+
+    let names = event_names(&host, "o-1");
+    // The first task schedules both activities before waiting on either.
+    let first_completed = names
+        .iter()
+        .position(|n| *n == "WorkflowTaskCompleted")
+        .unwrap();
+    assert_eq!(
+        &names[first_completed + 1..first_completed + 3],
+        ["ActivityTaskScheduled", "ActivityTaskScheduled"]
+    );
+    for expected in ["TimerStarted", "TimerFired", "WorkflowExecutionCompleted"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert!(!names.contains(&"WorkflowTaskFailed"));
+    // The timer fired no earlier than it was due.
+    let history = host.history("o-1").unwrap();
+    let due = history
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::TimerStarted { fire_at_ms, .. } => Some(fire_at_ms),
+            _ => None,
+        })
+        .unwrap();
+    let fired = history
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::TimerFired { .. }))
+        .unwrap();
+    assert!(fired.time_ms >= due);
+
+    host.verify_replay("o-1")
+        .expect("replay reaches the same result");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_card_compensates_and_fails_the_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = with_order_activities(HostBuilder::new(db(&dir)))
+        .workflow_file("order", weft_tests::ORDER)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("order", "o-2", order_input("4000 0002"))
+        .await
+        .unwrap();
+    let WorkflowOutcome::Failed(f) = host.result("o-2").await.unwrap() else {
+        panic!("a declined order must fail")
+    };
+    assert_eq!(f.error_type, "PaymentFailed");
+    let history = host.history("o-2").unwrap();
+    let scheduled: Vec<String> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActivityTaskScheduled { activity_type, .. } => Some(activity_type.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        scheduled.contains(&"release_inventory".to_string()),
+        "{scheduled:?}"
+    );
+    assert!(!scheduled.contains(&"ship_order".to_string()));
+    let names = event_names(&host, "o-2");
+    assert!(names.contains(&"ActivityTaskFailed"));
+    assert_eq!(*names.last().unwrap(), "WorkflowExecutionFailed");
+    assert!(!names.contains(&"WorkflowTaskFailed"));
+    assert_eq!(host.describe("o-2").unwrap().status, RunStatus::Failed);
+    host.verify_replay("o-2").unwrap();
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guest_sees_history_time_seeded_random_and_no_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("probe", weft_tests::PROBE)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("probe", "p-1", json!(null))
+        .await
+        .unwrap();
+    let WorkflowOutcome::Completed(v) = host.result("p-1").await.unwrap() else {
+        panic!("probe failed")
+    };
+    let history = host.history("p-1").unwrap();
+    let task_starts: Vec<u64> = history
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::WorkflowTaskStarted { .. }))
+        .map(|e| e.time_ms)
+        .collect();
+    // Time read at the start is the first task's start time, from either API.
+    assert_eq!(v["now_ms"].as_u64(), Some(task_starts[0]), "{v}");
+    assert_eq!(v["wasi_now_ms"].as_u64(), Some(task_starts[0]), "{v}");
+    assert!(v["later_now_ms"].as_u64().unwrap() > task_starts[0]);
+    assert!(task_starts.contains(&v["later_now_ms"].as_u64().unwrap()));
+    assert_eq!(v["env_count"], 0);
+    assert_eq!(v["read_dir_failed"], true);
+    assert_eq!(v["info"]["workflow_id"], "p-1");
+    let randoms = v["randoms"].as_array().unwrap();
+    assert_eq!(randoms.len(), 3);
+    assert_ne!(randoms[0], randoms[1]);
+    // Replaying the whole history later reaches the same values (time, random, HashMap
+    // order, which branch of the select won) and so the same result.
+    host.verify_replay("p-1").expect("identical replay");
+    host.shutdown().await;
+
+    // A second run gets a different seed.
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("probe", weft_tests::PROBE)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("probe", "p-2", json!(null))
+        .await
+        .unwrap();
+    let WorkflowOutcome::Completed(v2) = host.result("p-2").await.unwrap() else {
+        panic!("probe failed")
+    };
+    assert_ne!(v2["randoms"], v["randoms"]);
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workflow_error_fails_the_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("fails", weft_tests::FAILS)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("fails", "f-1", json!({"mode": "error"}))
+        .await
+        .unwrap();
+    let WorkflowOutcome::Failed(f) = host.result("f-1").await.unwrap() else {
+        panic!("must fail")
+    };
+    assert_eq!(f.error_type, "Business");
+    assert_eq!(f.message, "order rejected");
+    let names = event_names(&host, "f-1");
+    assert_eq!(*names.last().unwrap(), "WorkflowExecutionFailed");
+    assert!(!names.contains(&"WorkflowTaskFailed"));
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_fails_the_workflow_task_and_the_execution_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("fails", weft_tests::FAILS)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("fails", "f-2", json!({"mode": "panic"}))
+        .await
+        .unwrap();
+    wait_until("the task to be retried", || {
+        host.describe("f-2")
+            .unwrap()
+            .pending_workflow_task_attempt
+            .is_some_and(|a| a >= 3)
+    })
+    .await;
+    let d = host.describe("f-2").unwrap();
+    assert_eq!(d.status, RunStatus::Running);
+    let failure = d.last_workflow_task_failure.unwrap();
+    assert!(failure.contains("guest bug"), "{failure}");
+    let history = host.history("f-2").unwrap();
+    let failed: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WorkflowTaskFailed { cause, message, .. } => {
+                Some((cause.clone(), message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    // Recorded once for the series, as Temporal does; later attempts are transient.
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, WorkflowTaskFailedCause::GuestTrap);
+    assert!(
+        !history
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::WorkflowExecutionFailed { .. }))
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let input = json!({"count": 3, "sleep_ms": 1});
+
+    // v1 runs until the second activity is scheduled.
+    let host = with_steps(HostBuilder::new(&path))
+        .workflow_file("steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("steps", "s-1", input).await.unwrap();
+    wait_until("two scheduled activities", || {
+        event_names(&host, "s-1")
+            .iter()
+            .filter(|n| **n == "ActivityTaskScheduled")
+            .count()
+            >= 2
+    })
+    .await;
+    host.shutdown().await;
+
+    // The changed component disagrees with the recorded history.
+    let host = with_steps(HostBuilder::new(&path))
+        .workflow_file("steps", weft_tests::STEPS_CHANGED)
+        .start()
+        .await
+        .unwrap();
+    wait_until("a non-determinism task failure", || {
+        host.describe("s-1")
+            .unwrap()
+            .last_workflow_task_failure
+            .is_some_and(|f| f.contains("non-determinism"))
+    })
+    .await;
+    let d = host.describe("s-1").unwrap();
+    assert_eq!(d.status, RunStatus::Running);
+    let msg = d.last_workflow_task_failure.unwrap();
+    assert!(
+        msg.contains("step_renamed") && msg.contains("'step'"),
+        "{msg}"
+    );
+    assert!(msg.contains("at event"), "names the event: {msg}");
+    let history = host.history("s-1").unwrap();
+    assert!(history.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::WorkflowTaskFailed {
+            cause: WorkflowTaskFailedCause::NonDeterminism,
+            ..
+        }
+    )));
+    host.shutdown().await;
+
+    // Deploying the original code lets the same execution finish.
+    let host = with_steps(HostBuilder::new(&path))
+        .workflow_file("steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    let outcome = host.result("s-1").await.unwrap();
+    assert_eq!(
+        outcome,
+        WorkflowOutcome::Completed(json!({"results": ["step-0", "step-1", "step-2"]}))
+    );
+    host.verify_replay("s-1").unwrap();
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_components_and_bad_requests_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = HostBuilder::new(db(&dir))
+        .workflow_file("net", weft_tests::FORBIDDEN)
+        .start()
+        .await
+        .err()
+        .expect("a component importing sockets is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("wasi:sockets"), "{msg}");
+
+    let err = HostBuilder::new(db(&dir))
+        .workflow_bytes("junk", vec![0, 97, 115, 109, 1, 0, 0, 0, 9, 9])
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, HostError::Admission(_)), "{err}");
+
+    let err = HostBuilder::new(db(&dir))
+        .workflow_file("missing", Path::new("/nonexistent/x.wasm"))
+        .start()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("cannot read workflow component"),
+        "{err}"
+    );
+
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    let err = host
+        .start_workflow("nope", "x", json!(1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown workflow type 'nope'"),
+        "{err}"
+    );
+    let big = "x".repeat(3 * 1024 * 1024);
+    let err = host
+        .start_workflow("steps", "x", json!(big))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HostError::PayloadTooLarge { .. }), "{err}");
+    host.start_workflow("steps", "dup", json!({"count": 1, "sleep_ms": 60000}))
+        .await
+        .unwrap();
+    let err = host
+        .start_workflow("steps", "dup", json!({"count": 1, "sleep_ms": 1}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already running"), "{err}");
+    // Malformed input reaches the workflow, which fails the execution with a clear error.
+    host.start_workflow("steps", "bad-input", json!("not an object"))
+        .await
+        .unwrap();
+    let WorkflowOutcome::Failed(f) = host.result("bad-input").await.unwrap() else {
+        panic!("malformed input must fail the execution")
+    };
+    assert_eq!(f.error_type, "InvalidInput");
+    host.shutdown().await;
+}
