@@ -135,9 +135,7 @@ impl RetryPolicy {
 
     /// Whether a failure of attempt `attempt` may be retried under this policy.
     pub fn may_retry(&self, attempt: u32, failure: &Failure) -> bool {
-        if failure.non_retryable
-            || self.non_retryable_error_types.contains(&failure.error_type)
-        {
+        if failure.non_retryable || self.non_retryable_error_types.contains(&failure.error_type) {
             return false;
         }
         self.maximum_attempts == 0 || attempt < self.maximum_attempts
