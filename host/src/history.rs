@@ -246,6 +246,12 @@ pub enum EventKind {
         /// The error.
         failure: Failure,
     },
+    /// The host closed the run without running workflow code (for example, its history
+    /// reached the limit, as Temporal force-terminates).
+    WorkflowExecutionTerminated {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -265,6 +271,7 @@ impl EventKind {
             EventKind::TimerFired { .. } => "TimerFired",
             EventKind::WorkflowExecutionCompleted { .. } => "WorkflowExecutionCompleted",
             EventKind::WorkflowExecutionFailed { .. } => "WorkflowExecutionFailed",
+            EventKind::WorkflowExecutionTerminated { .. } => "WorkflowExecutionTerminated",
         }
     }
 
@@ -382,6 +389,7 @@ impl Event {
             EventKind::TimerFired { started_event_id } => format!("started={started_event_id}"),
             EventKind::WorkflowExecutionCompleted { result } => format!("result={result:?}"),
             EventKind::WorkflowExecutionFailed { failure } => failure.to_string(),
+            EventKind::WorkflowExecutionTerminated { reason } => reason.clone(),
             _ => String::new(),
         };
         format!("{:>4} {:<28} {}", self.id.0, self.kind.name(), detail)

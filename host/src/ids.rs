@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The id a user starts a workflow with. Unique among open workflows of a database.
+/// The id a user starts a workflow with. Unique among open workflows of a namespace.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WorkflowId(pub String);
 
@@ -19,6 +19,49 @@ impl fmt::Display for WorkflowId {
 impl From<&str> for WorkflowId {
     fn from(s: &str) -> Self {
         WorkflowId(s.to_string())
+    }
+}
+
+/// A tenant's space: every workflow, history, activity queue entry and component belongs to one
+/// namespace, and API keys reach only theirs. Names are 1 to 64 bytes of ASCII letters, digits,
+/// `.`, `_` and `-`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Namespace(String);
+
+impl Namespace {
+    /// The namespace of workflows started without one.
+    pub const DEFAULT: &'static str = "default";
+
+    /// Checks `name` and makes it a namespace.
+    pub fn new(name: &str) -> Result<Namespace, String> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(Namespace(name.to_string()))
+        } else {
+            Err(format!(
+                "invalid namespace name {name:?}: use 1 to 64 ASCII letters, digits, '.', '_' or '-'"
+            ))
+        }
+    }
+
+    /// The default namespace.
+    pub fn default_namespace() -> Namespace {
+        Namespace(Namespace::DEFAULT.to_string())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -95,5 +138,14 @@ mod tests {
         assert_eq!(&text[14..15], "4", "version nibble");
         assert_eq!(RunId::parse(&text), Some(id));
         assert_eq!(RunId::parse("not-a-uuid"), None);
+    }
+
+    #[test]
+    fn namespace_names_are_checked() {
+        assert!(Namespace::new("acme-prod.eu_1").is_ok());
+        for bad in ["", "a/b", "a b", "ünï", &"x".repeat(65)] {
+            let err = Namespace::new(bad).unwrap_err();
+            assert!(err.contains("invalid namespace"), "{err}");
+        }
     }
 }

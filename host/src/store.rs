@@ -7,7 +7,8 @@
 //!
 //! Tables:
 //! - `meta`: schema version.
-//! - `workflows`: workflow id -> current run id.
+//! - `ns_workflows`: (namespace, workflow id) -> current run id.
+//! - `ns_usage`: namespace -> (open runs, stored history bytes), kept by every run update.
 //! - `runs`: run id -> [`RunRecord`].
 //! - `history`: (run id, event id) -> [`Event`].
 //! - `workflow_tasks`: (due ms, run id) -> (): runs with a Workflow Task to process.
@@ -19,16 +20,20 @@
 use crate::history::{
     self, EncodingError, Event, EventKind, Failure, Payload, RetryPolicy, WorkflowTaskFailedCause,
 };
-use crate::ids::{EventId, RunId, WorkflowId};
+use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Schema version of the tables written by this release.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Schema version of the tables written by this release. Version 1 (no namespaces) is
+/// migrated when opened for writing.
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-const WORKFLOWS: TableDefinition<&str, u128> = TableDefinition::new("workflows");
+/// Schema 1 only: workflow id -> run id. Migrated into `ns_workflows`.
+const WORKFLOWS_V1: TableDefinition<&str, u128> = TableDefinition::new("workflows");
+const WORKFLOWS: TableDefinition<(&str, &str), u128> = TableDefinition::new("ns_workflows");
+const NS_USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("ns_usage");
 const RUNS: TableDefinition<u128, &[u8]> = TableDefinition::new("runs");
 const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
 const WORKFLOW_TASKS: TableDefinition<(u64, u128), ()> = TableDefinition::new("workflow_tasks");
@@ -68,6 +73,23 @@ pub enum StoreError {
     /// A workflow with this id is already running.
     #[error("workflow {0} is already running (run {1}); wait for it to close or pick another id")]
     AlreadyRunning(WorkflowId, RunId),
+    /// A namespace quota would be exceeded; nothing was written.
+    #[error(
+        "namespace {namespace} is at its quota of {limit} {what}; nothing was started (close workflows or raise the quota)"
+    )]
+    QuotaExceeded {
+        /// Namespace.
+        namespace: Namespace,
+        /// What is counted.
+        what: &'static str,
+        /// The quota.
+        limit: u64,
+    },
+    /// The database needs crash recovery, which only a writer can run.
+    #[error(
+        "database {0} was not closed cleanly and needs recovery; start the host on it (or run any `weft` command while no host is running) and try again"
+    )]
+    NeedsRecovery(PathBuf),
     /// No workflow with this id.
     #[error("no workflow with id {0}")]
     UnknownWorkflow(WorkflowId),
@@ -112,6 +134,8 @@ pub enum RunStatus {
     Completed,
     /// Closed with a failure.
     Failed,
+    /// Closed by the host without running workflow code (for example at the history limit).
+    Terminated,
 }
 
 impl RunStatus {
@@ -137,6 +161,10 @@ pub struct PendingWorkflowTask {
 /// Projection of a run's state, derived from its history in the same transactions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// Namespace of the workflow.
+    pub namespace: Namespace,
+    /// Encoded size of the history, bytes.
+    pub history_bytes: u64,
     /// Workflow id.
     pub workflow_id: WorkflowId,
     /// Registered workflow type.
@@ -151,6 +179,44 @@ pub struct RunRecord {
     pub close_ms: Option<u64>,
     /// The Workflow Task waiting to run, if any.
     pub workflow_task: Option<PendingWorkflowTask>,
+}
+
+/// A run record as schema 1 stored it (no namespace, no size).
+#[derive(Deserialize)]
+struct RunRecordV1 {
+    workflow_id: WorkflowId,
+    workflow_type: String,
+    status: RunStatus,
+    next_event_id: u64,
+    start_ms: u64,
+    close_ms: Option<u64>,
+    workflow_task: Option<PendingWorkflowTask>,
+}
+
+/// What a namespace holds, as counted in `ns_usage`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NamespaceUsage {
+    /// Runs not yet closed.
+    pub open_workflows: u64,
+    /// Encoded bytes of all histories.
+    pub stored_bytes: u64,
+}
+
+/// Quotas checked when a workflow starts.
+#[derive(Clone, Copy, Debug)]
+pub struct StartQuota {
+    /// Most open runs in the namespace.
+    pub max_open_workflows: u64,
+    /// Most stored history bytes in the namespace.
+    pub max_stored_bytes: u64,
+}
+
+impl StartQuota {
+    /// No limits.
+    pub const UNLIMITED: StartQuota = StartQuota {
+        max_open_workflows: u64::MAX,
+        max_stored_bytes: u64::MAX,
+    };
 }
 
 /// An activity waiting in the queue or running.
@@ -181,6 +247,8 @@ pub struct ActivityTask {
 pub struct LeasedActivity {
     /// Run.
     pub run: RunId,
+    /// Namespace of the run.
+    pub namespace: Namespace,
     /// ActivityTaskScheduled event id.
     pub scheduled_event_id: EventId,
     /// The task as leased.
@@ -309,20 +377,25 @@ impl Store {
             let mut meta = tx.open_table(META)?;
             let found = meta.get("schema_version")?.map(|v| v.value());
             check_schema(path, found)?;
-            if found.is_none() {
-                if existed && tx.list_tables()?.count() > 1 {
-                    return Err(StoreError::Corrupt {
-                        path: path.to_path_buf(),
-                        reason: "it has tables but no weft schema version".into(),
-                    });
+            match found {
+                None => {
+                    if existed && tx.list_tables()?.count() > 1 {
+                        return Err(StoreError::Corrupt {
+                            path: path.to_path_buf(),
+                            reason: "it has tables but no weft schema version".into(),
+                        });
+                    }
                 }
-                meta.insert("schema_version", SCHEMA_VERSION)?;
+                Some(1) => migrate_v1(&tx)?,
+                Some(_) => {}
             }
+            meta.insert("schema_version", SCHEMA_VERSION)?;
             tx.open_table(RUNS)?;
             tx.open_table(ACTIVITY_TASKS)?;
             tx.open_table(ACTIVITY_QUEUE)?;
             tx.open_table(HISTORY)?;
             tx.open_table(WORKFLOWS)?;
+            tx.open_table(NS_USAGE)?;
             tx.open_table(WORKFLOW_TASKS)?;
             tx.open_table(TIMERS)?;
             release_leases(&tx, now_ms)?;
@@ -342,27 +415,49 @@ impl Store {
     /// A closed workflow with the same id may be started again (a new run); a running one
     /// fails with [`StoreError::AlreadyRunning`].
     /// Tables: workflows, runs, history, workflow_tasks.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_workflow(
         &self,
+        namespace: &Namespace,
         id: &WorkflowId,
         workflow_type: &str,
         input: Payload,
         random_seed: u64,
         now_ms: u64,
+        quota: StartQuota,
     ) -> Result<RunId, StoreError> {
         let tx = self.db.begin_write()?;
         let run = RunId::random();
         {
             let mut workflows = tx.open_table(WORKFLOWS)?;
             let mut runs = tx.open_table(RUNS)?;
-            if let Some(existing) = workflows.get(id.0.as_str())?.map(|v| RunId(v.value())) {
+            let mut usage_t = tx.open_table(NS_USAGE)?;
+            let key = (namespace.as_str(), id.0.as_str());
+            if let Some(existing) = workflows.get(key)?.map(|v| RunId(v.value())) {
                 let rec = get_run(&runs, existing)?;
                 if !rec.status.is_closed() {
                     return Err(StoreError::AlreadyRunning(id.clone(), existing));
                 }
             }
-            workflows.insert(id.0.as_str(), run.0)?;
+            let usage = get_usage(&usage_t, namespace)?;
+            if usage.open_workflows >= quota.max_open_workflows {
+                return Err(StoreError::QuotaExceeded {
+                    namespace: namespace.clone(),
+                    what: "open workflows",
+                    limit: quota.max_open_workflows,
+                });
+            }
+            if usage.stored_bytes >= quota.max_stored_bytes {
+                return Err(StoreError::QuotaExceeded {
+                    namespace: namespace.clone(),
+                    what: "stored history bytes",
+                    limit: quota.max_stored_bytes,
+                });
+            }
+            workflows.insert(key, run.0)?;
             let mut rec = RunRecord {
+                namespace: namespace.clone(),
+                history_bytes: 0,
                 workflow_id: id.clone(),
                 workflow_type: workflow_type.to_string(),
                 status: RunStatus::Running,
@@ -385,20 +480,75 @@ impl Store {
             )?;
             let mut wft = tx.open_table(WORKFLOW_TASKS)?;
             schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
-            put_run(&mut runs, run, &rec)?;
+            put_run(&mut runs, &mut usage_t, run, &rec)?;
         }
         tx.commit()?;
         Ok(run)
     }
 
-    /// Runs whose Workflow Task is due at `now_ms`, oldest first, at most `limit`.
-    pub fn due_workflow_tasks(&self, now_ms: u64, limit: usize) -> Result<Vec<RunId>, StoreError> {
+    /// What namespace `namespace` holds.
+    pub fn usage(&self, namespace: &Namespace) -> Result<NamespaceUsage, StoreError> {
+        let tx = self.db.begin_read()?;
+        get_usage(&tx.open_table(NS_USAGE)?, namespace)
+    }
+
+    /// Closes `run` with WorkflowExecutionTerminated without running workflow code: the host
+    /// ends it (for example, its history reached the limit). Pending activities and timers are
+    /// dropped. Returns false if the run was already closed.
+    /// Tables: runs, history, workflow_tasks, activity_tasks, activity_queue, ns_usage.
+    pub fn terminate(&self, run: RunId, reason: &str, now_ms: u64) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut runs = tx.open_table(RUNS)?;
+            let mut rec = get_run(&runs, run)?;
+            if rec.status.is_closed() {
+                return Ok(false);
+            }
+            if let Some(p) = rec.workflow_task.take() {
+                tx.open_table(WORKFLOW_TASKS)?.remove((p.due_ms, run.0))?;
+            }
+            let mut history = tx.open_table(HISTORY)?;
+            append(
+                &mut history,
+                run,
+                &mut rec,
+                now_ms,
+                EventKind::WorkflowExecutionTerminated {
+                    reason: reason.to_string(),
+                },
+            )?;
+            let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
+            let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
+            close(
+                &mut rec,
+                &mut tasks,
+                &mut queue,
+                run,
+                RunStatus::Terminated,
+                now_ms,
+            )?;
+            let mut usage = tx.open_table(NS_USAGE)?;
+            put_run(&mut runs, &mut usage, run, &rec)?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Runs whose Workflow Task is due at `now_ms`, oldest first, at most `limit`, with their
+    /// namespaces.
+    pub fn due_workflow_tasks(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(RunId, Namespace)>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(WORKFLOW_TASKS)?;
+        let runs = tx.open_table(RUNS)?;
         let mut out = Vec::new();
         for entry in t.range((0, 0)..=(now_ms, u128::MAX))? {
             let (k, _) = entry?;
-            out.push(RunId(k.value().1));
+            let run = RunId(k.value().1);
+            out.push((run, get_run(&runs, run)?.namespace));
             if out.len() >= limit {
                 break;
             }
@@ -436,12 +586,16 @@ impl Store {
         get_run(&runs, run)
     }
 
-    /// The current (latest) run of workflow `id`.
-    pub fn current_run(&self, id: &WorkflowId) -> Result<(RunId, RunRecord), StoreError> {
+    /// The current (latest) run of workflow `id` in `namespace`.
+    pub fn current_run(
+        &self,
+        namespace: &Namespace,
+        id: &WorkflowId,
+    ) -> Result<(RunId, RunRecord), StoreError> {
         let tx = self.db.begin_read()?;
         let workflows = tx.open_table(WORKFLOWS)?;
         let run = workflows
-            .get(id.0.as_str())?
+            .get((namespace.as_str(), id.0.as_str()))?
             .map(|v| RunId(v.value()))
             .ok_or_else(|| StoreError::UnknownWorkflow(id.clone()))?;
         let runs = tx.open_table(RUNS)?;
@@ -614,7 +768,7 @@ impl Store {
                     }
                 }
             }
-            put_run(&mut runs, c.run, &rec)?;
+            put_run(&mut runs, &mut tx.open_table(NS_USAGE)?, c.run, &rec)?;
         }
         tx.commit()?;
         Ok(fx)
@@ -672,7 +826,7 @@ impl Store {
             pending.last_failure = Some(message.to_string());
             wft.insert((retry_at_ms, run.0), ())?;
             rec.workflow_task = Some(pending);
-            put_run(&mut runs, run, &rec)?;
+            put_run(&mut runs, &mut tx.open_table(NS_USAGE)?, run, &rec)?;
         }
         tx.commit()?;
         Ok(())
@@ -691,6 +845,7 @@ impl Store {
         {
             let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
             let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
+            let runs = tx.open_table(RUNS)?;
             let due: Vec<(u64, u128, u64)> = queue
                 .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
                 .take(limit)
@@ -719,6 +874,7 @@ impl Store {
                 tasks.insert((run, sched), history::encode(&task).as_slice())?;
                 out.push(LeasedActivity {
                     run: RunId(run),
+                    namespace: get_run(&runs, RunId(run))?.namespace,
                     scheduled_event_id: EventId(sched),
                     task,
                 });
@@ -790,7 +946,7 @@ impl Store {
             let mut wft = tx.open_table(WORKFLOW_TASKS)?;
             fx.workflow_task =
                 schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
-            put_run(&mut runs, run, &rec)?;
+            put_run(&mut runs, &mut tx.open_table(NS_USAGE)?, run, &rec)?;
         }
         tx.commit()?;
         Ok(Some(fx))
@@ -846,6 +1002,7 @@ impl Store {
             let mut runs = tx.open_table(RUNS)?;
             let mut history = tx.open_table(HISTORY)?;
             let mut wft = tx.open_table(WORKFLOW_TASKS)?;
+            let mut usage = tx.open_table(NS_USAGE)?;
             for key in due {
                 timers.remove(key)?;
                 let (_, run, started) = key;
@@ -864,7 +1021,7 @@ impl Store {
                     },
                 )?;
                 schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
-                put_run(&mut runs, run, &rec)?;
+                put_run(&mut runs, &mut usage, run, &rec)?;
                 fired += 1;
             }
         }
@@ -889,26 +1046,43 @@ impl ReadOnlyStore {
                 reason: "no such file".into(),
             });
         }
-        let db = builder()
-            .open_read_only(path)
-            .map_err(|e| open_error(path, e))?;
+        let db = match builder().open_read_only(path) {
+            Err(redb::DatabaseError::RepairAborted) => {
+                // A crashed writer left the file to recover.
+                open_as_host(path)?;
+                builder().open_read_only(path)
+            }
+            other => other,
+        }
+        .map_err(|e| open_error(path, e))?;
         let tx = db.begin_read()?;
         let meta = tx.open_table(META).map_err(|e| StoreError::Corrupt {
             path: path.to_path_buf(),
             reason: format!("no weft schema table ({e})"),
         })?;
-        check_schema(path, meta.get("schema_version")?.map(|v| v.value()))?;
+        let found = meta.get("schema_version")?.map(|v| v.value());
+        check_schema(path, found)?;
         drop(meta);
         drop(tx);
+        if found != Some(SCHEMA_VERSION) {
+            // Written by an earlier release: migrate it as the host would, then read.
+            drop(db);
+            open_as_host(path)?;
+            return ReadOnlyStore::open(path);
+        }
         Ok(ReadOnlyStore { db })
     }
 
-    /// The current run of workflow `id`, its record and its history.
-    pub fn workflow(&self, id: &WorkflowId) -> Result<(RunId, RunRecord, Vec<Event>), StoreError> {
+    /// The current run of workflow `id` in `namespace`, its record and its history.
+    pub fn workflow(
+        &self,
+        namespace: &Namespace,
+        id: &WorkflowId,
+    ) -> Result<(RunId, RunRecord, Vec<Event>), StoreError> {
         let tx = self.db.begin_read()?;
         let workflows = tx.open_table(WORKFLOWS)?;
         let run = workflows
-            .get(id.0.as_str())?
+            .get((namespace.as_str(), id.0.as_str()))?
             .map(|v| RunId(v.value()))
             .ok_or_else(|| StoreError::UnknownWorkflow(id.clone()))?;
         let runs = tx.open_table(RUNS)?;
@@ -925,18 +1099,40 @@ impl ReadOnlyStore {
         Ok((run, rec, events))
     }
 
-    /// Every workflow id with its current run's record.
-    pub fn list(&self) -> Result<Vec<(WorkflowId, RunId, RunRecord)>, StoreError> {
+    /// Every workflow of `namespace` (all namespaces if `None`) with its current run's
+    /// record.
+    pub fn list(
+        &self,
+        namespace: Option<&Namespace>,
+    ) -> Result<Vec<(WorkflowId, RunId, RunRecord)>, StoreError> {
         let tx = self.db.begin_read()?;
         let workflows = tx.open_table(WORKFLOWS)?;
         let runs = tx.open_table(RUNS)?;
         let mut out = Vec::new();
         for entry in workflows.iter()? {
             let (k, v) = entry?;
+            let (ns, id) = k.value();
+            if namespace.is_some_and(|n| n.as_str() != ns) {
+                continue;
+            }
             let run = RunId(v.value());
-            out.push((WorkflowId(k.value().to_string()), run, get_run(&runs, run)?));
+            out.push((WorkflowId(id.to_string()), run, get_run(&runs, run)?));
         }
         Ok(out)
+    }
+}
+
+/// Opens `path` for writing and closes it again, which runs redb's crash recovery and weft's
+/// schema migration, exactly as a host starting on the file would. Refused while a host holds
+/// the file (it has done both already, unless it is still starting).
+fn open_as_host(path: &Path) -> Result<(), StoreError> {
+    match Store::open(path, 0) {
+        Ok(store) => {
+            drop(store);
+            Ok(())
+        }
+        Err(StoreError::InUse(p)) => Err(StoreError::NeedsRecovery(p)),
+        Err(e) => Err(e),
     }
 }
 
@@ -951,12 +1147,93 @@ fn get_run(
     history::decode(v.value()).map_err(|source| StoreError::Encoding { run, source })
 }
 
+fn get_usage(
+    usage: &impl ReadableTable<&'static str, (u64, u64)>,
+    namespace: &Namespace,
+) -> Result<NamespaceUsage, StoreError> {
+    Ok(usage
+        .get(namespace.as_str())?
+        .map(|v| {
+            let (open_workflows, stored_bytes) = v.value();
+            NamespaceUsage {
+                open_workflows,
+                stored_bytes,
+            }
+        })
+        .unwrap_or_default())
+}
+
+/// Writes `rec` and moves its namespace's usage by the difference to the stored record, so
+/// every run update keeps `ns_usage` exact.
 fn put_run(
     runs: &mut redb::Table<u128, &[u8]>,
+    usage: &mut redb::Table<&str, (u64, u64)>,
     run: RunId,
     rec: &RunRecord,
 ) -> Result<(), StoreError> {
+    let (was_open, old_bytes) = match runs.get(run.0)? {
+        Some(v) => {
+            let old: RunRecord = history::decode(v.value())
+                .map_err(|source| StoreError::Encoding { run, source })?;
+            (!old.status.is_closed(), old.history_bytes)
+        }
+        None => (false, 0),
+    };
     runs.insert(run.0, history::encode(rec).as_slice())?;
+    let is_open = !rec.status.is_closed();
+    if was_open != is_open || old_bytes != rec.history_bytes {
+        let mut u = get_usage(usage, &rec.namespace)?;
+        u.open_workflows =
+            (u.open_workflows + u64::from(is_open)).saturating_sub(u64::from(was_open));
+        u.stored_bytes = (u.stored_bytes + rec.history_bytes).saturating_sub(old_bytes);
+        usage.insert(rec.namespace.as_str(), (u.open_workflows, u.stored_bytes))?;
+    }
+    Ok(())
+}
+
+/// Schema 1 -> 2: every workflow moves into the default namespace; run records gain their
+/// namespace and history size; namespace usage is counted.
+fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let default = Namespace::default_namespace();
+    {
+        let old = tx.open_table(WORKFLOWS_V1)?;
+        let mut new = tx.open_table(WORKFLOWS)?;
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            new.insert((default.as_str(), k.value()), v.value())?;
+        }
+    }
+    tx.delete_table(WORKFLOWS_V1)?;
+    let mut runs = tx.open_table(RUNS)?;
+    let history_t = tx.open_table(HISTORY)?;
+    let mut usage = tx.open_table(NS_USAGE)?;
+    let old: Vec<(u128, Vec<u8>)> = runs
+        .iter()?
+        .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (id, bytes) in old {
+        let run = RunId(id);
+        let v1: RunRecordV1 =
+            history::decode(&bytes).map_err(|source| StoreError::Encoding { run, source })?;
+        let mut history_bytes = 0u64;
+        for e in history_t.range((id, 0)..=(id, u64::MAX))? {
+            history_bytes += e?.1.value().len() as u64;
+        }
+        let rec = RunRecord {
+            namespace: default.clone(),
+            history_bytes,
+            workflow_id: v1.workflow_id,
+            workflow_type: v1.workflow_type,
+            status: v1.status,
+            next_event_id: v1.next_event_id,
+            start_ms: v1.start_ms,
+            close_ms: v1.close_ms,
+            workflow_task: v1.workflow_task,
+        };
+        // Remove first so `put_run` counts the record as new.
+        runs.remove(id)?;
+        put_run(&mut runs, &mut usage, run, &rec)?;
+    }
     Ok(())
 }
 
@@ -982,8 +1259,10 @@ fn append(
 ) -> Result<EventId, StoreError> {
     let id = EventId(rec.next_event_id);
     let event = Event { id, time_ms, kind };
-    history.insert((run.0, id.0), history::encode(&event).as_slice())?;
+    let bytes = history::encode(&event);
+    history.insert((run.0, id.0), bytes.as_slice())?;
     rec.next_event_id += 1;
+    rec.history_bytes += bytes.len() as u64;
     Ok(id)
 }
 

@@ -2,8 +2,8 @@
 
 use std::process::Command;
 use weft::history::Payload;
-use weft::ids::WorkflowId;
-use weft::store::Store;
+use weft::ids::{Namespace, WorkflowId};
+use weft::store::{StartQuota, Store};
 
 fn weft(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -25,22 +25,40 @@ fn describe_and_history_read_a_database() {
         let store = Store::open(&db, 1_000).unwrap();
         store
             .start_workflow(
+                &Namespace::new("acme").unwrap(),
                 &WorkflowId::from("order-7"),
                 "order",
                 Payload::json(&serde_json::json!({"n": 1})),
                 5,
                 1_000,
+                StartQuota::UNLIMITED,
             )
             .unwrap()
     };
     let db = db.to_str().unwrap();
 
-    let (code, out, err) = weft(&["--db", db, "describe", "order-7"]);
+    let (code, out, err) = weft(&["--db", db, "-n", "acme", "describe", "order-7"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Running"), "{out}");
+    assert!(out.contains("acme"), "{out}");
+    // Ids are looked up in one namespace.
+    let (code, _, err) = weft(&["--db", db, "describe", "order-7"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no workflow with id order-7"), "{err}");
+    let (code, out, _) = weft(&["--db", db, "list", "--all"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("acme\torder-7\t"), "{out}");
     assert!(out.contains(&run.to_string()), "{out}");
 
-    let (code, out, err) = weft(&["--db", db, "history", "order-7", "--json"]);
+    let (code, out, err) = weft(&[
+        "--db",
+        db,
+        "--namespace",
+        "acme",
+        "history",
+        "order-7",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let events: serde_json::Value = serde_json::from_str(&out).unwrap();
     let types: Vec<&str> = events
@@ -52,7 +70,7 @@ fn describe_and_history_read_a_database() {
     assert_eq!(types, ["WorkflowExecutionStarted", "WorkflowTaskScheduled"]);
     assert_eq!(events[0]["attributes"]["input"]["n"], 1);
 
-    let (code, out, _) = weft(&["--db", db, "history", "order-7"]);
+    let (code, out, _) = weft(&["--db", db, "-n", "acme", "history", "order-7"]);
     assert_eq!(code, 0);
     assert!(out.contains("WorkflowExecutionStarted"), "{out}");
 
@@ -102,4 +120,47 @@ fn a_database_of_a_newer_schema_is_refused() {
     let (code, _, err) = weft(&["--db", db.to_str().unwrap(), "list"]);
     assert_eq!(code, 1);
     assert!(err.contains("Upgrade weft"), "{err}");
+}
+
+#[test]
+fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
+    // Written by release 0.1 (schema 1, no namespaces) and left by `kill -9`: one completed
+    // and one running `steps` workflow.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.redb");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/schema1-crashed.redb"
+        ),
+        &db,
+    )
+    .unwrap();
+    let db = db.to_str().unwrap();
+    let (code, out, err) = weft(&["--db", db, "list"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("default\tdone\t") && lines[0].ends_with("Completed"));
+    assert!(lines[1].starts_with("default\topen\t") && lines[1].ends_with("Running"));
+    let (code, out, err) = weft(&["--db", db, "history", "open", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 11);
+    assert_eq!(events[6]["event_type"], "ActivityTaskCompleted");
+    assert_eq!(events[6]["attributes"]["result"], "step-0");
+    assert_eq!(events[10]["event_type"], "TimerStarted");
+
+    // Usage was counted during the migration from the stored histories.
+    let store = Store::open(db, 0).unwrap();
+    let usage = store.usage(&Namespace::default_namespace()).unwrap();
+    assert_eq!(usage.open_workflows, 1);
+    assert!(usage.stored_bytes > 300, "{usage:?}");
+    let (_, rec) = store
+        .current_run(&Namespace::default_namespace(), &WorkflowId::from("open"))
+        .unwrap();
+    assert_eq!(rec.next_event_id, 12);
+    // The timer the old release started is still queued.
+    assert!(store.next_due().unwrap()[2].is_some());
 }
