@@ -8,7 +8,7 @@
 //! events; only the final outcome is recorded. This module does not touch workflow code.
 
 use crate::history::{Failure, Payload};
-use crate::ids::{ActivityId, EventId, RunId, WorkflowId};
+use crate::ids::{ActivityId, EventId, Namespace, RunId, WorkflowId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -18,6 +18,8 @@ use std::sync::Arc;
 /// What an activity knows about the call it serves.
 #[derive(Clone, Debug)]
 pub struct ActivityContext {
+    /// Namespace of the workflow.
+    pub namespace: Namespace,
     /// Workflow that scheduled it.
     pub workflow_id: WorkflowId,
     /// Run that scheduled it.
@@ -113,6 +115,7 @@ where
 
 /// Builds the context of an attempt.
 pub(crate) fn context(
+    namespace: Namespace,
     workflow_id: WorkflowId,
     run: RunId,
     scheduled: EventId,
@@ -120,6 +123,7 @@ pub(crate) fn context(
     attempt: u32,
 ) -> ActivityContext {
     ActivityContext {
+        namespace,
         workflow_id,
         run_id: run,
         activity_id: ActivityId(scheduled),

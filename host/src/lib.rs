@@ -15,8 +15,11 @@ pub mod store;
 pub mod workflow_task;
 
 pub use activity::{ActivityContext, ActivityError};
-pub use api::{Host, HostBuilder, HostError, WorkflowDescription, WorkflowOutcome};
+pub use api::{
+    Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, WorkflowDescription,
+    WorkflowOutcome,
+};
 pub use history::{Event, EventKind, Failure, Payload, RetryPolicy};
-pub use ids::{EventId, RunId, WorkflowId};
+pub use ids::{EventId, Namespace, RunId, WorkflowId};
 pub use limits::Limits;
-pub use store::RunStatus;
+pub use store::{NamespaceUsage, RunStatus};

@@ -11,9 +11,19 @@ pub struct Limits {
     /// host API on start, by `replay` on commands and by `activity` on results. Default 2 MiB,
     /// Temporal's blob limit.
     pub max_payload_bytes: usize,
-    /// Most events in one run's history. A task that would pass it fails (the execution stays
-    /// open); enforced by `replay`. Default 51,200 as in Temporal.
+    /// Most events in one run's history. A run that would pass it is terminated
+    /// (WorkflowExecutionTerminated), as Temporal does; enforced by `replay` and
+    /// `workflow_task`. Default 51,200 as in Temporal.
     pub max_history_events: u64,
+    /// Largest encoded history of one run, bytes. A run past it is terminated
+    /// (WorkflowExecutionTerminated), as Temporal does; enforced by `workflow_task`.
+    /// Default 50 MiB.
+    pub max_history_bytes: u64,
+    /// A Workflow Task of a run whose history has more events than this logs a warning.
+    /// Default 10,240, Temporal's warning level.
+    pub warn_history_events: u64,
+    /// Same, in bytes. Default 10 MiB.
+    pub warn_history_bytes: u64,
     /// Most new commands in one Workflow Task; enforced by `replay`. Default 1,000.
     pub max_commands_per_task: usize,
     /// CPU time of one Workflow Task, enforced by epoch interruption in `sandbox`.
@@ -44,6 +54,9 @@ impl Default for Limits {
         Limits {
             max_payload_bytes: 2 * 1024 * 1024,
             max_history_events: 51_200,
+            max_history_bytes: 50 * 1024 * 1024,
+            warn_history_events: 10_240,
+            warn_history_bytes: 10 * 1024 * 1024,
             max_commands_per_task: 1_000,
             max_task_cpu: Duration::from_secs(2),
             max_memory_bytes: 256 * 1024 * 1024,

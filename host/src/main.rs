@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use weft::api::WorkflowDescription;
-use weft::ids::WorkflowId;
+use weft::ids::{Namespace, WorkflowId};
 use weft::store::ReadOnlyStore;
 
 #[derive(Parser)]
@@ -16,6 +16,15 @@ struct Cli {
     /// The database file.
     #[arg(long, global = true, default_value = "weft.redb", env = "WEFT_DB")]
     db: PathBuf,
+    /// The namespace the workflow ids belong to.
+    #[arg(
+        long,
+        short = 'n',
+        global = true,
+        default_value = "default",
+        env = "WEFT_NAMESPACE"
+    )]
+    namespace: String,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -38,8 +47,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Every workflow id with the status of its current run.
+    /// Every workflow of the namespace with the status of its current run.
     List {
+        /// List every namespace.
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -55,15 +67,17 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let ns = Namespace::new(&cli.namespace).map_err(anyhow::Error::msg)?;
     let store = ReadOnlyStore::open(&cli.db)
         .with_context(|| format!("cannot open {}", cli.db.display()))?;
     match cli.command {
         Cmd::Describe { workflow_id, json } => {
-            let (run, rec, _) = store.workflow(&WorkflowId(workflow_id))?;
+            let (run, rec, _) = store.workflow(&ns, &WorkflowId(workflow_id))?;
             let d = WorkflowDescription::new(run, &rec);
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {
+                println!("namespace:     {}", d.namespace);
                 println!("workflow id:   {}", d.workflow_id);
                 println!("run id:        {}", d.run_id);
                 println!("type:          {}", d.workflow_type);
@@ -82,7 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::History { workflow_id, json } => {
-            let (run, _, events) = store.workflow(&WorkflowId(workflow_id))?;
+            let (run, _, events) = store.workflow(&ns, &WorkflowId(workflow_id))?;
             if json {
                 let all: Vec<_> = events.iter().map(|e| e.to_json(run)).collect();
                 println!("{}", serde_json::to_string_pretty(&all)?);
@@ -92,8 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Cmd::List { json } => {
-            let all = store.list()?;
+        Cmd::List { all, json } => {
+            let all = store.list((!all).then_some(&ns))?;
             if json {
                 let v: Vec<_> = all
                     .iter()
@@ -102,7 +116,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for (id, run, rec) in all {
-                    println!("{id}\t{run}\t{}\t{:?}", rec.workflow_type, rec.status);
+                    println!(
+                        "{}\t{id}\t{run}\t{}\t{:?}",
+                        rec.namespace, rec.workflow_type, rec.status
+                    );
                 }
             }
         }

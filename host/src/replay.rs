@@ -37,6 +37,9 @@ pub enum Interrupt {
     /// A limit was exceeded.
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// The history would pass its limit: the run is terminated, as Temporal does.
+    #[error("{0}")]
+    HistoryLimit(String),
     /// The guest misused an import (unknown handle, empty wait).
     #[error("invalid call: {0}")]
     InvalidCall(String),
@@ -277,8 +280,8 @@ impl Replay {
         }
         let projected = self.history_len + 3 + self.new_commands.len() as u64 + 1;
         if projected > self.limits.max_history_events {
-            return Err(Interrupt::Limit(format!(
-                "history would exceed {} events; continue the workflow as a new run",
+            return Err(Interrupt::HistoryLimit(format!(
+                "the history would pass the limit of {} events; a long-running workflow must continue as a new run before that",
                 self.limits.max_history_events
             )));
         }

@@ -397,9 +397,14 @@ pub struct GuestLog {
     pub stderr_tail: Mutex<Vec<u8>>,
     /// Context for log lines: workflow id and run id.
     pub context: String,
+    /// Bytes of guest output logged in this task so far.
+    pub logged: std::sync::atomic::AtomicUsize,
 }
 
 const STDERR_TAIL: usize = 2048;
+/// Guest output logged per Workflow Task; the rest is dropped so a guest cannot flood the
+/// host's log.
+pub const MAX_LOG_BYTES_PER_TASK: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct LogStream {
@@ -418,6 +423,14 @@ impl LogStream {
             }
         }
         if self.log.replaying.load(Ordering::Relaxed) {
+            return;
+        }
+        let before = self.log.logged.fetch_add(bytes.len(), Ordering::Relaxed);
+        if before >= MAX_LOG_BYTES_PER_TASK {
+            return;
+        }
+        if before + bytes.len() > MAX_LOG_BYTES_PER_TASK {
+            tracing::warn!(target: "weft::guest", workflow = %self.log.context, "guest output passed {MAX_LOG_BYTES_PER_TASK} bytes in this task; the rest is not logged");
             return;
         }
         let text = String::from_utf8_lossy(bytes);

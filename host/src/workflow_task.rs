@@ -8,6 +8,7 @@
 
 use crate::history::{Payload, WorkflowTaskFailedCause};
 use crate::ids::RunId;
+use crate::limits::Limits;
 use crate::replay::{Interrupt, Replay};
 use crate::sandbox::{CompiledWorkflow, Sandbox};
 use crate::store::{Effects, Store, StoreError, TaskCompletion};
@@ -36,6 +37,8 @@ pub enum TaskOutcome {
     },
     /// The history grew while the task ran; run it again.
     Conflict,
+    /// The run reached its history limit and was terminated.
+    Terminated(String),
     /// Nothing to do (run closed, no task pending, or not yet due).
     Skipped,
 }
@@ -44,13 +47,16 @@ pub enum TaskOutcome {
 enum GuestOutcome {
     Commands(Vec<crate::store::Command>),
     Failed(WorkflowTaskFailedCause, String),
+    Terminate(String),
 }
 
-/// Runs the pending Workflow Task of `run`, if it is due.
+/// Runs the pending Workflow Task of `run`, if it is due, with the components and limits of
+/// the run's namespace.
 pub fn run_workflow_task(
     store: &Store,
     sandbox: &Sandbox,
     workflows: &HashMap<String, CompiledWorkflow>,
+    limits: &Limits,
     run: RunId,
 ) -> Result<TaskOutcome, StoreError> {
     let started_ms = now_ms();
@@ -63,18 +69,36 @@ pub fn run_workflow_task(
     }
     let span = tracing::info_span!(
         "workflow_task",
+        namespace = %rec.namespace,
         workflow_id = %rec.workflow_id,
         run_id = %run,
         attempt = pending.attempt,
         events = history.len()
     );
     let _enter = span.enter();
+    let events = rec.next_event_id - 1;
+    if events >= limits.max_history_events || rec.history_bytes >= limits.max_history_bytes {
+        let reason = format!(
+            "the history reached its limit ({events} events, {} bytes; limits {} events, {} bytes); a long-running workflow must continue as a new run before that",
+            rec.history_bytes, limits.max_history_events, limits.max_history_bytes
+        );
+        return terminate(store, run, reason);
+    }
+    if events >= limits.warn_history_events || rec.history_bytes >= limits.warn_history_bytes {
+        warn!(
+            events,
+            bytes = rec.history_bytes,
+            "the history is large and approaches its limit ({} events, {} bytes), where the run is terminated; continue the workflow as a new run",
+            limits.max_history_events,
+            limits.max_history_bytes
+        );
+    }
     let outcome = match workflows.get(&rec.workflow_type) {
         None => GuestOutcome::Failed(
             WorkflowTaskFailedCause::InstantiationFailed,
             format!(
-                "workflow type '{}' is not registered on this host; register its component and the task will be retried",
-                rec.workflow_type
+                "workflow type '{}' is not registered in namespace {} on this host; register its component and the task will be retried",
+                rec.workflow_type, rec.namespace
             ),
         ),
         Some(compiled) => {
@@ -90,7 +114,7 @@ pub fn run_workflow_task(
                 &history,
                 pending.attempt,
                 started_ms,
-                sandbox.limits().clone(),
+                limits.clone(),
             );
             execute(sandbox, compiled, replay, &input)
         }
@@ -114,10 +138,10 @@ pub fn run_workflow_task(
                 Err(e) => Err(e),
             }
         }
+        GuestOutcome::Terminate(reason) => terminate(store, run, reason),
         GuestOutcome::Failed(cause, message) => {
             let retry_at = now_ms()
-                + sandbox
-                    .limits()
+                + limits
                     .workflow_task_backoff(pending.attempt + 1)
                     .as_millis() as u64;
             warn!(?cause, %message, retry_at, "workflow task failed; the execution stays open and the task will be retried");
@@ -132,6 +156,12 @@ pub fn run_workflow_task(
             Ok(TaskOutcome::Failed { cause, message })
         }
     }
+}
+
+fn terminate(store: &Store, run: RunId, reason: String) -> Result<TaskOutcome, StoreError> {
+    warn!(%reason, "terminating the run");
+    store.terminate(run, &reason, now_ms())?;
+    Ok(TaskOutcome::Terminated(reason))
 }
 
 fn execute(
@@ -165,9 +195,31 @@ fn execute(
                 let tail = log.stderr_tail.lock().expect("stderr lock");
                 let stderr = String::from_utf8_lossy(&tail);
                 let stderr = stderr.trim();
-                let mut message = format!("the workflow trapped: {err:#}");
+                let mut message = match err.downcast_ref::<wasmtime::Trap>() {
+                    Some(trap) => format!("the workflow trapped: {trap}"),
+                    None => format!("the workflow trapped: {}", err.root_cause()),
+                };
                 if !stderr.is_empty() {
                     message.push_str(&format!("\nguest stderr: {stderr}"));
+                }
+                if let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
+                    // Backtraces are capped; a capped one made of one function calling
+                    // itself is the signature of runaway recursion.
+                    let frames = bt.frames();
+                    let repeated = frames
+                        .windows(2)
+                        .filter(|w| w[0].func_index() == w[1].func_index())
+                        .count();
+                    if frames.len() >= 16 && repeated + 3 >= frames.len() {
+                        message.push_str(
+                            "\nthe same function fills the call stack: probably unbounded recursion overflowed the guest's stack",
+                        );
+                    }
+                    // The innermost frames only; a deep recursion has thousands.
+                    let text = bt.to_string();
+                    let frames: Vec<&str> = text.lines().take(9).collect();
+                    message.push('\n');
+                    message.push_str(&frames.join("\n"));
                 }
                 GuestOutcome::Failed(WorkflowTaskFailedCause::GuestTrap, message)
             }
@@ -176,7 +228,11 @@ fn execute(
 }
 
 fn interrupt_failure(i: Interrupt) -> GuestOutcome {
+    if let Interrupt::HistoryLimit(reason) = i {
+        return GuestOutcome::Terminate(reason);
+    }
     let cause = match &i {
+        Interrupt::HistoryLimit(_) => unreachable!("handled above"),
         Interrupt::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterminism,
         Interrupt::Limit(_) => WorkflowTaskFailedCause::LimitExceeded,
         Interrupt::InvalidCall(_) | Interrupt::Suspend => WorkflowTaskFailedCause::GuestTrap,
@@ -190,6 +246,7 @@ fn interrupt_failure(i: Interrupt) -> GuestOutcome {
 pub fn verify_replay(
     sandbox: &Sandbox,
     compiled: &CompiledWorkflow,
+    limits: &Limits,
     run: RunId,
     workflow_id: crate::ids::WorkflowId,
     history: &[crate::history::Event],
@@ -224,10 +281,11 @@ pub fn verify_replay(
         &history[..close_task - 1],
         1,
         started_ms,
-        sandbox.limits().clone(),
+        limits.clone(),
     );
     match execute(sandbox, compiled, replay, &input) {
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
+        GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(commands) => {
             let recorded: Vec<Command> = history[close_task + 1..]
                 .iter()
