@@ -5,7 +5,19 @@ use std::path::Path;
 fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target = manifest.join("../target/wasm-guests");
-    let names = ["steps", "steps-changed", "fails", "probe", "forbidden"];
+    let names = [
+        "steps",
+        "steps-changed",
+        "fails",
+        "probe",
+        "forbidden",
+        "spin",
+        "memory-bomb",
+        "deep-recursion",
+        "replay-trap",
+        "huge-output",
+        "log-flood",
+    ];
     let wasm = weft_guest_build::build_guests(&manifest.join("guests"), &target, &names);
     for (name, path) in names.iter().zip(&wasm) {
         let var = format!("WEFT_TEST_{}_WASM", name.replace('-', "_").to_uppercase());

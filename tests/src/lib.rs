@@ -12,3 +12,16 @@ pub const FAILS: &str = env!("WEFT_TEST_FAILS_WASM");
 pub const PROBE: &str = env!("WEFT_TEST_PROBE_WASM");
 /// Imports wasi:sockets; must be refused.
 pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
+
+/// Hostile: computes forever.
+pub const SPIN: &str = env!("WEFT_TEST_SPIN_WASM");
+/// Hostile: allocates until stopped.
+pub const MEMORY_BOMB: &str = env!("WEFT_TEST_MEMORY_BOMB_WASM");
+/// Hostile: recurses without end.
+pub const DEEP_RECURSION: &str = env!("WEFT_TEST_DEEP_RECURSION_WASM");
+/// Hostile: traps during the replay of its second task.
+pub const REPLAY_TRAP: &str = env!("WEFT_TEST_REPLAY_TRAP_WASM");
+/// Hostile: returns 4 MiB, twice the payload limit.
+pub const HUGE_OUTPUT: &str = env!("WEFT_TEST_HUGE_OUTPUT_WASM");
+/// Hostile: writes megabytes to stdout, then completes.
+pub const LOG_FLOOD: &str = env!("WEFT_TEST_LOG_FLOOD_WASM");

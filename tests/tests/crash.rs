@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use weft::history::EventKind;
-use weft::ids::WorkflowId;
+use weft::ids::{Namespace, WorkflowId};
 use weft::store::Store;
 
 const HOST: &str = env!("CARGO_BIN_EXE_test_host");
@@ -60,7 +60,7 @@ fn committed(db: &Path) -> (Vec<u64>, HashMap<u64, u64>) {
     // Opening for writing runs redb's crash recovery, as the restarted host will.
     let store = Store::open(db, 0).expect("open db after kill");
     let (run, _) = store
-        .current_run(&WorkflowId::from("wf"))
+        .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
         .expect("workflow");
     let (_, events) = store.load_run(run).unwrap();
     let mut done = Vec::new();
@@ -138,7 +138,9 @@ fn kill_9_at_any_point_then_restart_completes_the_workflow() {
         }
         // Each TimerFired is at or after its timer's due time.
         let store = Store::open(&db, 0).unwrap();
-        let (run, _) = store.current_run(&WorkflowId::from("wf")).unwrap();
+        let (run, _) = store
+            .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
+            .unwrap();
         let (_, events) = store.load_run(run).unwrap();
         for e in &events {
             if let EventKind::TimerFired { started_event_id } = e.kind {
