@@ -153,6 +153,9 @@ pub enum WorkflowTaskFailedCause {
     InstantiationFailed,
     /// A limit of the task was exceeded.
     LimitExceeded,
+    /// The workflow called an import with invalid arguments, such as a retry policy with a
+    /// backoff coefficient below 1 (Temporal's BadScheduleActivityAttributes and kin).
+    BadCommand,
 }
 
 /// What happened, as recorded in the history.

@@ -291,6 +291,53 @@ impl Replay {
     }
 }
 
+/// Checks the arguments of schedule-activity as Temporal checks ScheduleActivityTask
+/// attributes, and returns the retry policy with defaults filled in.
+fn validate_activity(
+    activity_type: &str,
+    options: &types::ActivityOptions,
+) -> Result<RetryPolicy, String> {
+    let bad = |what: String| Err(format!("schedule-activity '{activity_type}': {what}"));
+    if activity_type.is_empty() || activity_type.len() > 1000 {
+        return bad(format!(
+            "the activity type must have 1 to 1000 bytes, not {}",
+            activity_type.len()
+        ));
+    }
+    let Some(p) = &options.retry_policy else {
+        return Ok(RetryPolicy::default());
+    };
+    if !(p.backoff_coefficient.is_finite() && p.backoff_coefficient >= 1.0) {
+        return bad(format!(
+            "the retry policy's backoff-coefficient must be at least 1, not {}",
+            p.backoff_coefficient
+        ));
+    }
+    // 0 means "the default", as in Temporal.
+    let initial = if p.initial_interval_ms == 0 {
+        RetryPolicy::default().initial_interval_ms
+    } else {
+        p.initial_interval_ms
+    };
+    if p.maximum_interval_ms != 0 && p.maximum_interval_ms < initial {
+        return bad(format!(
+            "the retry policy's maximum-interval-ms ({}) is below its initial-interval-ms ({initial})",
+            p.maximum_interval_ms
+        ));
+    }
+    Ok(RetryPolicy {
+        initial_interval_ms: initial,
+        backoff_coefficient: p.backoff_coefficient,
+        maximum_interval_ms: if p.maximum_interval_ms == 0 {
+            initial.saturating_mul(100)
+        } else {
+            p.maximum_interval_ms
+        },
+        maximum_attempts: p.maximum_attempts,
+        non_retryable_error_types: p.non_retryable_error_types.clone(),
+    })
+}
+
 fn describe(kind: &EventKind) -> String {
     match kind {
         EventKind::ActivityTaskScheduled { activity_type, .. } => {
@@ -344,19 +391,9 @@ impl host::Host for Replay {
         if let Err(i) = self.check_payload(&format!("input of activity {activity_type}"), &input) {
             return Err(self.stop(i));
         }
-        let retry_policy = match options.retry_policy {
-            None => RetryPolicy::default(),
-            Some(p) => RetryPolicy {
-                initial_interval_ms: p.initial_interval_ms.max(1),
-                backoff_coefficient: if p.backoff_coefficient >= 1.0 {
-                    p.backoff_coefficient
-                } else {
-                    2.0
-                },
-                maximum_interval_ms: p.maximum_interval_ms,
-                maximum_attempts: p.maximum_attempts,
-                non_retryable_error_types: p.non_retryable_error_types,
-            },
+        let retry_policy = match validate_activity(&activity_type, &options) {
+            Ok(p) => p,
+            Err(msg) => return Err(self.stop(Interrupt::InvalidCall(msg))),
         };
         let cmd = Command::ScheduleActivity {
             activity_type,

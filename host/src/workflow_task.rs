@@ -235,7 +235,8 @@ fn interrupt_failure(i: Interrupt) -> GuestOutcome {
         Interrupt::HistoryLimit(_) => unreachable!("handled above"),
         Interrupt::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterminism,
         Interrupt::Limit(_) => WorkflowTaskFailedCause::LimitExceeded,
-        Interrupt::InvalidCall(_) | Interrupt::Suspend => WorkflowTaskFailedCause::GuestTrap,
+        Interrupt::InvalidCall(_) => WorkflowTaskFailedCause::BadCommand,
+        Interrupt::Suspend => WorkflowTaskFailedCause::GuestTrap,
     };
     GuestOutcome::Failed(cause, i.to_string())
 }

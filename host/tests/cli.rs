@@ -164,3 +164,28 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
     // The timer the old release started is still queued.
     assert!(store.next_due().unwrap()[2].is_some());
 }
+
+#[test]
+fn a_truncated_database_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cut.redb");
+    let full = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/schema1-crashed.redb"
+    ))
+    .unwrap();
+    for keep in [full.len() / 2, 4096, 100] {
+        std::fs::write(&db, &full[..keep]).unwrap();
+        let err = Store::open(&db, 0)
+            .err()
+            .expect("a truncated file is refused");
+        assert!(
+            err.to_string().contains("restore it from a backup"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&db).unwrap(), &full[..keep], "left as it was");
+        let (code, _, err) = weft(&["--db", db.to_str().unwrap(), "list"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("cannot open"), "{err}");
+    }
+}

@@ -436,3 +436,46 @@ async fn bad_components_and_bad_requests_get_clear_errors() {
     assert_eq!(f.error_type, "InvalidInput");
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_activity_options_fail_the_task_with_a_bad_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("fails", weft_tests::FAILS)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("fails", "f-3", json!({"mode": "bad-retry"}))
+        .await
+        .unwrap();
+    wait_until("a task failure", || {
+        host.describe("f-3")
+            .unwrap()
+            .last_workflow_task_failure
+            .is_some()
+    })
+    .await;
+    let d = host.describe("f-3").unwrap();
+    assert_eq!(d.status, RunStatus::Running);
+    let msg = d.last_workflow_task_failure.unwrap();
+    assert!(
+        msg.contains("schedule-activity 'step'")
+            && msg.contains("backoff-coefficient must be at least 1"),
+        "{msg}"
+    );
+    let history = host.history("f-3").unwrap();
+    assert!(history.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::WorkflowTaskFailed {
+            cause: WorkflowTaskFailedCause::BadCommand,
+            ..
+        }
+    )));
+    assert!(
+        !history
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ActivityTaskScheduled { .. })),
+        "nothing of the bad task was committed"
+    );
+    host.shutdown().await;
+}
