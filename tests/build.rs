@@ -17,6 +17,8 @@ fn main() {
         "replay-trap",
         "huge-output",
         "log-flood",
+        "command-flood",
+        "wrong-world",
     ];
     let wasm = weft_guest_build::build_guests(&manifest.join("guests"), &target, &names);
     for (name, path) in names.iter().zip(&wasm) {

@@ -25,3 +25,7 @@ pub const REPLAY_TRAP: &str = env!("WEFT_TEST_REPLAY_TRAP_WASM");
 pub const HUGE_OUTPUT: &str = env!("WEFT_TEST_HUGE_OUTPUT_WASM");
 /// Hostile: writes megabytes to stdout, then completes.
 pub const LOG_FLOOD: &str = env!("WEFT_TEST_LOG_FLOOD_WASM");
+/// Hostile: issues a million commands in one task.
+pub const COMMAND_FLOOD: &str = env!("WEFT_TEST_COMMAND_FLOOD_WASM");
+/// A component of another world; must be refused.
+pub const WRONG_WORLD: &str = env!("WEFT_TEST_WRONG_WORLD_WASM");

@@ -95,6 +95,8 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
     let limits = Limits {
         max_task_cpu: Duration::from_millis(300),
         max_memory_bytes: 64 << 20,
+        max_wasm_stack_bytes: 256 << 10,
+        max_component_bytes: 4 << 20,
         workflow_task_retry_initial: Duration::from_millis(100),
         workflow_task_retry_max: Duration::from_millis(400),
         max_concurrent_workflow_tasks: 4,
@@ -113,6 +115,7 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
                 .workflow_file("replay-trap", weft_tests::REPLAY_TRAP)
                 .workflow_file("huge-output", weft_tests::HUGE_OUTPUT)
                 .workflow_file("log-flood", weft_tests::LOG_FLOOD)
+                .workflow_file("command-flood", weft_tests::COMMAND_FLOOD)
                 .quotas(Quotas {
                     max_concurrent_workflow_tasks: Some(2),
                     ..Quotas::default()
@@ -134,9 +137,14 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
         "replay-trap",
         "huge-output",
         "log-flood",
+        "command-flood",
     ] {
-        hostile.start_workflow(ty, ty, json!(null)).await.unwrap();
+        hostile.start_workflow(ty, ty, json!({})).await.unwrap();
     }
+    hostile
+        .start_workflow("deep-recursion", "deep-native", json!({"native": true}))
+        .await
+        .unwrap();
     // Components that must be refused, registered at run time next to the running ones.
     let mut junk = b"\0asm\x0d\0\x01\0".to_vec();
     junk.extend((0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
@@ -152,6 +160,26 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
         .await
         .unwrap_err();
     assert!(err.to_string().contains("component"), "{err}");
+    let err = hostile
+        .register_workflow("other", std::fs::read(weft_tests::WRONG_WORLD).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not implement the weft:workflow/workflow world"),
+        "{err}"
+    );
+    let err = hostile
+        .register_workflow("fat", vec![0; 5 << 20])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("limit"), "{err}");
+    // Nothing refused was registered.
+    let err = hostile
+        .start_workflow("other", "x", json!(null))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HostError::UnknownWorkflowType(..)), "{err}");
 
     // The good tenant's workflows complete while the hostile ones keep failing.
     let mut busy = Vec::new();
@@ -170,6 +198,8 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
     assert!(f.contains("memory"), "{f}");
     let f = task_failure(&hostile, "deep-recursion").await;
     assert!(f.contains("recursion"), "{f}");
+    let f = task_failure(&hostile, "deep-native").await;
+    assert!(f.contains("call stack exhausted"), "{f}");
     let f = task_failure(&hostile, "replay-trap").await;
     assert!(f.contains("index out of bounds"), "{f}");
     let history = hostile.history("replay-trap").unwrap();
@@ -181,11 +211,27 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
     );
     let f = task_failure(&hostile, "huge-output").await;
     assert!(f.contains("payload limit"), "{f}");
+    let f = task_failure(&hostile, "command-flood").await;
+    assert!(f.contains("commands in one Workflow Task"), "{f}");
+    assert!(
+        !hostile
+            .history("command-flood")
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::TimerStarted { .. })),
+        "no command of the failed task was committed"
+    );
     assert_eq!(
         hostile.result("log-flood").await.unwrap(),
         WorkflowOutcome::Completed(json!(20_000))
     );
-    for ty in ["spin", "memory-bomb", "deep-recursion", "huge-output"] {
+    for ty in [
+        "spin",
+        "memory-bomb",
+        "deep-recursion",
+        "huge-output",
+        "command-flood",
+    ] {
         let history = hostile.history(ty).unwrap();
         let causes: Vec<_> = history
             .iter()
@@ -199,7 +245,7 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
             1,
             "{ty}: one recorded failure, then transient retries"
         );
-        let expected = if matches!(ty, "spin" | "huge-output") {
+        let expected = if matches!(ty, "spin" | "huge-output" | "command-flood") {
             WorkflowTaskFailedCause::LimitExceeded
         } else {
             WorkflowTaskFailedCause::GuestTrap
