@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Format version written by this release in front of every encoded event and task.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// A serialized value (UTF-8 JSON by convention of the SDKs), stored unchanged.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -204,6 +204,14 @@ pub enum EventKind {
         start_to_close_timeout_ms: u64,
         /// Resolved retry policy.
         retry_policy: RetryPolicy,
+        /// Maximum time from scheduling to the outcome, over all attempts.
+        schedule_to_close_timeout_ms: Option<u64>,
+        /// Maximum time an attempt waits in its queue.
+        schedule_to_start_timeout_ms: Option<u64>,
+        /// Maximum gap between heartbeats of an attempt.
+        heartbeat_timeout_ms: Option<u64>,
+        /// Task queue.
+        task_queue: String,
     },
     /// The activity's final attempt started (written with its outcome, as Temporal does when
     /// a retry policy is set).
@@ -255,6 +263,82 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// The activity timed out (schedule-to-close, schedule-to-start, or the last attempt's
+    /// start-to-close or heartbeat timeout) and will not be retried.
+    ActivityTaskTimedOut {
+        /// The ActivityTaskScheduled event.
+        scheduled_event_id: EventId,
+        /// The timeout, as a failure whose type names it.
+        failure: Failure,
+    },
+    /// The workflow requested cancellation of an activity.
+    ActivityTaskCancelRequested {
+        /// The ActivityTaskScheduled event.
+        scheduled_event_id: EventId,
+    },
+    /// The activity was canceled.
+    ActivityTaskCanceled {
+        /// The ActivityTaskScheduled event.
+        scheduled_event_id: EventId,
+    },
+    /// The workflow canceled a timer.
+    TimerCanceled {
+        /// The TimerStarted event.
+        started_event_id: EventId,
+    },
+    /// The workflow scheduled a Nexus operation.
+    NexusOperationScheduled {
+        /// Endpoint.
+        endpoint: String,
+        /// Service.
+        service: String,
+        /// Operation.
+        operation: String,
+        /// Input.
+        input: Payload,
+        /// Request id, reused by every start attempt.
+        request_id: String,
+        /// Maximum time from scheduling to the outcome.
+        schedule_to_close_timeout_ms: Option<u64>,
+    },
+    /// An asynchronous Nexus operation started.
+    NexusOperationStarted {
+        /// The NexusOperationScheduled event.
+        scheduled_event_id: EventId,
+        /// The handler's token for the operation.
+        operation_token: String,
+    },
+    /// The Nexus operation completed.
+    NexusOperationCompleted {
+        /// The NexusOperationScheduled event.
+        scheduled_event_id: EventId,
+        /// Result.
+        result: Payload,
+    },
+    /// The Nexus operation failed.
+    NexusOperationFailed {
+        /// The NexusOperationScheduled event.
+        scheduled_event_id: EventId,
+        /// Failure.
+        failure: Failure,
+    },
+    /// The Nexus operation was canceled.
+    NexusOperationCanceled {
+        /// The NexusOperationScheduled event.
+        scheduled_event_id: EventId,
+    },
+    /// The Nexus operation timed out.
+    NexusOperationTimedOut {
+        /// The NexusOperationScheduled event.
+        scheduled_event_id: EventId,
+        /// The timeout, as a failure.
+        failure: Failure,
+    },
+    /// The workflow requested cancellation of a Nexus operation.
+    NexusOperationCancelRequested {
+        /// The NexusOperationScheduled event.
+        scheduled_event_id: EventId,
+    },
 }
 
 impl EventKind {
@@ -275,6 +359,17 @@ impl EventKind {
             EventKind::WorkflowExecutionCompleted { .. } => "WorkflowExecutionCompleted",
             EventKind::WorkflowExecutionFailed { .. } => "WorkflowExecutionFailed",
             EventKind::WorkflowExecutionTerminated { .. } => "WorkflowExecutionTerminated",
+            EventKind::ActivityTaskTimedOut { .. } => "ActivityTaskTimedOut",
+            EventKind::ActivityTaskCancelRequested { .. } => "ActivityTaskCancelRequested",
+            EventKind::ActivityTaskCanceled { .. } => "ActivityTaskCanceled",
+            EventKind::TimerCanceled { .. } => "TimerCanceled",
+            EventKind::NexusOperationScheduled { .. } => "NexusOperationScheduled",
+            EventKind::NexusOperationStarted { .. } => "NexusOperationStarted",
+            EventKind::NexusOperationCompleted { .. } => "NexusOperationCompleted",
+            EventKind::NexusOperationFailed { .. } => "NexusOperationFailed",
+            EventKind::NexusOperationCanceled { .. } => "NexusOperationCanceled",
+            EventKind::NexusOperationTimedOut { .. } => "NexusOperationTimedOut",
+            EventKind::NexusOperationCancelRequested { .. } => "NexusOperationCancelRequested",
         }
     }
 
@@ -283,7 +378,12 @@ impl EventKind {
     pub fn is_command_event(&self) -> bool {
         matches!(
             self,
-            EventKind::ActivityTaskScheduled { .. } | EventKind::TimerStarted { .. }
+            EventKind::ActivityTaskScheduled { .. }
+                | EventKind::TimerStarted { .. }
+                | EventKind::ActivityTaskCancelRequested { .. }
+                | EventKind::TimerCanceled { .. }
+                | EventKind::NexusOperationScheduled { .. }
+                | EventKind::NexusOperationCancelRequested { .. }
         )
     }
 
@@ -295,8 +395,23 @@ impl EventKind {
             }
             | EventKind::ActivityTaskFailed {
                 scheduled_event_id, ..
+            }
+            | EventKind::ActivityTaskTimedOut {
+                scheduled_event_id, ..
+            }
+            | EventKind::ActivityTaskCanceled { scheduled_event_id }
+            | EventKind::NexusOperationCompleted {
+                scheduled_event_id, ..
+            }
+            | EventKind::NexusOperationFailed {
+                scheduled_event_id, ..
+            }
+            | EventKind::NexusOperationCanceled { scheduled_event_id }
+            | EventKind::NexusOperationTimedOut {
+                scheduled_event_id, ..
             } => Some(*scheduled_event_id),
-            EventKind::TimerFired { started_event_id } => Some(*started_event_id),
+            EventKind::TimerFired { started_event_id }
+            | EventKind::TimerCanceled { started_event_id } => Some(*started_event_id),
             _ => None,
         }
     }
@@ -393,6 +508,40 @@ impl Event {
             EventKind::WorkflowExecutionCompleted { result } => format!("result={result:?}"),
             EventKind::WorkflowExecutionFailed { failure } => failure.to_string(),
             EventKind::WorkflowExecutionTerminated { reason } => reason.clone(),
+            EventKind::ActivityTaskTimedOut {
+                scheduled_event_id,
+                failure,
+            }
+            | EventKind::NexusOperationFailed {
+                scheduled_event_id,
+                failure,
+            }
+            | EventKind::NexusOperationTimedOut {
+                scheduled_event_id,
+                failure,
+            } => format!("scheduled={scheduled_event_id} {failure}"),
+            EventKind::ActivityTaskCancelRequested { scheduled_event_id }
+            | EventKind::ActivityTaskCanceled { scheduled_event_id }
+            | EventKind::NexusOperationCanceled { scheduled_event_id }
+            | EventKind::NexusOperationCancelRequested { scheduled_event_id } => {
+                format!("scheduled={scheduled_event_id}")
+            }
+            EventKind::TimerCanceled { started_event_id } => format!("started={started_event_id}"),
+            EventKind::NexusOperationScheduled {
+                endpoint,
+                service,
+                operation,
+                input,
+                ..
+            } => format!("{endpoint}/{service}/{operation} input={input:?}"),
+            EventKind::NexusOperationStarted {
+                scheduled_event_id,
+                operation_token,
+            } => format!("scheduled={scheduled_event_id} token={operation_token}"),
+            EventKind::NexusOperationCompleted {
+                scheduled_event_id,
+                result,
+            } => format!("scheduled={scheduled_event_id} result={result:?}"),
             _ => String::new(),
         };
         format!("{:>4} {:<28} {}", self.id.0, self.kind.name(), detail)
@@ -435,7 +584,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EncodingError> {
     match bytes.first() {
         None => Err(EncodingError::Corrupt("empty value".into())),
-        Some(&FORMAT_VERSION) => {
+        Some(&v) if (1..=FORMAT_VERSION).contains(&v) => {
             postcard::from_bytes(&bytes[1..]).map_err(|e| EncodingError::Corrupt(e.to_string()))
         }
         Some(&v) if v > FORMAT_VERSION => Err(EncodingError::NewerFormat {
@@ -447,6 +596,180 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EncodingE
         ))),
     }
 }
+
+/// Decodes an event written by [`encode`] of this or an earlier release. Histories are never
+/// rewritten, so every earlier layout of [`EventKind`] stays readable here.
+pub fn decode_event(bytes: &[u8]) -> Result<Event, EncodingError> {
+    match bytes.first() {
+        Some(1) => {
+            let old: v1::Event = postcard::from_bytes(&bytes[1..])
+                .map_err(|e| EncodingError::Corrupt(e.to_string()))?;
+            Ok(old.into())
+        }
+        _ => decode(bytes),
+    }
+}
+
+/// The event layout of format version 1 (release 0.1).
+mod v1 {
+    use super::{Failure, Payload, RetryPolicy, WorkflowTaskFailedCause};
+    use crate::ids::EventId;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct Event {
+        id: EventId,
+        time_ms: u64,
+        kind: EventKind,
+    }
+
+    #[derive(Deserialize)]
+    enum EventKind {
+        WorkflowExecutionStarted {
+            workflow_type: String,
+            input: Payload,
+            random_seed: u64,
+        },
+        WorkflowTaskScheduled {
+            attempt: u32,
+        },
+        WorkflowTaskStarted {
+            scheduled_event_id: EventId,
+        },
+        WorkflowTaskCompleted {
+            started_event_id: EventId,
+        },
+        WorkflowTaskFailed {
+            started_event_id: EventId,
+            cause: WorkflowTaskFailedCause,
+            message: String,
+        },
+        ActivityTaskScheduled {
+            activity_type: String,
+            input: Payload,
+            start_to_close_timeout_ms: u64,
+            retry_policy: RetryPolicy,
+        },
+        ActivityTaskStarted {
+            scheduled_event_id: EventId,
+            attempt: u32,
+        },
+        ActivityTaskCompleted {
+            scheduled_event_id: EventId,
+            result: Payload,
+        },
+        ActivityTaskFailed {
+            scheduled_event_id: EventId,
+            failure: Failure,
+        },
+        TimerStarted {
+            duration_ms: u64,
+            fire_at_ms: u64,
+        },
+        TimerFired {
+            started_event_id: EventId,
+        },
+        WorkflowExecutionCompleted {
+            result: Payload,
+        },
+        WorkflowExecutionFailed {
+            failure: Failure,
+        },
+    }
+
+    impl From<Event> for super::Event {
+        fn from(e: Event) -> super::Event {
+            use super::EventKind as K;
+            let kind = match e.kind {
+                EventKind::WorkflowExecutionStarted {
+                    workflow_type,
+                    input,
+                    random_seed,
+                } => K::WorkflowExecutionStarted {
+                    workflow_type,
+                    input,
+                    random_seed,
+                },
+                EventKind::WorkflowTaskScheduled { attempt } => {
+                    K::WorkflowTaskScheduled { attempt }
+                }
+                EventKind::WorkflowTaskStarted { scheduled_event_id } => {
+                    K::WorkflowTaskStarted { scheduled_event_id }
+                }
+                EventKind::WorkflowTaskCompleted { started_event_id } => {
+                    K::WorkflowTaskCompleted { started_event_id }
+                }
+                EventKind::WorkflowTaskFailed {
+                    started_event_id,
+                    cause,
+                    message,
+                } => K::WorkflowTaskFailed {
+                    started_event_id,
+                    cause,
+                    message,
+                },
+                EventKind::ActivityTaskScheduled {
+                    activity_type,
+                    input,
+                    start_to_close_timeout_ms,
+                    retry_policy,
+                } => K::ActivityTaskScheduled {
+                    activity_type,
+                    input,
+                    start_to_close_timeout_ms,
+                    retry_policy,
+                    schedule_to_close_timeout_ms: None,
+                    schedule_to_start_timeout_ms: None,
+                    heartbeat_timeout_ms: None,
+                    task_queue: super::DEFAULT_TASK_QUEUE.to_string(),
+                },
+                EventKind::ActivityTaskStarted {
+                    scheduled_event_id,
+                    attempt,
+                } => K::ActivityTaskStarted {
+                    scheduled_event_id,
+                    attempt,
+                },
+                EventKind::ActivityTaskCompleted {
+                    scheduled_event_id,
+                    result,
+                } => K::ActivityTaskCompleted {
+                    scheduled_event_id,
+                    result,
+                },
+                EventKind::ActivityTaskFailed {
+                    scheduled_event_id,
+                    failure,
+                } => K::ActivityTaskFailed {
+                    scheduled_event_id,
+                    failure,
+                },
+                EventKind::TimerStarted {
+                    duration_ms,
+                    fire_at_ms,
+                } => K::TimerStarted {
+                    duration_ms,
+                    fire_at_ms,
+                },
+                EventKind::TimerFired { started_event_id } => K::TimerFired { started_event_id },
+                EventKind::WorkflowExecutionCompleted { result } => {
+                    K::WorkflowExecutionCompleted { result }
+                }
+                EventKind::WorkflowExecutionFailed { failure } => {
+                    K::WorkflowExecutionFailed { failure }
+                }
+            };
+            super::Event {
+                id: e.id,
+                time_ms: e.time_ms,
+                kind,
+            }
+        }
+    }
+}
+
+/// The task queue of activities that name none.
+pub const DEFAULT_TASK_QUEUE: &str = "default";
 
 #[cfg(test)]
 mod tests {
@@ -463,7 +786,7 @@ mod tests {
             },
         };
         let bytes = encode(&e);
-        assert_eq!(decode::<Event>(&bytes).unwrap(), e);
+        assert_eq!(decode_event(&bytes).unwrap(), e);
         let mut newer = bytes.clone();
         newer[0] = FORMAT_VERSION + 1;
         assert!(matches!(
