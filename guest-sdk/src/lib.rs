@@ -140,11 +140,25 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Options of one activity call; `None` fields take the host's defaults.
+/// Options of one activity call; `None` fields take the host's defaults. The timeouts mean
+/// what Temporal's do: start-to-close per attempt, schedule-to-close over all attempts,
+/// schedule-to-start per attempt in its queue, heartbeat as the longest gap between
+/// heartbeats.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ActivityOptions {
     pub start_to_close_timeout: Option<Duration>,
+    pub schedule_to_close_timeout: Option<Duration>,
+    pub schedule_to_start_timeout: Option<Duration>,
+    pub heartbeat_timeout: Option<Duration>,
+    /// The task queue (default `default`); the host must serve it in this namespace.
+    pub task_queue: Option<String>,
     pub retry_policy: Option<RetryPolicy>,
+}
+
+/// Options of one Nexus operation call.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NexusOptions {
+    pub schedule_to_close_timeout: Option<Duration>,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -155,6 +169,10 @@ impl ActivityOptions {
     fn to_wit(&self) -> wit::ActivityOptions {
         wit::ActivityOptions {
             start_to_close_timeout_ms: self.start_to_close_timeout.map(millis),
+            schedule_to_close_timeout_ms: self.schedule_to_close_timeout.map(millis),
+            schedule_to_start_timeout_ms: self.schedule_to_start_timeout.map(millis),
+            heartbeat_timeout_ms: self.heartbeat_timeout.map(millis),
+            task_queue: self.task_queue.clone(),
             retry_policy: self.retry_policy.as_ref().map(|p| wit::RetryPolicy {
                 initial_interval_ms: millis(p.initial_interval),
                 backoff_coefficient: p.backoff_coefficient,
@@ -166,7 +184,7 @@ impl ActivityOptions {
     }
 }
 
-/// Something the workflow can wait on: an [`Activity`] or a [`Timer`].
+/// Something the workflow can wait on: an [`Activity`], a [`Timer`] or a [`NexusOperation`].
 pub trait Pending {
     /// The host handle of the operation.
     fn handle(&self) -> u32;
@@ -186,23 +204,38 @@ impl<O> Pending for Activity<O> {
     }
 }
 
+fn decode_outcome<O: DeserializeOwned>(what: &str, outcome: wit::Outcome) -> Result<O> {
+    match outcome {
+        wit::Outcome::Completed(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::non_retryable(
+                "DecodeError",
+                format!("result of {what} does not decode: {e}"),
+            )
+        }),
+        wit::Outcome::Failed(f) => Err(Failure::from_wit(f)),
+        wit::Outcome::Canceled => Err(Failure::non_retryable(
+            "Canceled",
+            format!("{what} was canceled"),
+        )),
+        wit::Outcome::Fired => unreachable!("{what} resolved as a timer"),
+    }
+}
+
 impl<O: DeserializeOwned> Activity<O> {
-    /// Waits for the activity and returns its result, or the failure of its last attempt.
+    /// Waits for the activity and returns its result, or the failure of its last attempt (a
+    /// timeout is a failure whose type names it; a canceled activity gives `Canceled`).
     pub fn result(&self) -> Result<O> {
         let (_, outcome) = host::wait_any(&[self.handle]);
-        match outcome {
-            wit::Outcome::Completed(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::non_retryable(
-                    "DecodeError",
-                    format!(
-                        "result of activity '{}' does not decode: {e}",
-                        self.activity_type
-                    ),
-                )
-            }),
-            wit::Outcome::Failed(f) => Err(Failure::from_wit(f)),
-            wit::Outcome::Fired => unreachable!("an activity handle resolved as a timer"),
-        }
+        decode_outcome(&format!("activity '{}'", self.activity_type), outcome)
+    }
+}
+
+impl<O> Activity<O> {
+    /// Asks to cancel the activity. Wait with [`Activity::result`] for how it ended: a running
+    /// attempt learns of the request when it heartbeats and ends as `Canceled` if it gives
+    /// up, or with its result if it completes anyway.
+    pub fn cancel(&self) {
+        host::request_cancel(self.handle);
     }
 }
 
@@ -247,9 +280,80 @@ impl Pending for Timer {
 }
 
 impl Timer {
-    /// Blocks until the timer fires.
-    pub fn wait(&self) {
-        host::wait_any(&[self.handle]);
+    /// Blocks until the timer fires (true) or is canceled (false).
+    pub fn wait(&self) -> bool {
+        matches!(host::wait_any(&[self.handle]).1, wit::Outcome::Fired)
+    }
+
+    /// Cancels the timer if it has not fired; waiting on it then returns false at once.
+    pub fn cancel(&self) {
+        host::request_cancel(self.handle);
+    }
+}
+
+/// A scheduled Nexus operation whose result is `O`.
+#[must_use = "the operation runs whether or not its result is read; call result() to wait for it"]
+pub struct NexusOperation<O> {
+    handle: u32,
+    name: String,
+    _output: PhantomData<fn() -> O>,
+}
+
+impl<O> Pending for NexusOperation<O> {
+    fn handle(&self) -> u32 {
+        self.handle
+    }
+}
+
+impl<O: DeserializeOwned> NexusOperation<O> {
+    /// Waits for the operation and returns its result or failure.
+    pub fn result(&self) -> Result<O> {
+        let (_, outcome) = host::wait_any(&[self.handle]);
+        decode_outcome(&format!("Nexus operation {}", self.name), outcome)
+    }
+}
+
+impl<O> NexusOperation<O> {
+    /// Asks to cancel the operation.
+    pub fn cancel(&self) {
+        host::request_cancel(self.handle);
+    }
+}
+
+/// Calls Nexus operation `operation` of `service` at `endpoint` with `input`.
+pub fn nexus_operation<I: Serialize + ?Sized, O>(
+    endpoint: &str,
+    service: &str,
+    operation: &str,
+    input: &I,
+) -> NexusOperation<O> {
+    nexus_operation_with(
+        endpoint,
+        service,
+        operation,
+        input,
+        &NexusOptions::default(),
+    )
+}
+
+/// Calls a Nexus operation with explicit options.
+pub fn nexus_operation_with<I: Serialize + ?Sized, O>(
+    endpoint: &str,
+    service: &str,
+    operation: &str,
+    input: &I,
+    options: &NexusOptions,
+) -> NexusOperation<O> {
+    let name = format!("{endpoint}/{service}/{operation}");
+    let input = serde_json::to_vec(input)
+        .unwrap_or_else(|e| panic!("input of Nexus operation {name} does not serialize: {e}"));
+    let options = wit::NexusOptions {
+        schedule_to_close_timeout_ms: options.schedule_to_close_timeout.map(millis),
+    };
+    NexusOperation {
+        handle: host::schedule_nexus_operation(endpoint, service, operation, &input, options),
+        name,
+        _output: PhantomData,
     }
 }
 

@@ -1,8 +1,10 @@
 //! Activities: native async Rust functions registered on the host, run as tokio tasks from the
 //! persisted activity queue.
 //!
-//! Delivery is at-least-once: a task is leased for its start-to-close timeout; if the worker
-//! dies the lease expires (or the next process releases it at open) and the task runs again.
+//! Delivery is at-least-once: a task is leased for its start-to-close timeout (or until its
+//! next heartbeat is due); if the worker dies the lease expires (or the next process releases
+//! it at open) and the task runs again. Heartbeats carry details to the next attempt and tell
+//! the attempt when the workflow asked to cancel it.
 //! Each attempt gets an idempotency key (workflow id, activity id, attempt) to make side
 //! effects safe to repeat. Retries follow the activity's retry policy and write no history
 //! events; only the final outcome is recorded. This module does not touch workflow code.
@@ -14,9 +16,18 @@ use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::watch;
+
+/// What a heartbeat learned, from the store.
+pub(crate) type HeartbeatFn = Arc<
+    dyn Fn(Option<Payload>) -> Pin<Box<dyn Future<Output = crate::store::HeartbeatAck> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// What an activity knows about the call it serves.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ActivityContext {
     /// Namespace of the workflow.
     pub namespace: Namespace,
@@ -30,6 +41,23 @@ pub struct ActivityContext {
     pub activity_type: String,
     /// Attempt number, from 1.
     pub attempt: u32,
+    details: Option<Payload>,
+    cancel: watch::Receiver<bool>,
+    beat: HeartbeatFn,
+    last_beat: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ActivityContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityContext")
+            .field("namespace", &self.namespace)
+            .field("workflow_id", &self.workflow_id)
+            .field("run_id", &self.run_id)
+            .field("activity_id", &self.activity_id)
+            .field("activity_type", &self.activity_type)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
 }
 
 impl ActivityContext {
@@ -48,6 +76,45 @@ impl ActivityContext {
     pub fn activity_key(&self) -> String {
         format!("{}/{}/{}", self.workflow_id, self.run_id, self.activity_id)
     }
+
+    /// Records progress: `details` are kept durably and handed to the next attempt (see
+    /// [`ActivityContext::heartbeat_details`]), and the attempt's heartbeat timeout starts
+    /// again. Returns [`ActivityError::canceled`] once the workflow asked to cancel the
+    /// activity, or when this attempt is no longer current (it timed out): stop then, and
+    /// return the error.
+    pub async fn heartbeat<T: Serialize>(&self, details: &T) -> Result<(), ActivityError> {
+        let payload = serde_json::to_vec(details).ok().map(Payload);
+        self.last_beat
+            .store(crate::workflow_task::now_ms(), Ordering::Relaxed);
+        match (self.beat)(payload).await {
+            crate::store::HeartbeatAck::Continue if !self.is_cancel_requested() => Ok(()),
+            crate::store::HeartbeatAck::Gone => Err(ActivityError::canceled(
+                "this attempt is no longer current (it timed out or the activity ended)",
+            )),
+            _ => Err(ActivityError::canceled(
+                "the workflow canceled the activity",
+            )),
+        }
+    }
+
+    /// The details of the last heartbeat of an earlier attempt (or of this one), to resume
+    /// from a checkpoint.
+    pub fn heartbeat_details<T: DeserializeOwned>(&self) -> Option<T> {
+        self.details
+            .as_ref()
+            .and_then(|d| serde_json::from_slice(&d.0).ok())
+    }
+
+    /// True once the workflow asked to cancel this activity.
+    pub fn is_cancel_requested(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Completes when the workflow asks to cancel this activity.
+    pub async fn cancelled(&self) {
+        let mut rx = self.cancel.clone();
+        let _ = rx.wait_for(|c| *c).await;
+    }
 }
 
 /// An activity's error: a failure that is retried unless marked non-retryable.
@@ -63,6 +130,12 @@ impl ActivityError {
     /// An error that must not be retried (a business decision such as a declined card).
     pub fn non_retryable(error_type: impl Into<String>, message: impl Into<String>) -> Self {
         ActivityError(Failure::new(error_type, message).non_retryable())
+    }
+
+    /// The activity stops because it was canceled. After a cancel request this ends the
+    /// activity as canceled (ActivityTaskCanceled).
+    pub fn canceled(message: impl Into<String>) -> Self {
+        ActivityError(Failure::new("Canceled", message).non_retryable())
     }
 }
 
@@ -114,20 +187,31 @@ where
 }
 
 /// Builds the context of an attempt.
-pub(crate) fn context(
-    namespace: Namespace,
-    workflow_id: WorkflowId,
-    run: RunId,
-    scheduled: EventId,
-    activity_type: String,
-    attempt: u32,
-) -> ActivityContext {
+/// Everything an attempt's context is made of.
+pub(crate) struct AttemptParts {
+    pub namespace: Namespace,
+    pub workflow_id: WorkflowId,
+    pub run: RunId,
+    pub scheduled: EventId,
+    pub activity_type: String,
+    pub attempt: u32,
+    pub details: Option<Payload>,
+    pub cancel: watch::Receiver<bool>,
+    pub beat: HeartbeatFn,
+    pub last_beat: Arc<AtomicU64>,
+}
+
+pub(crate) fn context(p: AttemptParts) -> ActivityContext {
     ActivityContext {
-        namespace,
-        workflow_id,
-        run_id: run,
-        activity_id: ActivityId(scheduled),
-        activity_type,
-        attempt,
+        namespace: p.namespace,
+        workflow_id: p.workflow_id,
+        run_id: p.run,
+        activity_id: ActivityId(p.scheduled),
+        activity_type: p.activity_type,
+        attempt: p.attempt,
+        details: p.details,
+        cancel: p.cancel,
+        beat: p.beat,
+        last_beat: p.last_beat,
     }
 }

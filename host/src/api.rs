@@ -5,13 +5,17 @@
 //! This module owns scheduling (what runs when); `workflow_task`, `activity` and `store` own
 //! what a task does and what it commits.
 
-use crate::activity::{self, ActivityContext, ActivityError, ActivityFn};
+use crate::activity::{self, ActivityContext, ActivityError, ActivityFn, AttemptParts};
 use crate::history::{Event, EventKind, Failure, Payload};
 use crate::ids::{Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
+use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
+use crate::replay::Served;
 use crate::sandbox::{AdmissionError, CompiledWorkflow, Sandbox};
 use crate::store::{
-    LeasedActivity, NamespaceUsage, RunRecord, RunStatus, StartQuota, Store, StoreError,
+    Effects, HeartbeatAck, LeasedActivity, LeasedNexus, NamespaceUsage, NexusCallback,
+    NexusOutcome, NexusReport, NexusTaskKind, RunRecord, RunStatus, StartQuota, Store, StoreError,
+    queue_key,
 };
 use crate::workflow_task::{TaskOutcome, now_ms, run_workflow_task};
 use serde::Serialize;
@@ -62,6 +66,9 @@ pub enum HostError {
     /// No namespace of this name is configured on this host.
     #[error("namespace '{0}' is not configured on this host")]
     UnknownNamespace(String),
+    /// No pending asynchronous Nexus operation has this token.
+    #[error("no pending Nexus operation with token '{0}' in this namespace")]
+    UnknownNexusOperation(String),
 }
 
 enum ComponentSource {
@@ -93,9 +100,105 @@ pub struct NamespaceBuilder {
     workflows: Vec<(String, ComponentSource)>,
     activities: HashMap<String, ActivityFn>,
     api_keys: Vec<String>,
+    task_queues: BTreeMap<String, usize>,
+    nexus: HashMap<(String, String, String), NexusHandler>,
 }
 
 impl NamespaceBuilder {
+    /// Serves activity task queue `name` with at most `max_concurrent` activities of it
+    /// running at once on this host. The `default` queue is always served (with the host's
+    /// `max_concurrent_activities` unless set here); a workflow naming a queue the namespace
+    /// does not serve fails its Workflow Task.
+    pub fn task_queue(mut self, name: &str, max_concurrent: usize) -> Self {
+        self.task_queues
+            .insert(name.to_string(), max_concurrent.max(1));
+        self
+    }
+
+    /// Registers Nexus operation `operation` of `service` at `endpoint`: `start` returns a
+    /// synchronous result or an operation token. Starts are delivered at least once with the
+    /// same [`NexusContext::request_id`]; the handler must not start twice for one request id.
+    pub fn nexus_operation<I, O, F, Fut>(
+        mut self,
+        endpoint: &str,
+        service: &str,
+        operation: &str,
+        start: F,
+    ) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(NexusContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<NexusStart<O>, NexusError>> + Send + 'static,
+    {
+        let key = (
+            endpoint.to_string(),
+            service.to_string(),
+            operation.to_string(),
+        );
+        let cancel = match self.nexus.remove(&key) {
+            Some(NexusHandler::Custom { cancel, .. }) => cancel,
+            _ => None,
+        };
+        self.nexus.insert(
+            key,
+            NexusHandler::Custom {
+                start: nexus::erase_start(start),
+                cancel,
+            },
+        );
+        self
+    }
+
+    /// Registers the cancel handler of an asynchronous operation registered with
+    /// [`NamespaceBuilder::nexus_operation`]: called with its token when the caller cancels.
+    pub fn nexus_cancel<F, Fut>(
+        mut self,
+        endpoint: &str,
+        service: &str,
+        operation: &str,
+        cancel: F,
+    ) -> Self
+    where
+        F: Fn(NexusContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), NexusError>> + Send + 'static,
+    {
+        let key = (
+            endpoint.to_string(),
+            service.to_string(),
+            operation.to_string(),
+        );
+        if let Some(NexusHandler::Custom { cancel: c, .. }) = self.nexus.get_mut(&key) {
+            *c = Some(nexus::erase_cancel(cancel));
+        }
+        self
+    }
+
+    /// Registers a built-in operation that starts workflow type `workflow_type` of this
+    /// namespace with the operation's input, as an asynchronous operation that completes when
+    /// the workflow closes. The workflow id is derived from the request id, so a repeated
+    /// start finds the workflow it started before instead of starting another; canceling the
+    /// operation ends the workflow.
+    pub fn nexus_workflow_operation(
+        mut self,
+        endpoint: &str,
+        service: &str,
+        operation: &str,
+        workflow_type: &str,
+    ) -> Self {
+        self.nexus.insert(
+            (
+                endpoint.to_string(),
+                service.to_string(),
+                operation.to_string(),
+            ),
+            NexusHandler::Workflow {
+                workflow_type: workflow_type.to_string(),
+            },
+        );
+        self
+    }
+
     /// Registers the component file at `path` as workflow type `workflow_type`.
     pub fn workflow_file(mut self, workflow_type: &str, path: impl AsRef<Path>) -> Self {
         self.workflows.push((
@@ -263,10 +366,14 @@ impl HostBuilder {
                     };
                     compiled.insert(ty, c);
                 }
-                out.insert(
-                    ns.clone(),
-                    NamespaceRt::new(ns, &lim, &b.quotas, compiled, b.activities),
-                );
+                let mut rt = NamespaceRt::new(ns.clone(), &lim, &b.quotas, compiled, b.activities);
+                rt.queues.extend(b.task_queues);
+                rt.nexus = b.nexus;
+                rt.served = Arc::new(Served {
+                    task_queues: rt.queues.keys().cloned().collect(),
+                    nexus_operations: rt.nexus.keys().cloned().collect(),
+                });
+                out.insert(ns, rt);
             }
             let store = Store::open(&db_path, now_ms())?;
             Ok::<_, HostError>((store, sandbox, out))
@@ -295,12 +402,24 @@ impl HostBuilder {
             limits,
             wake,
             in_flight: Mutex::new(HashSet::new()),
+            running: Mutex::new(HashMap::new()),
         });
-        let loops = vec![
+        let mut loops = vec![
             tokio::spawn(workflow_task_loop(inner.clone(), stop.subscribe())),
-            tokio::spawn(activity_loop(inner.clone(), stop.subscribe())),
             tokio::spawn(timer_loop(inner.clone(), stop.subscribe())),
+            tokio::spawn(nexus_loop(inner.clone(), stop.subscribe())),
         ];
+        for (ns, rt) in &inner.namespaces {
+            for (queue, max) in &rt.queues {
+                loops.push(tokio::spawn(activity_loop(
+                    inner.clone(),
+                    ns.clone(),
+                    queue.clone(),
+                    *max,
+                    stop.subscribe(),
+                )));
+            }
+        }
         info!(db = %inner.store.path().display(), "weft host started");
         Ok(Host { inner, stop, loops })
     }
@@ -314,6 +433,10 @@ struct NamespaceRt {
     limits: Limits,
     start_quota: StartQuota,
     task_permits: Arc<Semaphore>,
+    /// Served activity queues and their concurrency.
+    queues: BTreeMap<String, usize>,
+    nexus: HashMap<(String, String, String), NexusHandler>,
+    served: Arc<Served>,
 }
 
 impl NamespaceRt {
@@ -348,6 +471,15 @@ impl NamespaceRt {
                 max_stored_bytes: q.max_stored_bytes.unwrap_or(u64::MAX),
             },
             task_permits: Arc::new(Semaphore::new(tasks)),
+            queues: BTreeMap::from([(
+                crate::history::DEFAULT_TASK_QUEUE.to_string(),
+                host.max_concurrent_activities.max(1),
+            )]),
+            nexus: HashMap::new(),
+            served: Arc::new(Served {
+                task_queues: HashSet::from([crate::history::DEFAULT_TASK_QUEUE.to_string()]),
+                nexus_operations: HashSet::new(),
+            }),
         }
     }
 }
@@ -365,11 +497,27 @@ struct Inner {
     limits: Limits,
     wake: watch::Sender<u64>,
     in_flight: Mutex<HashSet<RunId>>,
+    /// Cancel signals of running activity attempts.
+    running: Mutex<HashMap<(RunId, crate::ids::EventId), watch::Sender<bool>>>,
 }
 
 impl Inner {
     fn ns(&self, ns: &Namespace) -> &NamespaceRt {
         self.namespaces.get(ns).unwrap_or(&self.unserved)
+    }
+
+    /// Acts on what a commit changed: tells running activities about cancel requests and
+    /// wakes the loops.
+    fn apply(&self, fx: &Effects) {
+        if !fx.cancel_activities.is_empty() {
+            let running = self.running.lock().expect("running lock");
+            for key in &fx.cancel_activities {
+                if let Some(tx) = running.get(key) {
+                    let _ = tx.send(true);
+                }
+            }
+        }
+        self.bump();
     }
 
     fn bump(&self) {
@@ -610,6 +758,31 @@ impl Client {
         Ok(())
     }
 
+    /// Completes the started asynchronous Nexus operation `operation_token` of this namespace
+    /// (the completion callback its handler promised): the caller's history records
+    /// NexusOperationCompleted, Failed or Canceled.
+    pub async fn complete_nexus_operation(
+        &self,
+        operation_token: &str,
+        outcome: NexusOutcome,
+    ) -> Result<(), HostError> {
+        let inner = self.inner.clone();
+        let ns = self.namespace.clone();
+        let token = operation_token.to_string();
+        let done = tokio::task::spawn_blocking(move || {
+            inner.store.complete_nexus(&ns, &token, outcome, now_ms())
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))??;
+        if !done {
+            return Err(HostError::UnknownNexusOperation(
+                operation_token.to_string(),
+            ));
+        }
+        self.inner.bump();
+        Ok(())
+    }
+
     /// Open workflows and stored bytes of the namespace.
     pub fn usage(&self) -> Result<NamespaceUsage, HostError> {
         Ok(self.inner.store.usage(&self.namespace)?)
@@ -664,7 +837,7 @@ impl Client {
         let run = tokio::task::spawn_blocking(move || {
             inner
                 .store
-                .start_workflow(&ns, &id, &ty, input, rand::random(), now_ms(), quota)
+                .start_workflow(&ns, &id, &ty, input, rand::random(), now_ms(), quota, None)
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;
@@ -722,6 +895,7 @@ impl Client {
             &self.inner.sandbox,
             compiled,
             &self.rt().limits,
+            &self.rt().served,
             run,
             rec.workflow_id,
             &history,
@@ -813,8 +987,12 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
                     &inner2.sandbox,
                     &rt.workflows(),
                     &rt.limits,
+                    &rt.served,
                     run,
                 );
+                if let Ok(TaskOutcome::Completed(fx)) = &r {
+                    inner2.apply(fx);
+                }
                 match r {
                     Ok(TaskOutcome::Conflict) => {
                         info!(run = %run, "history changed during the task; running it again")
@@ -838,19 +1016,30 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
     }
 }
 
-async fn activity_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+async fn activity_loop(
+    inner: Arc<Inner>,
+    namespace: Namespace,
+    queue: String,
+    max_concurrent: usize,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut wake = inner.wake.subscribe();
-    let permits = Arc::new(Semaphore::new(inner.limits.max_concurrent_activities));
+    let permits = Arc::new(Semaphore::new(max_concurrent));
+    let qk = queue_key(&namespace, &queue);
     let mut running: Vec<JoinHandle<()>> = Vec::new();
     loop {
         wake.borrow_and_update();
         running.retain(|h| !h.is_finished());
         let now = now_ms();
-        let next = inner.store.next_due().map(|d| d[1]).unwrap_or(None);
+        let next = inner.store.next_due(&qk).map(|d| d[1]).unwrap_or(None);
         let free = permits.available_permits();
         if free > 0 && next.is_some_and(|d| d <= now) {
-            match inner.store.lease_activities(now, free) {
-                Ok(leased) => {
+            match inner.store.lease_activities(&qk, now, free) {
+                Ok((leased, fx)) => {
+                    if fx != Effects::default() {
+                        inner.apply(&fx);
+                    }
+                    let idle = leased.is_empty();
                     for task in leased {
                         let permit = permits
                             .clone()
@@ -863,10 +1052,12 @@ async fn activity_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                             inner2.bump();
                         }));
                     }
+                    if !idle || fx != Effects::default() {
+                        continue;
+                    }
                 }
                 Err(e) => error!("cannot lease activity tasks: {e}"),
             }
-            continue;
         }
         if !wait(&mut wake, &mut stop, next.filter(|_| free > 0)).await {
             for h in running {
@@ -877,7 +1068,7 @@ async fn activity_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn run_activity(inner: &Inner, leased: LeasedActivity) {
+async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     let LeasedActivity {
         run,
         namespace,
@@ -885,15 +1076,46 @@ async fn run_activity(inner: &Inner, leased: LeasedActivity) {
         task,
     } = leased;
     let rt = inner.ns(&namespace);
-    let ctx = activity::context(
-        namespace.clone(),
-        task.workflow_id.clone(),
+    let (cancel_tx, cancel_rx) = watch::channel(task.cancel_requested);
+    inner
+        .running
+        .lock()
+        .expect("running lock")
+        .insert((run, sched), cancel_tx);
+    let last_beat = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
+    let attempt = task.attempt;
+    let beat: activity::HeartbeatFn = {
+        let inner = inner.clone();
+        Arc::new(move |details| {
+            let inner = inner.clone();
+            Box::pin(async move {
+                tokio::task::spawn_blocking(move || {
+                    inner
+                        .store
+                        .heartbeat(run, sched, attempt, details, now_ms())
+                        .unwrap_or_else(|e| {
+                            error!("cannot record a heartbeat: {e}");
+                            HeartbeatAck::Continue
+                        })
+                })
+                .await
+                .unwrap_or(HeartbeatAck::Continue)
+            })
+        })
+    };
+    let ctx = activity::context(AttemptParts {
+        namespace: namespace.clone(),
+        workflow_id: task.workflow_id.clone(),
         run,
-        sched,
-        task.activity_type.clone(),
-        task.attempt,
-    );
-    let span = tracing::info_span!("activity", namespace = %namespace, workflow_id = %task.workflow_id, run_id = %run, activity_id = %sched, activity_type = %task.activity_type, attempt = task.attempt);
+        scheduled: sched,
+        activity_type: task.activity_type.clone(),
+        attempt,
+        details: task.heartbeat_details.clone(),
+        cancel: cancel_rx,
+        beat,
+        last_beat: last_beat.clone(),
+    });
+    let span = tracing::info_span!("activity", namespace = %namespace, workflow_id = %task.workflow_id, run_id = %run, activity_id = %sched, activity_type = %task.activity_type, attempt);
     let _g = span.enter();
     let outcome = match rt.activities.get(&task.activity_type) {
         None => Err(Failure::new(
@@ -904,24 +1126,58 @@ async fn run_activity(inner: &Inner, leased: LeasedActivity) {
             ),
         )),
         Some(f) => {
-            let fut = tokio::spawn(f(ctx, task.input.clone()));
-            let timeout = Duration::from_millis(task.start_to_close_timeout_ms);
-            match tokio::time::timeout(timeout, fut).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(join)) => Err(Failure::new(
-                    "ActivityPanicked",
-                    format!("the activity panicked: {join}"),
-                )),
-                Err(_) => Err(Failure::new(
-                    "StartToCloseTimeout",
-                    format!(
-                        "attempt {} did not finish within {} ms",
-                        task.attempt, task.start_to_close_timeout_ms
-                    ),
-                )),
+            let mut fut = tokio::spawn(f(ctx, task.input.clone()));
+            let deadline =
+                tokio::time::Instant::now() + Duration::from_millis(task.start_to_close_timeout_ms);
+            let heartbeat = task.heartbeat_timeout_ms;
+            loop {
+                // Wake at the start-to-close deadline or when the next heartbeat is due.
+                let beat_due = heartbeat.map(|hb| {
+                    let last = last_beat.load(std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::Instant::now()
+                        + Duration::from_millis((last + hb).saturating_sub(now_ms()))
+                });
+                let wake_at = beat_due.map_or(deadline, |b| b.min(deadline));
+                tokio::select! {
+                    r = &mut fut => break match r {
+                        Ok(r) => r,
+                        Err(join) => Err(Failure::new(
+                            "ActivityPanicked",
+                            format!("the activity panicked: {join}"),
+                        )),
+                    },
+                    _ = tokio::time::sleep_until(wake_at) => {
+                        let now = tokio::time::Instant::now();
+                        if now >= deadline {
+                            fut.abort();
+                            break Err(Failure::new(
+                                "StartToCloseTimeout",
+                                format!(
+                                    "attempt {attempt} did not finish within {} ms",
+                                    task.start_to_close_timeout_ms
+                                ),
+                            ));
+                        }
+                        if let Some(hb) = heartbeat {
+                            let last = last_beat.load(std::sync::atomic::Ordering::Relaxed);
+                            if now_ms() >= last + hb {
+                                fut.abort();
+                                break Err(Failure::new(
+                                    "HeartbeatTimeout",
+                                    format!("attempt {attempt} sent no heartbeat for {hb} ms"),
+                                ));
+                            }
+                        }
+                    }
+                }
             }
         }
     };
+    inner
+        .running
+        .lock()
+        .expect("running lock")
+        .remove(&(run, sched));
     let outcome = match outcome {
         Ok(p) if p.len() > rt.limits.max_payload_bytes => Err(Failure::new(
             "PayloadTooLarge",
@@ -934,28 +1190,223 @@ async fn run_activity(inner: &Inner, leased: LeasedActivity) {
         .non_retryable()),
         other => other,
     };
-    let now = now_ms();
-    let r = match outcome {
-        Err(f) if task.retry_policy.may_retry(task.attempt, &f) => {
-            let delay = task.retry_policy.delay_before(task.attempt + 1);
-            warn!(failure = %f, delay_ms = delay, "activity attempt failed; retrying");
-            inner
+    if let Err(f) = &outcome {
+        warn!(failure = %f, "activity attempt failed");
+    }
+    let inner2 = inner.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        inner2
+            .store
+            .report_activity(run, sched, attempt, outcome, now_ms())
+    })
+    .await;
+    match r {
+        Ok(Ok(Some(fx))) => inner.apply(&fx),
+        Ok(Ok(None)) => info!("the attempt's outcome came after the activity ended; dropped"),
+        Ok(Err(e)) => error!("cannot record the activity outcome: {e}"),
+        Err(e) => error!("cannot record the activity outcome: {e}"),
+    }
+}
+
+async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut wake = inner.wake.subscribe();
+    let permits = Arc::new(Semaphore::new(inner.limits.max_concurrent_activities));
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        wake.borrow_and_update();
+        running.retain(|h| !h.is_finished());
+        let now = now_ms();
+        let next = inner.store.next_due("").map(|d| d[3]).unwrap_or(None);
+        let free = permits.available_permits();
+        if free > 0 && next.is_some_and(|d| d <= now) {
+            match inner
                 .store
-                .retry_activity(run, sched, task.attempt, f, now + delay)
-                .map(|_| ())
-        }
-        outcome => {
-            if let Err(f) = &outcome {
-                warn!(failure = %f, "activity failed; not retrying");
+                .lease_nexus(now, free, NEXUS_TASK_TIMEOUT.as_millis() as u64)
+            {
+                Ok(leased) if !leased.is_empty() => {
+                    for task in leased {
+                        let permit = permits
+                            .clone()
+                            .try_acquire_owned()
+                            .expect("counted permits");
+                        let inner2 = inner.clone();
+                        running.push(tokio::spawn(async move {
+                            run_nexus(&inner2, task).await;
+                            drop(permit);
+                            inner2.bump();
+                        }));
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => error!("cannot lease Nexus tasks: {e}"),
             }
-            inner
-                .store
-                .finish_activity(run, sched, task.attempt, outcome, now)
-                .map(|_| ())
+        }
+        if !wait(&mut wake, &mut stop, next.filter(|_| free > 0)).await {
+            for h in running {
+                h.abort();
+            }
+            return;
+        }
+    }
+}
+
+/// How long one Nexus task delivery may take before it is delivered again.
+const NEXUS_TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
+    let LeasedNexus {
+        run,
+        namespace,
+        scheduled_event_id: sched,
+        kind,
+        task,
+    } = leased;
+    let span = tracing::info_span!("nexus", namespace = %namespace, workflow_id = %task.workflow_id, run_id = %run, operation = %format!("{}/{}/{}", task.endpoint, task.service, task.operation), attempt = task.attempt);
+    let _g = span.enter();
+    let rt = inner.ns(&namespace);
+    let ctx = NexusContext {
+        namespace: namespace.clone(),
+        request_id: task.request_id.clone(),
+        endpoint: task.endpoint.clone(),
+        service: task.service.clone(),
+        operation: task.operation.clone(),
+        caller_workflow_id: task.workflow_id.clone(),
+        attempt: task.attempt,
+    };
+    let key = (
+        task.endpoint.clone(),
+        task.service.clone(),
+        task.operation.clone(),
+    );
+    let retry_at =
+        || now_ms() + crate::history::RetryPolicy::default().delay_before(task.attempt + 1);
+    let report = match (rt.nexus.get(&key).cloned(), kind) {
+        (None, _) => NexusReport::Retry {
+            failure: Failure::new(
+                "NexusOperationNotRegistered",
+                format!(
+                    "namespace {namespace} serves no Nexus operation {}/{}/{} on this host",
+                    key.0, key.1, key.2
+                ),
+            ),
+            retry_at_ms: retry_at(),
+        },
+        (Some(NexusHandler::Custom { start, .. }), NexusTaskKind::Start) => {
+            match tokio::time::timeout(NEXUS_TASK_TIMEOUT, start(ctx, task.input.clone())).await {
+                Ok(Ok(NexusStart::Sync(result))) => {
+                    NexusReport::Finished(NexusOutcome::Completed(result))
+                }
+                Ok(Ok(NexusStart::Async { operation_token })) => {
+                    NexusReport::Started { operation_token }
+                }
+                Ok(Err(e)) if e.retryable => NexusReport::Retry {
+                    failure: e.failure,
+                    retry_at_ms: retry_at(),
+                },
+                Ok(Err(e)) => NexusReport::Finished(NexusOutcome::Failed(e.failure)),
+                Err(_) => NexusReport::Retry {
+                    failure: Failure::new(
+                        "NexusTaskTimeout",
+                        "the start handler did not return in time",
+                    ),
+                    retry_at_ms: retry_at(),
+                },
+            }
+        }
+        (Some(NexusHandler::Custom { cancel, .. }), NexusTaskKind::Cancel) => {
+            let token = task.operation_token.clone().unwrap_or_default();
+            match cancel {
+                None => NexusReport::CancelDelivered,
+                Some(cancel) => match cancel(ctx, token).await {
+                    Err(e) if e.retryable => NexusReport::Retry {
+                        failure: e.failure,
+                        retry_at_ms: retry_at(),
+                    },
+                    _ => NexusReport::CancelDelivered,
+                },
+            }
+        }
+        (Some(NexusHandler::Workflow { workflow_type }), NexusTaskKind::Start) => {
+            let id = WorkflowId(format!("nexus-{}", task.request_id));
+            let quota = rt.start_quota;
+            let inner2 = inner.clone();
+            let (ns, input) = (namespace.clone(), task.input.clone());
+            let callback = NexusCallback {
+                run,
+                scheduled_event_id: sched,
+            };
+            let id2 = id.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                inner2.store.start_workflow(
+                    &ns,
+                    &id2,
+                    &workflow_type,
+                    input,
+                    rand::random(),
+                    now_ms(),
+                    quota,
+                    Some(callback),
+                )
+            })
+            .await;
+            match started {
+                Ok(Ok(_)) => NexusReport::Started {
+                    operation_token: id.0,
+                },
+                Ok(Err(StoreError::AlreadyRunning(..))) => {
+                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                        "WorkflowAlreadyRunning",
+                        format!("workflow {id} is already running for another caller"),
+                    )))
+                }
+                Ok(Err(e)) => NexusReport::Retry {
+                    failure: Failure::new("StartWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+                Err(e) => NexusReport::Retry {
+                    failure: Failure::new("StartWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+            }
+        }
+        (Some(NexusHandler::Workflow { .. }), NexusTaskKind::Cancel) => {
+            let id = WorkflowId(task.operation_token.clone().unwrap_or_default());
+            let inner2 = inner.clone();
+            let ns = namespace.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                inner2.store.cancel_nexus_workflow(&ns, &id, now_ms())
+            })
+            .await;
+            match r {
+                Ok(Ok(_)) | Ok(Err(StoreError::UnknownWorkflow(_))) => NexusReport::CancelDelivered,
+                Ok(Err(e)) => NexusReport::Retry {
+                    failure: Failure::new("CancelWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+                Err(e) => NexusReport::Retry {
+                    failure: Failure::new("CancelWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+            }
         }
     };
-    if let Err(e) = r {
-        error!("cannot record the activity outcome: {e}");
+    if let NexusReport::Retry { failure, .. } = &report {
+        warn!(failure = %failure, "Nexus task failed; delivering it again later");
+    }
+    let inner2 = inner.clone();
+    let attempt = task.attempt;
+    let r = tokio::task::spawn_blocking(move || {
+        inner2
+            .store
+            .report_nexus(run, sched, attempt, report, now_ms())
+    })
+    .await;
+    match r {
+        Ok(Ok(Some(fx))) => inner.apply(&fx),
+        Ok(Ok(None)) => info!("the Nexus task's outcome came after the operation ended; dropped"),
+        Ok(Err(e)) => error!("cannot record the Nexus task outcome: {e}"),
+        Err(e) => error!("cannot record the Nexus task outcome: {e}"),
     }
 }
 
@@ -964,10 +1415,10 @@ async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     loop {
         wake.borrow_and_update();
         let now = now_ms();
-        let next = inner.store.next_due().map(|d| d[2]).unwrap_or(None);
+        let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);
         if next.is_some_and(|d| d <= now) {
             match inner.store.fire_timers(now) {
-                Ok(n) if n > 0 => inner.bump(),
+                Ok((n, fx)) if n > 0 => inner.apply(&fx),
                 Ok(_) => {}
                 Err(e) => error!("cannot fire timers: {e}"),
             }

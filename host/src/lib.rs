@@ -9,6 +9,7 @@ pub mod api;
 pub mod history;
 pub mod ids;
 pub mod limits;
+pub mod nexus;
 pub mod replay;
 pub mod sandbox;
 pub mod store;
@@ -22,4 +23,6 @@ pub use api::{
 pub use history::{Event, EventKind, Failure, Payload, RetryPolicy};
 pub use ids::{EventId, Namespace, RunId, WorkflowId};
 pub use limits::Limits;
+pub use nexus::{NexusContext, NexusError, NexusStart};
+pub use store::NexusOutcome;
 pub use store::{NamespaceUsage, RunStatus};

@@ -19,8 +19,8 @@ use crate::ids::{EventId, RunId, WorkflowId};
 use crate::limits::Limits;
 use crate::sandbox::bindings::weft::workflow::{host, types};
 use crate::sandbox::{GuestLog, SeededRng};
-use crate::store::Command;
-use std::collections::HashMap;
+use crate::store::{Command, Target};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -50,7 +50,34 @@ enum HandleRef {
     /// Matched a recorded command event.
     Recorded(EventId),
     /// A new command of this task (index into `new_commands`).
-    New,
+    New(usize),
+}
+
+impl HandleRef {
+    fn target(self) -> Target {
+        match self {
+            HandleRef::Recorded(id) => Target::Recorded(id),
+            HandleRef::New(i) => Target::New(i),
+        }
+    }
+}
+
+/// What a handle stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpKind {
+    Activity,
+    Timer,
+    Nexus,
+}
+
+/// What the workflow's namespace serves on this host: commands naming anything else fail the
+/// task.
+#[derive(Clone, Debug, Default)]
+pub struct Served {
+    /// Activity task queues.
+    pub task_queues: HashSet<String>,
+    /// Nexus operations as (endpoint, service, operation).
+    pub nexus_operations: HashSet<(String, String, String)>,
 }
 
 /// Host state of one Workflow Task.
@@ -63,7 +90,12 @@ pub struct Replay {
     next_command: usize,
     /// Start event id -> (resolving event id, outcome).
     resolutions: HashMap<EventId, (EventId, types::Outcome)>,
-    handles: Vec<HandleRef>,
+    handles: Vec<(HandleRef, OpKind)>,
+    /// Handles whose outcome the code has seen.
+    observed: HashSet<u32>,
+    /// Handles the code asked to cancel.
+    cancel_asked: HashSet<u32>,
+    served: Arc<Served>,
     /// (WorkflowTaskStarted event id, time) of each completed task, then the current task.
     task_starts: Vec<(EventId, u64)>,
     current_task: usize,
@@ -86,6 +118,7 @@ impl Replay {
         attempt: u32,
         started_ms: u64,
         limits: Limits,
+        served: Arc<Served>,
     ) -> Replay {
         let mut workflow_type = String::new();
         let mut seed = 0;
@@ -115,15 +148,23 @@ impl Replay {
             }
             if let Some(start) = e.kind.resolves() {
                 let outcome = match &e.kind {
-                    EventKind::ActivityTaskCompleted { result, .. } => {
+                    EventKind::ActivityTaskCompleted { result, .. }
+                    | EventKind::NexusOperationCompleted { result, .. } => {
                         types::Outcome::Completed(result.0.clone())
                     }
-                    EventKind::ActivityTaskFailed { failure, .. } => {
+                    EventKind::ActivityTaskFailed { failure, .. }
+                    | EventKind::ActivityTaskTimedOut { failure, .. }
+                    | EventKind::NexusOperationFailed { failure, .. }
+                    | EventKind::NexusOperationTimedOut { failure, .. } => {
                         types::Outcome::Failed(to_wit_failure(failure))
                     }
+                    EventKind::ActivityTaskCanceled { .. }
+                    | EventKind::TimerCanceled { .. }
+                    | EventKind::NexusOperationCanceled { .. } => types::Outcome::Canceled,
                     _ => types::Outcome::Fired,
                 };
-                resolutions.insert(start, (e.id, outcome));
+                // The first resolution counts (a timer canceled after it fired stays fired).
+                resolutions.entry(start).or_insert((e.id, outcome));
             }
         }
         task_starts.push((EventId(u64::MAX), started_ms));
@@ -140,6 +181,9 @@ impl Replay {
             next_command: 0,
             resolutions,
             handles: Vec::new(),
+            observed: HashSet::new(),
+            cancel_asked: HashSet::new(),
+            served,
             clock: Arc::new(AtomicU64::new(task_starts[0].1)),
             task_starts,
             current_task: 0,
@@ -247,6 +291,14 @@ impl Replay {
     /// Matches or records command number `self.next_command`.
     fn command(&mut self, cmd: Command) -> Result<u32, Interrupt> {
         let handle = self.handles.len() as u32;
+        let kind = match &cmd {
+            Command::ScheduleActivity { .. } => Some(OpKind::Activity),
+            Command::StartTimer { .. } => Some(OpKind::Timer),
+            Command::ScheduleNexusOperation { .. } => Some(OpKind::Nexus),
+            _ => None,
+        };
+        let recorded_target =
+            |t: &Target, id: &EventId| matches!(t, Target::Recorded(r) if r == id);
         if let Some(event) = self.command_events.get(self.next_command) {
             let matches = match (&cmd, &event.kind) {
                 (
@@ -257,6 +309,32 @@ impl Replay {
                     },
                 ) => activity_type == recorded,
                 (Command::StartTimer { .. }, EventKind::TimerStarted { .. }) => true,
+                (
+                    Command::RequestCancelActivity { target },
+                    EventKind::ActivityTaskCancelRequested { scheduled_event_id },
+                ) => recorded_target(target, scheduled_event_id),
+                (
+                    Command::CancelTimer { target },
+                    EventKind::TimerCanceled { started_event_id },
+                ) => recorded_target(target, started_event_id),
+                (
+                    Command::ScheduleNexusOperation {
+                        endpoint,
+                        service,
+                        operation,
+                        ..
+                    },
+                    EventKind::NexusOperationScheduled {
+                        endpoint: e,
+                        service: s,
+                        operation: o,
+                        ..
+                    },
+                ) => endpoint == e && service == s && operation == o,
+                (
+                    Command::RequestCancelNexusOperation { target },
+                    EventKind::NexusOperationCancelRequested { scheduled_event_id },
+                ) => recorded_target(target, scheduled_event_id),
                 _ => false,
             };
             if !matches {
@@ -268,7 +346,9 @@ impl Replay {
                     event.id
                 )));
             }
-            self.handles.push(HandleRef::Recorded(event.id));
+            if let Some(kind) = kind {
+                self.handles.push((HandleRef::Recorded(event.id), kind));
+            }
             self.next_command += 1;
             return Ok(handle);
         }
@@ -285,8 +365,11 @@ impl Replay {
                 self.limits.max_history_events
             )));
         }
+        if let Some(kind) = kind {
+            self.handles
+                .push((HandleRef::New(self.new_commands.len()), kind));
+        }
         self.new_commands.push(cmd);
-        self.handles.push(HandleRef::New);
         Ok(handle)
     }
 }
@@ -348,12 +431,22 @@ fn describe(kind: &EventKind) -> String {
     }
 }
 
-fn describe_command(cmd: &Command) -> String {
+/// A command as text, for non-determinism messages and replay verification.
+pub fn describe_command(cmd: &Command) -> String {
     match cmd {
         Command::ScheduleActivity { activity_type, .. } => {
             format!("ScheduleActivityTask(activity type '{activity_type}')")
         }
         Command::StartTimer { duration_ms } => format!("StartTimer({duration_ms} ms)"),
+        Command::RequestCancelActivity { .. } => "RequestCancelActivityTask".into(),
+        Command::CancelTimer { .. } => "CancelTimer".into(),
+        Command::ScheduleNexusOperation {
+            endpoint,
+            service,
+            operation,
+            ..
+        } => format!("ScheduleNexusOperation({endpoint}/{service}/{operation})"),
+        Command::RequestCancelNexusOperation { .. } => "RequestCancelNexusOperation".into(),
         Command::CompleteWorkflow { .. } => "CompleteWorkflowExecution".into(),
         Command::FailWorkflow { .. } => "FailWorkflowExecution".into(),
     }
@@ -395,13 +488,84 @@ impl host::Host for Replay {
             Ok(p) => p,
             Err(msg) => return Err(self.stop(Interrupt::InvalidCall(msg))),
         };
+        let task_queue = options
+            .task_queue
+            .clone()
+            .unwrap_or_else(|| crate::history::DEFAULT_TASK_QUEUE.to_string());
+        if !self.served.task_queues.contains(&task_queue) {
+            let mut known: Vec<&String> = self.served.task_queues.iter().collect();
+            known.sort();
+            return Err(self.stop(Interrupt::InvalidCall(format!(
+                "schedule-activity '{activity_type}': task queue '{task_queue}' is not served in this namespace (served: {known:?})"
+            ))));
+        }
+        let positive = |v: Option<u64>| v.filter(|t| *t > 0);
+        let schedule_to_close = positive(options.schedule_to_close_timeout_ms);
+        // Temporal: start-to-close defaults to schedule-to-close when only that is set.
+        let start_to_close = positive(options.start_to_close_timeout_ms)
+            .or(schedule_to_close)
+            .unwrap_or(60_000);
         let cmd = Command::ScheduleActivity {
             activity_type,
             input: Payload(input),
-            start_to_close_timeout_ms: options.start_to_close_timeout_ms.unwrap_or(60_000).max(1),
+            start_to_close_timeout_ms: start_to_close,
             retry_policy,
+            schedule_to_close_timeout_ms: schedule_to_close,
+            schedule_to_start_timeout_ms: positive(options.schedule_to_start_timeout_ms),
+            heartbeat_timeout_ms: positive(options.heartbeat_timeout_ms),
+            task_queue,
         };
         self.command(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn schedule_nexus_operation(
+        &mut self,
+        endpoint: String,
+        service: String,
+        operation: String,
+        input: Vec<u8>,
+        options: types::NexusOptions,
+    ) -> wasmtime::Result<u32> {
+        if let Err(i) = self.check_payload(
+            &format!("input of Nexus operation {endpoint}/{service}/{operation}"),
+            &input,
+        ) {
+            return Err(self.stop(i));
+        }
+        let key = (endpoint.clone(), service.clone(), operation.clone());
+        if !self.served.nexus_operations.contains(&key) {
+            return Err(self.stop(Interrupt::InvalidCall(format!(
+                "schedule-nexus-operation: endpoint '{endpoint}' has no operation '{operation}' of service '{service}' in this namespace"
+            ))));
+        }
+        let cmd = Command::ScheduleNexusOperation {
+            endpoint,
+            service,
+            operation,
+            input: Payload(input),
+            schedule_to_close_timeout_ms: options.schedule_to_close_timeout_ms.filter(|t| *t > 0),
+        };
+        self.command(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn request_cancel(&mut self, h: u32) -> wasmtime::Result<()> {
+        let Some((r, kind)) = self.handles.get(h as usize).copied() else {
+            return Err(self.stop(Interrupt::InvalidCall(format!(
+                "request-cancel called with unknown handle {h}; this run has created {} handles",
+                self.handles.len()
+            ))));
+        };
+        // Seen outcomes and repeated requests change nothing, deterministically.
+        if self.observed.contains(&h) || !self.cancel_asked.insert(h) {
+            return Ok(());
+        }
+        let target = r.target();
+        let cmd = match kind {
+            OpKind::Activity => Command::RequestCancelActivity { target },
+            OpKind::Timer => Command::CancelTimer { target },
+            OpKind::Nexus => Command::RequestCancelNexusOperation { target },
+        };
+        self.command(cmd).map(|_| ()).map_err(|i| self.stop(i))
     }
 
     fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<u32> {
@@ -417,7 +581,7 @@ impl host::Host for Replay {
         }
         let mut best: Option<(EventId, u32)> = None;
         for &h in &handles {
-            let Some(r) = self.handles.get(h as usize).copied() else {
+            let Some((r, _)) = self.handles.get(h as usize).copied() else {
                 return Err(self.stop(Interrupt::InvalidCall(format!(
                     "wait-any called with unknown handle {h}; this run has created {} handles",
                     self.handles.len()
@@ -448,9 +612,10 @@ impl host::Host for Replay {
             self.current_task = task;
             self.publish_task();
         }
-        let HandleRef::Recorded(start) = self.handles[h as usize] else {
+        let (HandleRef::Recorded(start), _) = self.handles[h as usize] else {
             unreachable!("only recorded handles resolve")
         };
+        self.observed.insert(h);
         Ok((h, self.resolutions[&start].1.clone()))
     }
 

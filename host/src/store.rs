@@ -38,8 +38,39 @@ const RUNS: TableDefinition<u128, &[u8]> = TableDefinition::new("runs");
 const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
 const WORKFLOW_TASKS: TableDefinition<(u64, u128), ()> = TableDefinition::new("workflow_tasks");
 const ACTIVITY_TASKS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("activity_tasks");
-const ACTIVITY_QUEUE: TableDefinition<(u64, u128, u64), ()> =
+/// Schema 1 only: (visible at, run, scheduled event id). Migrated into `activity_queues`.
+const ACTIVITY_QUEUE_V1: TableDefinition<(u64, u128, u64), ()> =
     TableDefinition::new("activity_queue");
+/// ("namespace/queue", visible at ms, run, scheduled event id) -> ().
+const ACTIVITY_QUEUE: TableDefinition<(&str, u64, u128, u64), ()> =
+    TableDefinition::new("activity_queues");
+/// (deadline ms, run, scheduled event id) -> kind: timeouts that fire without a worker.
+const DEADLINES: TableDefinition<(u64, u128, u64), u8> = TableDefinition::new("deadlines");
+const DEADLINE_ACTIVITY_CLOSE: u8 = 1;
+const DEADLINE_ACTIVITY_START: u8 = 2;
+const DEADLINE_NEXUS_CLOSE: u8 = 3;
+/// (run, scheduled event id) -> [`NexusTask`].
+const NEXUS_TASKS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("nexus_tasks");
+/// (visible at ms, run, scheduled event id) -> (): Nexus tasks (start or cancel) to deliver.
+const NEXUS_QUEUE: TableDefinition<(u64, u128, u64), ()> = TableDefinition::new("nexus_queue");
+/// (namespace, operation token) -> (run, scheduled event id) of started async operations.
+const NEXUS_TOKENS: TableDefinition<(&str, &str), (u128, u64)> =
+    TableDefinition::new("nexus_tokens");
+
+/// The activity queue key of `queue` in `namespace`.
+pub fn queue_key(namespace: &Namespace, queue: &str) -> String {
+    format!("{namespace}/{queue}")
+}
+
+fn is_timeout(error_type: &str) -> bool {
+    matches!(
+        error_type,
+        "StartToCloseTimeout"
+            | "ScheduleToCloseTimeout"
+            | "ScheduleToStartTimeout"
+            | "HeartbeatTimeout"
+    )
+}
 const TIMERS: TableDefinition<(u64, u128, u64), ()> = TableDefinition::new("timers");
 
 /// Errors of the store. Each says what happened and what to do.
@@ -179,6 +210,8 @@ pub struct RunRecord {
     pub close_ms: Option<u64>,
     /// The Workflow Task waiting to run, if any.
     pub workflow_task: Option<PendingWorkflowTask>,
+    /// The Nexus operation that started this run, told when it closes.
+    pub nexus_callback: Option<NexusCallback>,
 }
 
 /// A run record as schema 1 stored it (no namespace, no size).
@@ -234,12 +267,75 @@ pub struct ActivityTask {
     pub start_to_close_timeout_ms: u64,
     /// Retry policy.
     pub retry_policy: RetryPolicy,
-    /// Key of its `activity_queue` entry.
+    /// Key of its `activity_queue` entry: when the next attempt may start, or when the running
+    /// attempt's lease expires.
     pub visible_at_ms: u64,
     /// A worker holds the task until `visible_at_ms` (the lease expiry).
     pub leased: bool,
     /// Failure of the previous attempt.
     pub last_failure: Option<Failure>,
+    /// Task queue.
+    pub task_queue: String,
+    /// When the activity was scheduled.
+    pub scheduled_ms: u64,
+    /// Schedule-to-close timeout.
+    pub schedule_to_close_timeout_ms: Option<u64>,
+    /// Schedule-to-start timeout of each attempt.
+    pub schedule_to_start_timeout_ms: Option<u64>,
+    /// Heartbeat timeout.
+    pub heartbeat_timeout_ms: Option<u64>,
+    /// When the running attempt was handed out.
+    pub attempt_started_ms: u64,
+    /// Details of the last heartbeat, of this or an earlier attempt.
+    pub heartbeat_details: Option<Payload>,
+    /// Time of the last heartbeat of the running attempt.
+    pub last_heartbeat_ms: Option<u64>,
+    /// The workflow asked to cancel the activity while an attempt ran.
+    pub cancel_requested: bool,
+}
+
+impl ActivityTask {
+    /// When the running attempt's lease expires: its start-to-close deadline, or earlier when
+    /// a heartbeat is due.
+    fn lease_expiry(&self) -> (u64, &'static str) {
+        let stc = self
+            .attempt_started_ms
+            .saturating_add(self.start_to_close_timeout_ms);
+        match self.heartbeat_timeout_ms {
+            Some(hb) => {
+                let due = self
+                    .last_heartbeat_ms
+                    .unwrap_or(self.attempt_started_ms)
+                    .saturating_add(hb);
+                if due < stc {
+                    (due, "HeartbeatTimeout")
+                } else {
+                    (stc, "StartToCloseTimeout")
+                }
+            }
+            None => (stc, "StartToCloseTimeout"),
+        }
+    }
+
+    /// The schedule-to-close deadline, if any.
+    fn close_deadline(&self) -> Option<u64> {
+        self.schedule_to_close_timeout_ms
+            .map(|t| self.scheduled_ms.saturating_add(t))
+    }
+}
+
+/// An activity task as schema 1 stored it.
+#[derive(Deserialize)]
+struct ActivityTaskV1 {
+    workflow_id: WorkflowId,
+    activity_type: String,
+    input: Payload,
+    attempt: u32,
+    start_to_close_timeout_ms: u64,
+    retry_policy: RetryPolicy,
+    visible_at_ms: u64,
+    leased: bool,
+    last_failure: Option<Failure>,
 }
 
 /// An activity task handed to a worker.
@@ -255,6 +351,27 @@ pub struct LeasedActivity {
     pub task: ActivityTask,
 }
 
+/// What a heartbeat learned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeartbeatAck {
+    /// Keep going.
+    Continue,
+    /// The workflow asked to cancel the activity.
+    CancelRequested,
+    /// This attempt is no longer current (it timed out, or the activity ended): stop.
+    Gone,
+}
+
+/// The operation a command refers to: recorded in an earlier task, or created by an earlier
+/// command of the same task (its index among the task's commands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The event id of the recorded command.
+    Recorded(EventId),
+    /// Index of the command in this task's commands.
+    New(usize),
+}
+
 /// A command the workflow issued during a task, in issue order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -268,11 +385,47 @@ pub enum Command {
         start_to_close_timeout_ms: u64,
         /// Retry policy.
         retry_policy: RetryPolicy,
+        /// Schedule-to-close timeout.
+        schedule_to_close_timeout_ms: Option<u64>,
+        /// Schedule-to-start timeout.
+        schedule_to_start_timeout_ms: Option<u64>,
+        /// Heartbeat timeout.
+        heartbeat_timeout_ms: Option<u64>,
+        /// Task queue.
+        task_queue: String,
     },
     /// Start a timer.
     StartTimer {
         /// Duration.
         duration_ms: u64,
+    },
+    /// Request cancellation of an activity.
+    RequestCancelActivity {
+        /// The activity.
+        target: Target,
+    },
+    /// Cancel a timer.
+    CancelTimer {
+        /// The timer.
+        target: Target,
+    },
+    /// Schedule a Nexus operation.
+    ScheduleNexusOperation {
+        /// Endpoint.
+        endpoint: String,
+        /// Service.
+        service: String,
+        /// Operation.
+        operation: String,
+        /// Input.
+        input: Payload,
+        /// Schedule-to-close timeout.
+        schedule_to_close_timeout_ms: Option<u64>,
+    },
+    /// Request cancellation of a Nexus operation.
+    RequestCancelNexusOperation {
+        /// The operation.
+        target: Target,
     },
     /// Complete the run.
     CompleteWorkflow {
@@ -312,6 +465,10 @@ pub struct Effects {
     pub timers: bool,
     /// A Workflow Task was scheduled.
     pub workflow_task: bool,
+    /// Running activity attempts whose cancellation was requested.
+    pub cancel_activities: Vec<(RunId, EventId)>,
+    /// Nexus tasks were queued.
+    pub nexus: bool,
 }
 
 /// Handle to an open weft database file.
@@ -393,6 +550,10 @@ impl Store {
             tx.open_table(RUNS)?;
             tx.open_table(ACTIVITY_TASKS)?;
             tx.open_table(ACTIVITY_QUEUE)?;
+            tx.open_table(DEADLINES)?;
+            tx.open_table(NEXUS_TASKS)?;
+            tx.open_table(NEXUS_QUEUE)?;
+            tx.open_table(NEXUS_TOKENS)?;
             tx.open_table(HISTORY)?;
             tx.open_table(WORKFLOWS)?;
             tx.open_table(NS_USAGE)?;
@@ -409,12 +570,14 @@ impl Store {
         &self.path
     }
 
-    /// Creates a run of `workflow_type` for `id` with `input` and schedules its first Workflow
-    /// Task. Writes WorkflowExecutionStarted and WorkflowTaskScheduled.
+    /// Creates a run of `workflow_type` for `id` in `namespace` with `input` and schedules its
+    /// first Workflow Task. Writes WorkflowExecutionStarted and WorkflowTaskScheduled.
     ///
     /// A closed workflow with the same id may be started again (a new run); a running one
-    /// fails with [`StoreError::AlreadyRunning`].
-    /// Tables: workflows, runs, history, workflow_tasks.
+    /// fails with [`StoreError::AlreadyRunning`], unless `callback` is given and equals the
+    /// running one's: then this is a repeated start by the same Nexus operation and the
+    /// existing run is returned. Quotas are checked first; nothing is written when one is
+    /// reached.
     #[allow(clippy::too_many_arguments)]
     pub fn start_workflow(
         &self,
@@ -425,21 +588,23 @@ impl Store {
         random_seed: u64,
         now_ms: u64,
         quota: StartQuota,
+        callback: Option<NexusCallback>,
     ) -> Result<RunId, StoreError> {
         let tx = self.db.begin_write()?;
         let run = RunId::random();
         {
-            let mut workflows = tx.open_table(WORKFLOWS)?;
-            let mut runs = tx.open_table(RUNS)?;
-            let mut usage_t = tx.open_table(NS_USAGE)?;
+            let mut w = W::open(&tx)?;
             let key = (namespace.as_str(), id.0.as_str());
-            if let Some(existing) = workflows.get(key)?.map(|v| RunId(v.value())) {
-                let rec = get_run(&runs, existing)?;
+            if let Some(existing) = w.workflows.get(key)?.map(|v| RunId(v.value())) {
+                let rec = w.get_run(existing)?;
+                if callback.is_some() && rec.nexus_callback == callback {
+                    return Ok(existing);
+                }
                 if !rec.status.is_closed() {
                     return Err(StoreError::AlreadyRunning(id.clone(), existing));
                 }
             }
-            let usage = get_usage(&usage_t, namespace)?;
+            let usage = get_usage(&w.usage, namespace)?;
             if usage.open_workflows >= quota.max_open_workflows {
                 return Err(StoreError::QuotaExceeded {
                     namespace: namespace.clone(),
@@ -454,7 +619,7 @@ impl Store {
                     limit: quota.max_stored_bytes,
                 });
             }
-            workflows.insert(key, run.0)?;
+            w.workflows.insert(key, run.0)?;
             let mut rec = RunRecord {
                 namespace: namespace.clone(),
                 history_bytes: 0,
@@ -465,10 +630,9 @@ impl Store {
                 start_ms: now_ms,
                 close_ms: None,
                 workflow_task: None,
+                nexus_callback: callback,
             };
-            let mut history = tx.open_table(HISTORY)?;
-            append(
-                &mut history,
+            w.append(
                 run,
                 &mut rec,
                 now_ms,
@@ -478,9 +642,8 @@ impl Store {
                     random_seed,
                 },
             )?;
-            let mut wft = tx.open_table(WORKFLOW_TASKS)?;
-            schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
-            put_run(&mut runs, &mut usage_t, run, &rec)?;
+            w.schedule_wft(run, &mut rec, now_ms)?;
+            w.put_run(run, &rec)?;
         }
         tx.commit()?;
         Ok(run)
@@ -493,23 +656,30 @@ impl Store {
     }
 
     /// Closes `run` with WorkflowExecutionTerminated without running workflow code: the host
-    /// ends it (for example, its history reached the limit). Pending activities and timers are
-    /// dropped. Returns false if the run was already closed.
-    /// Tables: runs, history, workflow_tasks, activity_tasks, activity_queue, ns_usage.
+    /// ends it (for example, its history reached the limit). Pending activities, timers and
+    /// Nexus operations are dropped. Returns false if the run was already closed.
     pub fn terminate(&self, run: RunId, reason: &str, now_ms: u64) -> Result<bool, StoreError> {
+        self.terminate_as(run, reason, now_ms, false)
+    }
+
+    fn terminate_as(
+        &self,
+        run: RunId,
+        reason: &str,
+        now_ms: u64,
+        canceled: bool,
+    ) -> Result<bool, StoreError> {
         let tx = self.db.begin_write()?;
         {
-            let mut runs = tx.open_table(RUNS)?;
-            let mut rec = get_run(&runs, run)?;
+            let mut w = W::open(&tx)?;
+            let mut rec = w.get_run(run)?;
             if rec.status.is_closed() {
                 return Ok(false);
             }
             if let Some(p) = rec.workflow_task.take() {
-                tx.open_table(WORKFLOW_TASKS)?.remove((p.due_ms, run.0))?;
+                w.wft.remove((p.due_ms, run.0))?;
             }
-            let mut history = tx.open_table(HISTORY)?;
-            append(
-                &mut history,
+            w.append(
                 run,
                 &mut rec,
                 now_ms,
@@ -517,18 +687,13 @@ impl Store {
                     reason: reason.to_string(),
                 },
             )?;
-            let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-            let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
-            close(
-                &mut rec,
-                &mut tasks,
-                &mut queue,
-                run,
-                RunStatus::Terminated,
-                now_ms,
-            )?;
-            let mut usage = tx.open_table(NS_USAGE)?;
-            put_run(&mut runs, &mut usage, run, &rec)?;
+            let outcome = if canceled {
+                CloseOutcome::Canceled
+            } else {
+                CloseOutcome::Failed(Failure::new("Terminated", reason))
+            };
+            w.close(run, &mut rec, RunStatus::Terminated, outcome, now_ms)?;
+            w.put_run(run, &rec)?;
         }
         tx.commit()?;
         Ok(true)
@@ -556,8 +721,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Earliest due time of a Workflow Task, an activity task and a timer, in that order.
-    pub fn next_due(&self) -> Result<[Option<u64>; 3], StoreError> {
+    /// Earliest due time of a Workflow Task, of an activity task in `queue_key` (see
+    /// [`queue_key`]), of a timer or deadline, and of a Nexus task, in that order.
+    pub fn next_due(&self, queue_key: &str) -> Result<[Option<u64>; 4], StoreError> {
         let tx = self.db.begin_read()?;
         let a = tx
             .open_table(WORKFLOW_TASKS)?
@@ -565,10 +731,21 @@ impl Store {
             .map(|(k, _)| k.value().0);
         let b = tx
             .open_table(ACTIVITY_QUEUE)?
+            .range((queue_key, 0, 0, 0)..=(queue_key, u64::MAX, u128::MAX, u64::MAX))?
+            .next()
+            .transpose()?
+            .map(|(k, _)| k.value().1);
+        let t = tx.open_table(TIMERS)?.first()?.map(|(k, _)| k.value().0);
+        let d = tx.open_table(DEADLINES)?.first()?.map(|(k, _)| k.value().0);
+        let c = match (t, d) {
+            (Some(t), Some(d)) => Some(t.min(d)),
+            (t, d) => t.or(d),
+        };
+        let n = tx
+            .open_table(NEXUS_QUEUE)?
             .first()?
             .map(|(k, _)| k.value().0);
-        let c = tx.open_table(TIMERS)?.first()?.map(|(k, _)| k.value().0);
-        Ok([a, b, c])
+        Ok([a, b, c, n])
     }
 
     /// Due time of the first Workflow Task due after `after_ms`, if any.
@@ -612,7 +789,7 @@ impl Store {
         for entry in history.range((run.0, 0)..=(run.0, u64::MAX))? {
             let (_, v) = entry?;
             events.push(
-                history::decode::<Event>(v.value())
+                history::decode_event(v.value())
                     .map_err(|source| StoreError::Encoding { run, source })?,
             );
         }
@@ -621,11 +798,11 @@ impl Store {
 
     /// Commits a completed Workflow Task: WorkflowTaskScheduled (retried attempts only),
     /// WorkflowTaskStarted, WorkflowTaskCompleted and one event per command; queues the new
-    /// activity tasks and timers; closes the run on a complete or fail command.
+    /// activity tasks, timers and Nexus tasks; handles cancel requests; closes the run on a
+    /// complete or fail command.
     ///
     /// Fails with [`StoreError::Conflict`] when the history grew since the task loaded it; the
     /// caller must drop its result and run the task again.
-    /// Tables: runs, history, workflow_tasks, activity_tasks, activity_queue, timers.
     pub fn complete_workflow_task(
         &self,
         c: TaskCompletion,
@@ -634,8 +811,8 @@ impl Store {
         let tx = self.db.begin_write()?;
         let mut fx = Effects::default();
         {
-            let mut runs = tx.open_table(RUNS)?;
-            let mut rec = get_run(&runs, c.run)?;
+            let mut w = W::open(&tx)?;
+            let mut rec = w.get_run(c.run)?;
             if rec.next_event_id != c.expected_next_event_id {
                 return Err(StoreError::Conflict(
                     c.run,
@@ -643,54 +820,57 @@ impl Store {
                     rec.next_event_id,
                 ));
             }
-            let mut history = tx.open_table(HISTORY)?;
-            let mut wft = tx.open_table(WORKFLOW_TASKS)?;
+            let run = c.run;
             let pending = rec.workflow_task.take();
             if let Some(p) = &pending {
-                wft.remove((p.due_ms, c.run.0))?;
+                w.wft.remove((p.due_ms, run.0))?;
             }
             let scheduled = match pending.and_then(|p| p.scheduled_event_id) {
                 Some(id) => id,
-                None => append(
-                    &mut history,
-                    c.run,
+                None => w.append(
+                    run,
                     &mut rec,
                     c.started_ms,
                     EventKind::WorkflowTaskScheduled { attempt: c.attempt },
                 )?,
             };
-            let started = append(
-                &mut history,
-                c.run,
+            let started = w.append(
+                run,
                 &mut rec,
                 c.started_ms,
                 EventKind::WorkflowTaskStarted {
                     scheduled_event_id: scheduled,
                 },
             )?;
-            append(
-                &mut history,
-                c.run,
+            w.append(
+                run,
                 &mut rec,
                 now_ms,
                 EventKind::WorkflowTaskCompleted {
                     started_event_id: started,
                 },
             )?;
-            let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-            let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
-            let mut timers = tx.open_table(TIMERS)?;
+            // Event id of each command of this task, for commands that refer to earlier ones.
+            let mut assigned: Vec<EventId> = Vec::with_capacity(c.commands.len());
+            let mut resolved_now = false;
+            let resolve = |t: Target, assigned: &[EventId]| match t {
+                Target::Recorded(id) => id,
+                Target::New(i) => assigned[i],
+            };
             for cmd in c.commands {
-                match cmd {
+                let id = match cmd {
                     Command::ScheduleActivity {
                         activity_type,
                         input,
                         start_to_close_timeout_ms,
                         retry_policy,
+                        schedule_to_close_timeout_ms,
+                        schedule_to_start_timeout_ms,
+                        heartbeat_timeout_ms,
+                        task_queue,
                     } => {
-                        let id = append(
-                            &mut history,
-                            c.run,
+                        let id = w.append(
+                            run,
                             &mut rec,
                             now_ms,
                             EventKind::ActivityTaskScheduled {
@@ -698,6 +878,10 @@ impl Store {
                                 input: input.clone(),
                                 start_to_close_timeout_ms,
                                 retry_policy: retry_policy.clone(),
+                                schedule_to_close_timeout_ms,
+                                schedule_to_start_timeout_ms,
+                                heartbeat_timeout_ms,
+                                task_queue: task_queue.clone(),
                             },
                         )?;
                         let task = ActivityTask {
@@ -710,16 +894,38 @@ impl Store {
                             visible_at_ms: now_ms,
                             leased: false,
                             last_failure: None,
+                            task_queue,
+                            scheduled_ms: now_ms,
+                            schedule_to_close_timeout_ms,
+                            schedule_to_start_timeout_ms,
+                            heartbeat_timeout_ms,
+                            attempt_started_ms: 0,
+                            heartbeat_details: None,
+                            last_heartbeat_ms: None,
+                            cancel_requested: false,
                         };
-                        tasks.insert((c.run.0, id.0), history::encode(&task).as_slice())?;
-                        queue.insert((now_ms, c.run.0, id.0), ())?;
+                        let qk = queue_key(&rec.namespace, &task.task_queue);
+                        w.queue.insert((qk.as_str(), now_ms, run.0, id.0), ())?;
+                        if let Some(d) = task.close_deadline() {
+                            w.deadlines
+                                .insert((d, run.0, id.0), DEADLINE_ACTIVITY_CLOSE)?;
+                            fx.timers = true;
+                        }
+                        if let Some(t) = schedule_to_start_timeout_ms {
+                            w.deadlines.insert(
+                                (now_ms.saturating_add(t), run.0, id.0),
+                                DEADLINE_ACTIVITY_START,
+                            )?;
+                            fx.timers = true;
+                        }
+                        w.put_task(run, id.0, &task)?;
                         fx.activities = true;
+                        id
                     }
                     Command::StartTimer { duration_ms } => {
                         let fire_at_ms = c.started_ms.saturating_add(duration_ms);
-                        let id = append(
-                            &mut history,
-                            c.run,
+                        let id = w.append(
+                            run,
                             &mut rec,
                             now_ms,
                             EventKind::TimerStarted {
@@ -727,48 +933,199 @@ impl Store {
                                 fire_at_ms,
                             },
                         )?;
-                        timers.insert((fire_at_ms, c.run.0, id.0), ())?;
+                        w.timers.insert((fire_at_ms, run.0, id.0), ())?;
                         fx.timers = true;
+                        id
+                    }
+                    Command::RequestCancelActivity { target } => {
+                        let sched = resolve(target, &assigned);
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::ActivityTaskCancelRequested {
+                                scheduled_event_id: sched,
+                            },
+                        )?;
+                        if let Some(mut task) = w.get_task(run, sched.0)? {
+                            if task.leased {
+                                // The running attempt learns it; its end records the outcome.
+                                task.cancel_requested = true;
+                                w.put_task(run, sched.0, &task)?;
+                                fx.cancel_activities.push((run, sched));
+                            } else {
+                                w.remove_task(&rec.namespace, run, sched.0, &task)?;
+                                w.append(
+                                    run,
+                                    &mut rec,
+                                    now_ms,
+                                    EventKind::ActivityTaskCanceled {
+                                        scheduled_event_id: sched,
+                                    },
+                                )?;
+                                resolved_now = true;
+                            }
+                        }
+                        id
+                    }
+                    Command::CancelTimer { target } => {
+                        let started = resolve(target, &assigned);
+                        let fire_at = match w.history.get((run.0, started.0))? {
+                            Some(v) => match history::decode_event(v.value())
+                                .map_err(|source| StoreError::Encoding { run, source })?
+                                .kind
+                            {
+                                EventKind::TimerStarted { fire_at_ms, .. } => Some(fire_at_ms),
+                                _ => None,
+                            },
+                            None => None,
+                        };
+                        let pending = match fire_at {
+                            Some(f) => w.timers.remove((f, run.0, started.0))?.is_some(),
+                            None => false,
+                        };
+                        resolved_now |= pending;
+                        w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::TimerCanceled {
+                                started_event_id: started,
+                            },
+                        )?
+                    }
+                    Command::ScheduleNexusOperation {
+                        endpoint,
+                        service,
+                        operation,
+                        input,
+                        schedule_to_close_timeout_ms,
+                    } => {
+                        let request_id = nexus_request_id(run, EventId(rec.next_event_id));
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::NexusOperationScheduled {
+                                endpoint: endpoint.clone(),
+                                service: service.clone(),
+                                operation: operation.clone(),
+                                input: input.clone(),
+                                request_id: request_id.clone(),
+                                schedule_to_close_timeout_ms,
+                            },
+                        )?;
+                        let task = NexusTask {
+                            workflow_id: rec.workflow_id.clone(),
+                            endpoint,
+                            service,
+                            operation,
+                            input,
+                            request_id,
+                            attempt: 1,
+                            visible_at_ms: now_ms,
+                            leased: false,
+                            operation_token: None,
+                            cancel_requested: false,
+                            cancel_delivered: false,
+                            last_failure: None,
+                        };
+                        w.put_nexus(run, id.0, &task)?;
+                        w.nexus_queue.insert((now_ms, run.0, id.0), ())?;
+                        if let Some(t) = schedule_to_close_timeout_ms {
+                            w.deadlines.insert(
+                                (now_ms.saturating_add(t), run.0, id.0),
+                                DEADLINE_NEXUS_CLOSE,
+                            )?;
+                            fx.timers = true;
+                        }
+                        fx.nexus = true;
+                        id
+                    }
+                    Command::RequestCancelNexusOperation { target } => {
+                        let sched = resolve(target, &assigned);
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::NexusOperationCancelRequested {
+                                scheduled_event_id: sched,
+                            },
+                        )?;
+                        if let Some(mut task) = w.get_nexus(run, sched.0)? {
+                            if task.operation_token.is_none() && !task.leased {
+                                // Not started: there is nothing to cancel at the handler.
+                                w.remove_nexus(&rec.namespace, run, sched.0, &task)?;
+                                w.append(
+                                    run,
+                                    &mut rec,
+                                    now_ms,
+                                    EventKind::NexusOperationCanceled {
+                                        scheduled_event_id: sched,
+                                    },
+                                )?;
+                                resolved_now = true;
+                            } else {
+                                task.cancel_requested = true;
+                                if task.operation_token.is_some() {
+                                    // Started: deliver the cancel as a Nexus task now.
+                                    w.nexus_queue.remove((task.visible_at_ms, run.0, sched.0))?;
+                                    task.visible_at_ms = now_ms;
+                                    task.attempt = 1;
+                                    task.leased = false;
+                                    w.nexus_queue.insert((now_ms, run.0, sched.0), ())?;
+                                    fx.nexus = true;
+                                }
+                                w.put_nexus(run, sched.0, &task)?;
+                            }
+                        }
+                        id
                     }
                     Command::CompleteWorkflow { result } => {
-                        append(
-                            &mut history,
-                            c.run,
+                        let id = w.append(
+                            run,
                             &mut rec,
                             now_ms,
-                            EventKind::WorkflowExecutionCompleted { result },
+                            EventKind::WorkflowExecutionCompleted {
+                                result: result.clone(),
+                            },
                         )?;
-                        close(
+                        w.close(
+                            run,
                             &mut rec,
-                            &mut tasks,
-                            &mut queue,
-                            c.run,
                             RunStatus::Completed,
+                            CloseOutcome::Completed(result),
                             now_ms,
                         )?;
                         fx.closed = true;
+                        id
                     }
                     Command::FailWorkflow { failure } => {
-                        append(
-                            &mut history,
-                            c.run,
+                        let id = w.append(
+                            run,
                             &mut rec,
                             now_ms,
-                            EventKind::WorkflowExecutionFailed { failure },
+                            EventKind::WorkflowExecutionFailed {
+                                failure: failure.clone(),
+                            },
                         )?;
-                        close(
+                        w.close(
+                            run,
                             &mut rec,
-                            &mut tasks,
-                            &mut queue,
-                            c.run,
                             RunStatus::Failed,
+                            CloseOutcome::Failed(failure),
                             now_ms,
                         )?;
                         fx.closed = true;
+                        id
                     }
-                }
+                };
+                assigned.push(id);
             }
-            put_run(&mut runs, &mut tx.open_table(NS_USAGE)?, c.run, &rec)?;
+            if resolved_now {
+                fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
+            }
+            w.put_run(run, &rec)?;
         }
         tx.commit()?;
         Ok(fx)
@@ -778,7 +1135,7 @@ impl Store {
     ///
     /// The first failure of a series writes WorkflowTaskStarted and WorkflowTaskFailed; later
     /// attempts are transient, as in Temporal, and only update the run record. The run stays
-    /// open. Tables: runs, history, workflow_tasks.
+    /// open.
     pub fn fail_workflow_task(
         &self,
         run: RunId,
@@ -790,17 +1147,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         {
-            let mut runs = tx.open_table(RUNS)?;
-            let mut rec = get_run(&runs, run)?;
+            let mut w = W::open(&tx)?;
+            let mut rec = w.get_run(run)?;
             let Some(mut pending) = rec.workflow_task.take() else {
                 return Ok(());
             };
-            let mut wft = tx.open_table(WORKFLOW_TASKS)?;
-            wft.remove((pending.due_ms, run.0))?;
+            w.wft.remove((pending.due_ms, run.0))?;
             if let (1, Some(scheduled)) = (attempt, pending.scheduled_event_id) {
-                let mut history = tx.open_table(HISTORY)?;
-                let started = append(
-                    &mut history,
+                let started = w.append(
                     run,
                     &mut rec,
                     started_ms,
@@ -808,8 +1162,7 @@ impl Store {
                         scheduled_event_id: scheduled,
                     },
                 )?;
-                append(
-                    &mut history,
+                w.append(
                     run,
                     &mut rec,
                     started_ms,
@@ -824,73 +1177,116 @@ impl Store {
             pending.due_ms = retry_at_ms;
             pending.scheduled_event_id = None;
             pending.last_failure = Some(message.to_string());
-            wft.insert((retry_at_ms, run.0), ())?;
+            w.wft.insert((retry_at_ms, run.0), ())?;
             rec.workflow_task = Some(pending);
-            put_run(&mut runs, &mut tx.open_table(NS_USAGE)?, run, &rec)?;
+            w.put_run(run, &rec)?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Hands out up to `limit` activity tasks visible at `now_ms` whose type is accepted by
-    /// `accept`, leasing each until `now + start_to_close`.
-    /// Tables: activity_tasks, activity_queue.
+    /// Hands out up to `limit` activity tasks of queue `queue_key` visible at `now_ms`,
+    /// leasing each until its start-to-close (or heartbeat) deadline. A task whose lease
+    /// expired counts as a failed attempt (timed out, or its worker was lost) and is retried or
+    /// ended by its retry policy; one that waited past its schedule-to-start timeout ends as
+    /// timed out.
     pub fn lease_activities(
         &self,
+        queue_key: &str,
         now_ms: u64,
         limit: usize,
-    ) -> Result<Vec<LeasedActivity>, StoreError> {
+    ) -> Result<(Vec<LeasedActivity>, Effects), StoreError> {
         let tx = self.db.begin_write()?;
         let mut out = Vec::new();
+        let mut fx = Effects::default();
         {
-            let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
-            let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-            let runs = tx.open_table(RUNS)?;
-            let due: Vec<(u64, u128, u64)> = queue
-                .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
+            let mut w = W::open(&tx)?;
+            let due: Vec<(u64, u128, u64)> = w
+                .queue
+                .range((queue_key, 0, 0, 0)..=(queue_key, now_ms, u128::MAX, u64::MAX))?
                 .take(limit)
-                .map(|e| e.map(|(k, _)| k.value()))
+                .map(|e| e.map(|(k, _)| (k.value().1, k.value().2, k.value().3)))
                 .collect::<Result<_, _>>()?;
-            for key in due {
-                queue.remove(key)?;
-                let (_, run, sched) = key;
-                let Some(mut task) = get_task(&tasks, RunId(run), sched)? else {
+            for (visible, run_id, sched) in due {
+                let run = RunId(run_id);
+                let Some(mut task) = w.get_task(run, sched)? else {
+                    w.queue.remove((queue_key, visible, run_id, sched))?;
                     continue;
                 };
                 if task.leased {
-                    // The lease expired: the worker died or hung. Count the lost attempt.
-                    task.last_failure = Some(Failure::new(
-                        "StartToCloseTimeout",
-                        format!(
-                            "attempt {} did not finish within {} ms",
-                            task.attempt, task.start_to_close_timeout_ms
-                        ),
-                    ));
-                    task.attempt += 1;
+                    let (expiry, kind) = task.lease_expiry();
+                    let failure = if now_ms >= expiry {
+                        Failure::new(
+                            kind,
+                            format!(
+                                "attempt {} timed out ({kind}) without reporting",
+                                task.attempt
+                            ),
+                        )
+                    } else {
+                        Failure::new(
+                            "WorkerLost",
+                            format!(
+                                "the host process running attempt {} stopped before it ended",
+                                task.attempt
+                            ),
+                        )
+                    };
+                    let attempt = task.attempt;
+                    w.settle_activity(
+                        run,
+                        EventId(sched),
+                        task,
+                        attempt,
+                        Err(failure),
+                        now_ms,
+                        &mut fx,
+                    )?;
+                    continue;
                 }
+                if let Some(s2s) = task.schedule_to_start_timeout_ms
+                    && now_ms > task.visible_at_ms.saturating_add(s2s)
+                {
+                    let failure = Failure::new(
+                        "ScheduleToStartTimeout",
+                        format!(
+                            "attempt {} waited in its queue longer than {s2s} ms",
+                            task.attempt
+                        ),
+                    );
+                    w.time_out_activity(run, EventId(sched), &task, failure, now_ms, &mut fx)?;
+                    continue;
+                }
+                w.queue.remove((queue_key, visible, run_id, sched))?;
                 task.leased = true;
-                task.visible_at_ms = now_ms.saturating_add(task.start_to_close_timeout_ms);
-                queue.insert((task.visible_at_ms, run, sched), ())?;
-                tasks.insert((run, sched), history::encode(&task).as_slice())?;
+                task.attempt_started_ms = now_ms;
+                task.last_heartbeat_ms = None;
+                task.visible_at_ms = task.lease_expiry().0;
+                w.queue
+                    .insert((queue_key, task.visible_at_ms, run_id, sched), ())?;
+                w.put_task(run, sched, &task)?;
                 out.push(LeasedActivity {
-                    run: RunId(run),
-                    namespace: get_run(&runs, RunId(run))?.namespace,
+                    run,
+                    namespace: w.get_run(run)?.namespace,
                     scheduled_event_id: EventId(sched),
                     task,
                 });
             }
         }
         tx.commit()?;
-        Ok(out)
+        Ok((out, fx))
     }
 
-    /// Records the final outcome of an activity: ActivityTaskStarted (with the attempt) and
-    /// ActivityTaskCompleted or ActivityTaskFailed, and schedules a Workflow Task.
+    /// Records how attempt `attempt` of an activity ended. A result completes it
+    /// (ActivityTaskStarted + ActivityTaskCompleted). A failure after a cancel request cancels
+    /// it (ActivityTaskCanceled); otherwise a retryable failure queues the next attempt after
+    /// the retry policy's delay (no event) unless that would pass the schedule-to-close
+    /// timeout, and a final failure records ActivityTaskFailed, or ActivityTaskTimedOut for a
+    /// timeout. Each final outcome schedules a Workflow Task.
     ///
-    /// Returns `None` when the task is gone (an earlier attempt already reported, or the run
-    /// closed): the outcome is dropped, as at-least-once delivery allows.
-    /// Tables: runs, history, workflow_tasks, activity_tasks, activity_queue.
-    pub fn finish_activity(
+    /// Returns `None` when the attempt is no longer current (the activity ended, timed out or
+    /// its run closed): the outcome is dropped, as at-least-once delivery allows.
+    pub fn report_activity(
         &self,
         run: RunId,
         scheduled_event_id: EventId,
@@ -901,118 +1297,93 @@ impl Store {
         let tx = self.db.begin_write()?;
         let mut fx = Effects::default();
         {
-            let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-            let Some(task) = get_task(&tasks, run, scheduled_event_id.0)? else {
+            let mut w = W::open(&tx)?;
+            let Some(task) = w.get_task(run, scheduled_event_id.0)? else {
                 return Ok(None);
             };
-            if task.attempt != attempt {
+            if task.attempt != attempt || !task.leased {
                 return Ok(None);
             }
-            tasks.remove((run.0, scheduled_event_id.0))?;
-            tx.open_table(ACTIVITY_QUEUE)?.remove((
-                task.visible_at_ms,
-                run.0,
-                scheduled_event_id.0,
-            ))?;
-            let mut runs = tx.open_table(RUNS)?;
-            let mut rec = get_run(&runs, run)?;
-            if rec.status.is_closed() {
-                drop((runs, tasks));
-                tx.commit()?;
-                return Ok(None);
-            }
-            let mut history = tx.open_table(HISTORY)?;
-            append(
-                &mut history,
+            w.settle_activity(
                 run,
-                &mut rec,
+                scheduled_event_id,
+                task,
+                attempt,
+                outcome,
                 now_ms,
-                EventKind::ActivityTaskStarted {
-                    scheduled_event_id,
-                    attempt,
-                },
+                &mut fx,
             )?;
-            let kind = match outcome {
-                Ok(result) => EventKind::ActivityTaskCompleted {
-                    scheduled_event_id,
-                    result,
-                },
-                Err(failure) => EventKind::ActivityTaskFailed {
-                    scheduled_event_id,
-                    failure,
-                },
-            };
-            append(&mut history, run, &mut rec, now_ms, kind)?;
-            let mut wft = tx.open_table(WORKFLOW_TASKS)?;
-            fx.workflow_task =
-                schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
-            put_run(&mut runs, &mut tx.open_table(NS_USAGE)?, run, &rec)?;
         }
         tx.commit()?;
         Ok(Some(fx))
     }
 
-    /// Puts an activity back in the queue for attempt `attempt + 1` at `retry_at_ms` after
-    /// attempt `attempt` failed. Writes no history event (retries are not recorded).
-    /// Tables: activity_tasks, activity_queue.
-    pub fn retry_activity(
+    /// Records a heartbeat of attempt `attempt`: keeps `details` for later attempts and moves
+    /// the lease to the next heartbeat deadline.
+    pub fn heartbeat(
         &self,
         run: RunId,
         scheduled_event_id: EventId,
         attempt: u32,
-        failure: Failure,
-        retry_at_ms: u64,
-    ) -> Result<bool, StoreError> {
+        details: Option<Payload>,
+        now_ms: u64,
+    ) -> Result<HeartbeatAck, StoreError> {
         let tx = self.db.begin_write()?;
+        let ack;
         {
-            let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-            let Some(mut task) = get_task(&tasks, run, scheduled_event_id.0)? else {
-                return Ok(false);
+            let mut w = W::open(&tx)?;
+            let sched = scheduled_event_id.0;
+            let Some(mut task) = w.get_task(run, sched)? else {
+                return Ok(HeartbeatAck::Gone);
             };
-            if task.attempt != attempt {
-                return Ok(false);
+            if task.attempt != attempt || !task.leased {
+                return Ok(HeartbeatAck::Gone);
             }
-            let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
-            queue.remove((task.visible_at_ms, run.0, scheduled_event_id.0))?;
-            task.attempt += 1;
-            task.leased = false;
-            task.last_failure = Some(failure);
-            task.visible_at_ms = retry_at_ms;
-            queue.insert((retry_at_ms, run.0, scheduled_event_id.0), ())?;
-            tasks.insert(
-                (run.0, scheduled_event_id.0),
-                history::encode(&task).as_slice(),
-            )?;
+            let ns = w.get_run(run)?.namespace;
+            let qk = queue_key(&ns, &task.task_queue);
+            w.queue
+                .remove((qk.as_str(), task.visible_at_ms, run.0, sched))?;
+            if details.is_some() {
+                task.heartbeat_details = details;
+            }
+            task.last_heartbeat_ms = Some(now_ms);
+            task.visible_at_ms = task.lease_expiry().0;
+            w.queue
+                .insert((qk.as_str(), task.visible_at_ms, run.0, sched), ())?;
+            ack = if task.cancel_requested {
+                HeartbeatAck::CancelRequested
+            } else {
+                HeartbeatAck::Continue
+            };
+            w.put_task(run, sched, &task)?;
         }
         tx.commit()?;
-        Ok(true)
+        Ok(ack)
     }
 
-    /// Fires every timer due at `now_ms`: TimerFired, and a Workflow Task for each open run.
-    /// Tables: timers, runs, history, workflow_tasks.
-    pub fn fire_timers(&self, now_ms: u64) -> Result<usize, StoreError> {
+    /// Fires every timer due at `now_ms` (TimerFired) and every due deadline (activity and
+    /// Nexus timeouts), and schedules a Workflow Task for each open run affected. Returns how
+    /// many fired.
+    pub fn fire_timers(&self, now_ms: u64) -> Result<(usize, Effects), StoreError> {
         let tx = self.db.begin_write()?;
         let mut fired = 0;
+        let mut fx = Effects::default();
         {
-            let mut timers = tx.open_table(TIMERS)?;
-            let due: Vec<(u64, u128, u64)> = timers
+            let mut w = W::open(&tx)?;
+            let due: Vec<(u64, u128, u64)> = w
+                .timers
                 .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
                 .map(|e| e.map(|(k, _)| k.value()))
                 .collect::<Result<_, _>>()?;
-            let mut runs = tx.open_table(RUNS)?;
-            let mut history = tx.open_table(HISTORY)?;
-            let mut wft = tx.open_table(WORKFLOW_TASKS)?;
-            let mut usage = tx.open_table(NS_USAGE)?;
             for key in due {
-                timers.remove(key)?;
+                w.timers.remove(key)?;
                 let (_, run, started) = key;
                 let run = RunId(run);
-                let mut rec = get_run(&runs, run)?;
+                let mut rec = w.get_run(run)?;
                 if rec.status.is_closed() {
                     continue;
                 }
-                append(
-                    &mut history,
+                w.append(
                     run,
                     &mut rec,
                     now_ms,
@@ -1020,13 +1391,266 @@ impl Store {
                         started_event_id: EventId(started),
                     },
                 )?;
-                schedule_workflow_task(&mut history, &mut wft, run, &mut rec, now_ms)?;
-                put_run(&mut runs, &mut usage, run, &rec)?;
+                fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
+                w.put_run(run, &rec)?;
                 fired += 1;
+            }
+            let due: Vec<((u64, u128, u64), u8)> = w
+                .deadlines
+                .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
+                .map(|e| e.map(|(k, v)| (k.value(), v.value())))
+                .collect::<Result<_, _>>()?;
+            for (key, kind) in due {
+                w.deadlines.remove(key)?;
+                let (_, run_id, sched) = key;
+                let run = RunId(run_id);
+                match kind {
+                    DEADLINE_ACTIVITY_CLOSE | DEADLINE_ACTIVITY_START => {
+                        let Some(task) = w.get_task(run, sched)? else {
+                            continue;
+                        };
+                        let failure = if kind == DEADLINE_ACTIVITY_CLOSE {
+                            Failure::new(
+                                "ScheduleToCloseTimeout",
+                                format!(
+                                    "the activity did not finish within {} ms of being scheduled",
+                                    task.schedule_to_close_timeout_ms.unwrap_or(0)
+                                ),
+                            )
+                        } else {
+                            let s2s = task.schedule_to_start_timeout_ms.unwrap_or(0);
+                            if task.leased || now_ms < task.visible_at_ms.saturating_add(s2s) {
+                                continue; // started in time, or a later attempt
+                            }
+                            Failure::new(
+                                "ScheduleToStartTimeout",
+                                format!(
+                                    "attempt {} waited in its queue longer than {s2s} ms",
+                                    task.attempt
+                                ),
+                            )
+                        };
+                        w.time_out_activity(run, EventId(sched), &task, failure, now_ms, &mut fx)?;
+                        fired += 1;
+                    }
+                    DEADLINE_NEXUS_CLOSE => {
+                        let Some(task) = w.get_nexus(run, sched)? else {
+                            continue;
+                        };
+                        let mut rec = w.get_run(run)?;
+                        w.remove_nexus(&rec.namespace, run, sched, &task)?;
+                        if rec.status.is_closed() {
+                            continue;
+                        }
+                        w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::NexusOperationTimedOut {
+                                scheduled_event_id: EventId(sched),
+                                failure: Failure::new(
+                                    "ScheduleToCloseTimeout",
+                                    "the Nexus operation did not finish within its schedule-to-close timeout",
+                                ),
+                            },
+                        )?;
+                        fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
+                        w.put_run(run, &rec)?;
+                        fired += 1;
+                    }
+                    _ => {}
+                }
             }
         }
         tx.commit()?;
-        Ok(fired)
+        Ok((fired, fx))
+    }
+
+    /// Hands out up to `limit` due Nexus tasks (a start, or the cancel of a started
+    /// operation), leasing each for `lease_ms`; an expired lease hands the task out again with
+    /// the same request id.
+    pub fn lease_nexus(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        lease_ms: u64,
+    ) -> Result<Vec<LeasedNexus>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut out = Vec::new();
+        {
+            let mut w = W::open(&tx)?;
+            let due: Vec<(u64, u128, u64)> = w
+                .nexus_queue
+                .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
+                .take(limit)
+                .map(|e| e.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?;
+            for key in due {
+                w.nexus_queue.remove(key)?;
+                let (_, run_id, sched) = key;
+                let run = RunId(run_id);
+                let Some(mut task) = w.get_nexus(run, sched)? else {
+                    continue;
+                };
+                let kind = if task.operation_token.is_none() {
+                    NexusTaskKind::Start
+                } else if task.cancel_requested && !task.cancel_delivered {
+                    NexusTaskKind::Cancel
+                } else {
+                    continue;
+                };
+                if task.leased {
+                    // The previous delivery's lease expired: deliver again.
+                    task.attempt += 1;
+                }
+                task.leased = true;
+                task.visible_at_ms = now_ms.saturating_add(lease_ms);
+                w.nexus_queue
+                    .insert((task.visible_at_ms, run_id, sched), ())?;
+                w.put_nexus(run, sched, &task)?;
+                out.push(LeasedNexus {
+                    run,
+                    namespace: w.get_run(run)?.namespace,
+                    scheduled_event_id: EventId(sched),
+                    kind,
+                    task,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Records what a Nexus task delivery of attempt `attempt` achieved.
+    pub fn report_nexus(
+        &self,
+        run: RunId,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        report: NexusReport,
+        now_ms: u64,
+    ) -> Result<Option<Effects>, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut fx = Effects::default();
+        {
+            let mut w = W::open(&tx)?;
+            let sched = scheduled_event_id.0;
+            let Some(mut task) = w.get_nexus(run, sched)? else {
+                return Ok(None);
+            };
+            if task.attempt != attempt || !task.leased {
+                return Ok(None);
+            }
+            let mut rec = w.get_run(run)?;
+            w.nexus_queue.remove((task.visible_at_ms, run.0, sched))?;
+            task.leased = false;
+            match report {
+                NexusReport::Started { operation_token } => {
+                    w.append(
+                        run,
+                        &mut rec,
+                        now_ms,
+                        EventKind::NexusOperationStarted {
+                            scheduled_event_id,
+                            operation_token: operation_token.clone(),
+                        },
+                    )?;
+                    w.tokens.insert(
+                        (rec.namespace.as_str(), operation_token.as_str()),
+                        (run.0, sched),
+                    )?;
+                    task.operation_token = Some(operation_token);
+                    task.attempt = 1;
+                    if task.cancel_requested {
+                        task.visible_at_ms = now_ms;
+                        w.nexus_queue.insert((now_ms, run.0, sched), ())?;
+                        fx.nexus = true;
+                    }
+                    w.put_nexus(run, sched, &task)?;
+                    fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
+                }
+                NexusReport::Finished(outcome) => {
+                    w.finish_nexus(
+                        run,
+                        &mut rec,
+                        scheduled_event_id,
+                        &task,
+                        outcome,
+                        now_ms,
+                        &mut fx,
+                    )?;
+                }
+                NexusReport::CancelDelivered => {
+                    task.cancel_delivered = true;
+                    w.put_nexus(run, sched, &task)?;
+                }
+                NexusReport::Retry {
+                    failure,
+                    retry_at_ms,
+                } => {
+                    task.attempt += 1;
+                    task.last_failure = Some(failure);
+                    task.visible_at_ms = retry_at_ms;
+                    w.nexus_queue.insert((retry_at_ms, run.0, sched), ())?;
+                    w.put_nexus(run, sched, &task)?;
+                }
+            }
+            w.put_run(run, &rec)?;
+        }
+        tx.commit()?;
+        Ok(Some(fx))
+    }
+
+    /// Completes the started asynchronous Nexus operation `token` of `namespace` (the
+    /// completion callback of its handler). Returns false if no such operation is pending.
+    pub fn complete_nexus(
+        &self,
+        namespace: &Namespace,
+        token: &str,
+        outcome: NexusOutcome,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut w = W::open(&tx)?;
+            let Some((run_id, sched)) = w
+                .tokens
+                .get((namespace.as_str(), token))?
+                .map(|v| v.value())
+            else {
+                return Ok(false);
+            };
+            let run = RunId(run_id);
+            let Some(task) = w.get_nexus(run, sched)? else {
+                return Ok(false);
+            };
+            let mut rec = w.get_run(run)?;
+            let mut fx = Effects::default();
+            w.finish_nexus(
+                run,
+                &mut rec,
+                EventId(sched),
+                &task,
+                outcome,
+                now_ms,
+                &mut fx,
+            )?;
+            w.put_run(run, &rec)?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Cancels workflow `id` of `namespace` on behalf of the Nexus operation that started it:
+    /// the run ends (WorkflowExecutionTerminated) and the operation is reported canceled.
+    pub fn cancel_nexus_workflow(
+        &self,
+        namespace: &Namespace,
+        id: &WorkflowId,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let (run, _) = self.current_run(namespace, id)?;
+        self.terminate_as(run, "canceled by its Nexus caller", now_ms, true)
     }
 }
 
@@ -1092,7 +1716,7 @@ impl ReadOnlyStore {
         for entry in history.range((run.0, 0)..=(run.0, u64::MAX))? {
             let (_, v) = entry?;
             events.push(
-                history::decode::<Event>(v.value())
+                history::decode_event(v.value())
                     .map_err(|source| StoreError::Encoding { run, source })?,
             );
         }
@@ -1134,6 +1758,467 @@ fn open_as_host(path: &Path) -> Result<(), StoreError> {
         Err(StoreError::InUse(p)) => Err(StoreError::NeedsRecovery(p)),
         Err(e) => Err(e),
     }
+}
+
+/// Every table a write transaction may change, opened once per transaction.
+struct W<'t> {
+    workflows: redb::Table<'t, (&'static str, &'static str), u128>,
+    runs: redb::Table<'t, u128, &'static [u8]>,
+    history: redb::Table<'t, (u128, u64), &'static [u8]>,
+    wft: redb::Table<'t, (u64, u128), ()>,
+    tasks: redb::Table<'t, (u128, u64), &'static [u8]>,
+    queue: redb::Table<'t, (&'static str, u64, u128, u64), ()>,
+    timers: redb::Table<'t, (u64, u128, u64), ()>,
+    deadlines: redb::Table<'t, (u64, u128, u64), u8>,
+    nexus: redb::Table<'t, (u128, u64), &'static [u8]>,
+    nexus_queue: redb::Table<'t, (u64, u128, u64), ()>,
+    tokens: redb::Table<'t, (&'static str, &'static str), (u128, u64)>,
+    usage: redb::Table<'t, &'static str, (u64, u64)>,
+}
+
+impl<'t> W<'t> {
+    fn open(tx: &'t redb::WriteTransaction) -> Result<W<'t>, StoreError> {
+        Ok(W {
+            workflows: tx.open_table(WORKFLOWS)?,
+            runs: tx.open_table(RUNS)?,
+            history: tx.open_table(HISTORY)?,
+            wft: tx.open_table(WORKFLOW_TASKS)?,
+            tasks: tx.open_table(ACTIVITY_TASKS)?,
+            queue: tx.open_table(ACTIVITY_QUEUE)?,
+            timers: tx.open_table(TIMERS)?,
+            deadlines: tx.open_table(DEADLINES)?,
+            nexus: tx.open_table(NEXUS_TASKS)?,
+            nexus_queue: tx.open_table(NEXUS_QUEUE)?,
+            tokens: tx.open_table(NEXUS_TOKENS)?,
+            usage: tx.open_table(NS_USAGE)?,
+        })
+    }
+
+    fn get_run(&self, run: RunId) -> Result<RunRecord, StoreError> {
+        get_run(&self.runs, run)
+    }
+
+    fn put_run(&mut self, run: RunId, rec: &RunRecord) -> Result<(), StoreError> {
+        put_run(&mut self.runs, &mut self.usage, run, rec)
+    }
+
+    fn append(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        time_ms: u64,
+        kind: EventKind,
+    ) -> Result<EventId, StoreError> {
+        append(&mut self.history, run, rec, time_ms, kind)
+    }
+
+    /// Writes WorkflowTaskScheduled and queues the task unless one is already pending.
+    fn schedule_wft(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        if rec.workflow_task.is_some() || rec.status.is_closed() {
+            return Ok(false);
+        }
+        let id = self.append(
+            run,
+            rec,
+            now_ms,
+            EventKind::WorkflowTaskScheduled { attempt: 1 },
+        )?;
+        self.wft.insert((now_ms, run.0), ())?;
+        rec.workflow_task = Some(PendingWorkflowTask {
+            attempt: 1,
+            due_ms: now_ms,
+            scheduled_event_id: Some(id),
+            last_failure: None,
+        });
+        Ok(true)
+    }
+
+    fn get_task(&self, run: RunId, sched: u64) -> Result<Option<ActivityTask>, StoreError> {
+        get_task(&self.tasks, run, sched)
+    }
+
+    fn put_task(&mut self, run: RunId, sched: u64, task: &ActivityTask) -> Result<(), StoreError> {
+        self.tasks
+            .insert((run.0, sched), history::encode(task).as_slice())?;
+        Ok(())
+    }
+
+    fn remove_task(
+        &mut self,
+        ns: &Namespace,
+        run: RunId,
+        sched: u64,
+        task: &ActivityTask,
+    ) -> Result<(), StoreError> {
+        self.tasks.remove((run.0, sched))?;
+        let qk = queue_key(ns, &task.task_queue);
+        self.queue
+            .remove((qk.as_str(), task.visible_at_ms, run.0, sched))?;
+        Ok(())
+    }
+
+    fn get_nexus(&self, run: RunId, sched: u64) -> Result<Option<NexusTask>, StoreError> {
+        match self.nexus.get((run.0, sched))? {
+            None => Ok(None),
+            Some(v) => history::decode(v.value())
+                .map(Some)
+                .map_err(|source| StoreError::Encoding { run, source }),
+        }
+    }
+
+    fn put_nexus(&mut self, run: RunId, sched: u64, task: &NexusTask) -> Result<(), StoreError> {
+        self.nexus
+            .insert((run.0, sched), history::encode(task).as_slice())?;
+        Ok(())
+    }
+
+    fn remove_nexus(
+        &mut self,
+        ns: &Namespace,
+        run: RunId,
+        sched: u64,
+        task: &NexusTask,
+    ) -> Result<(), StoreError> {
+        self.nexus.remove((run.0, sched))?;
+        self.nexus_queue
+            .remove((task.visible_at_ms, run.0, sched))?;
+        if let Some(t) = &task.operation_token {
+            self.tokens.remove((ns.as_str(), t.as_str()))?;
+        }
+        Ok(())
+    }
+
+    /// Decides what the end of attempt `attempt` means; see [`Store::report_activity`].
+    #[allow(clippy::too_many_arguments)]
+    fn settle_activity(
+        &mut self,
+        run: RunId,
+        sched: EventId,
+        mut task: ActivityTask,
+        attempt: u32,
+        outcome: Result<Payload, Failure>,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.get_run(run)?;
+        if let Err(f) = &outcome
+            && !task.cancel_requested
+        {
+            let delay = task.retry_policy.delay_before(attempt + 1);
+            let retry_at = now_ms.saturating_add(delay);
+            let retryable = !matches!(
+                f.error_type.as_str(),
+                "ScheduleToCloseTimeout" | "ScheduleToStartTimeout"
+            ) && task.retry_policy.may_retry(attempt, f)
+                && task.close_deadline().is_none_or(|d| retry_at < d);
+            if retryable && !rec.status.is_closed() {
+                let qk = queue_key(&rec.namespace, &task.task_queue);
+                self.queue
+                    .remove((qk.as_str(), task.visible_at_ms, run.0, sched.0))?;
+                task.attempt = attempt + 1;
+                task.leased = false;
+                task.last_failure = Some(f.clone());
+                task.visible_at_ms = retry_at;
+                task.last_heartbeat_ms = None;
+                self.queue
+                    .insert((qk.as_str(), retry_at, run.0, sched.0), ())?;
+                if let Some(s2s) = task.schedule_to_start_timeout_ms {
+                    self.deadlines.insert(
+                        (retry_at.saturating_add(s2s), run.0, sched.0),
+                        DEADLINE_ACTIVITY_START,
+                    )?;
+                    fx.timers = true;
+                }
+                self.put_task(run, sched.0, &task)?;
+                fx.activities = true;
+                return Ok(());
+            }
+        }
+        self.remove_task(&rec.namespace.clone(), run, sched.0, &task)?;
+        if rec.status.is_closed() {
+            return Ok(());
+        }
+        self.append(
+            run,
+            &mut rec,
+            now_ms,
+            EventKind::ActivityTaskStarted {
+                scheduled_event_id: sched,
+                attempt,
+            },
+        )?;
+        let kind = match outcome {
+            Ok(result) => EventKind::ActivityTaskCompleted {
+                scheduled_event_id: sched,
+                result,
+            },
+            Err(_) if task.cancel_requested => EventKind::ActivityTaskCanceled {
+                scheduled_event_id: sched,
+            },
+            Err(failure) if is_timeout(&failure.error_type) => EventKind::ActivityTaskTimedOut {
+                scheduled_event_id: sched,
+                failure,
+            },
+            Err(failure) => EventKind::ActivityTaskFailed {
+                scheduled_event_id: sched,
+                failure,
+            },
+        };
+        self.append(run, &mut rec, now_ms, kind)?;
+        fx.workflow_task |= self.schedule_wft(run, &mut rec, now_ms)?;
+        self.put_run(run, &rec)
+    }
+
+    /// Ends an activity as timed out by a deadline no attempt can fix.
+    fn time_out_activity(
+        &mut self,
+        run: RunId,
+        sched: EventId,
+        task: &ActivityTask,
+        failure: Failure,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.get_run(run)?;
+        self.remove_task(&rec.namespace.clone(), run, sched.0, task)?;
+        if rec.status.is_closed() {
+            return Ok(());
+        }
+        if task.leased {
+            self.append(
+                run,
+                &mut rec,
+                now_ms,
+                EventKind::ActivityTaskStarted {
+                    scheduled_event_id: sched,
+                    attempt: task.attempt,
+                },
+            )?;
+            fx.cancel_activities.push((run, sched));
+        }
+        self.append(
+            run,
+            &mut rec,
+            now_ms,
+            EventKind::ActivityTaskTimedOut {
+                scheduled_event_id: sched,
+                failure,
+            },
+        )?;
+        fx.workflow_task |= self.schedule_wft(run, &mut rec, now_ms)?;
+        self.put_run(run, &rec)
+    }
+
+    /// Records the final outcome of a Nexus operation in its caller's run.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_nexus(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        sched: EventId,
+        task: &NexusTask,
+        outcome: NexusOutcome,
+        now_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<(), StoreError> {
+        self.remove_nexus(&rec.namespace.clone(), run, sched.0, task)?;
+        if rec.status.is_closed() {
+            return Ok(());
+        }
+        let kind = match outcome {
+            NexusOutcome::Completed(result) => EventKind::NexusOperationCompleted {
+                scheduled_event_id: sched,
+                result,
+            },
+            NexusOutcome::Failed(failure) => EventKind::NexusOperationFailed {
+                scheduled_event_id: sched,
+                failure,
+            },
+            NexusOutcome::Canceled => EventKind::NexusOperationCanceled {
+                scheduled_event_id: sched,
+            },
+        };
+        self.append(run, rec, now_ms, kind)?;
+        fx.workflow_task |= self.schedule_wft(run, rec, now_ms)?;
+        Ok(())
+    }
+
+    /// Closes a run: drops its pending activities, timers' effects and Nexus operations, and
+    /// reports the outcome to the Nexus operation that started it, if any.
+    fn close(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        status: RunStatus,
+        outcome: CloseOutcome,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        rec.status = status;
+        rec.close_ms = Some(now_ms);
+        let pending: Vec<(u64, ActivityTask)> = self
+            .tasks
+            .range((run.0, 0)..=(run.0, u64::MAX))?
+            .map(|e| {
+                let (k, v) = e?;
+                let task: ActivityTask = history::decode(v.value())
+                    .map_err(|source| StoreError::Encoding { run, source })?;
+                Ok((k.value().1, task))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let ns = rec.namespace.clone();
+        for (sched, task) in pending {
+            self.remove_task(&ns, run, sched, &task)?;
+        }
+        let pending: Vec<(u64, NexusTask)> = self
+            .nexus
+            .range((run.0, 0)..=(run.0, u64::MAX))?
+            .map(|e| {
+                let (k, v) = e?;
+                let task: NexusTask = history::decode(v.value())
+                    .map_err(|source| StoreError::Encoding { run, source })?;
+                Ok((k.value().1, task))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for (sched, task) in pending {
+            self.remove_nexus(&ns, run, sched, &task)?;
+        }
+        if let Some(cb) = rec.nexus_callback {
+            let mut caller = self.get_run(cb.run)?;
+            if let Some(task) = self.get_nexus(cb.run, cb.scheduled_event_id.0)? {
+                let outcome = match outcome {
+                    CloseOutcome::Completed(p) => NexusOutcome::Completed(p),
+                    CloseOutcome::Failed(f) => NexusOutcome::Failed(f),
+                    CloseOutcome::Canceled => NexusOutcome::Canceled,
+                };
+                let mut fx = Effects::default();
+                self.finish_nexus(
+                    cb.run,
+                    &mut caller,
+                    cb.scheduled_event_id,
+                    &task,
+                    outcome,
+                    now_ms,
+                    &mut fx,
+                )?;
+                self.put_run(cb.run, &caller)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a run closed, for the Nexus operation that started it.
+enum CloseOutcome {
+    Completed(Payload),
+    Failed(Failure),
+    Canceled,
+}
+
+/// The Nexus operation that started a run, to be told when the run closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NexusCallback {
+    /// The caller's run.
+    pub run: RunId,
+    /// Its NexusOperationScheduled event.
+    pub scheduled_event_id: EventId,
+}
+
+/// The request id of the Nexus operation scheduled at `sched` in `run`: the same for every
+/// delivery of its start, so handlers can de-duplicate.
+pub fn nexus_request_id(run: RunId, sched: EventId) -> String {
+    format!("{run}-{}", sched.0)
+}
+
+/// A Nexus operation waiting to be started, or started and pending.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NexusTask {
+    /// Caller workflow id.
+    pub workflow_id: WorkflowId,
+    /// Endpoint.
+    pub endpoint: String,
+    /// Service.
+    pub service: String,
+    /// Operation.
+    pub operation: String,
+    /// Input.
+    pub input: Payload,
+    /// Request id of every start delivery.
+    pub request_id: String,
+    /// Delivery attempt of the current task (start or cancel), from 1.
+    pub attempt: u32,
+    /// Key of its `nexus_queue` entry.
+    pub visible_at_ms: u64,
+    /// A delivery is in flight until `visible_at_ms`.
+    pub leased: bool,
+    /// Token of a started asynchronous operation.
+    pub operation_token: Option<String>,
+    /// The caller asked to cancel.
+    pub cancel_requested: bool,
+    /// The handler accepted the cancel.
+    pub cancel_delivered: bool,
+    /// Failure of the previous delivery.
+    pub last_failure: Option<Failure>,
+}
+
+/// What a Nexus task delivers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NexusTaskKind {
+    /// Start the operation.
+    Start,
+    /// Cancel the started operation.
+    Cancel,
+}
+
+/// A Nexus task handed to the host's Nexus runner.
+#[derive(Clone, Debug)]
+pub struct LeasedNexus {
+    /// Caller run.
+    pub run: RunId,
+    /// Its namespace.
+    pub namespace: Namespace,
+    /// NexusOperationScheduled event id.
+    pub scheduled_event_id: EventId,
+    /// Start or cancel.
+    pub kind: NexusTaskKind,
+    /// The task.
+    pub task: NexusTask,
+}
+
+/// The final outcome of a Nexus operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NexusOutcome {
+    /// It returned a result.
+    Completed(Payload),
+    /// It failed.
+    Failed(Failure),
+    /// It was canceled.
+    Canceled,
+}
+
+/// What one Nexus task delivery achieved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NexusReport {
+    /// An asynchronous operation started.
+    Started {
+        /// Its token.
+        operation_token: String,
+    },
+    /// The operation ended (a synchronous result, or a final error).
+    Finished(NexusOutcome),
+    /// The handler accepted the cancel request.
+    CancelDelivered,
+    /// The delivery failed with a retryable error: deliver again at `retry_at_ms`.
+    Retry {
+        /// The error.
+        failure: Failure,
+        /// When.
+        retry_at_ms: u64,
+    },
 }
 
 fn get_run(
@@ -1192,7 +2277,8 @@ fn put_run(
 }
 
 /// Schema 1 -> 2: every workflow moves into the default namespace; run records gain their
-/// namespace and history size; namespace usage is counted.
+/// namespace, history size and Nexus callback; activity tasks gain their queue, timeouts and
+/// heartbeat state and move to the per-queue index; namespace usage is counted.
 fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     let default = Namespace::default_namespace();
     {
@@ -1204,36 +2290,80 @@ fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
         }
     }
     tx.delete_table(WORKFLOWS_V1)?;
-    let mut runs = tx.open_table(RUNS)?;
-    let history_t = tx.open_table(HISTORY)?;
-    let mut usage = tx.open_table(NS_USAGE)?;
-    let old: Vec<(u128, Vec<u8>)> = runs
-        .iter()?
-        .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
-        .collect::<Result<_, _>>()?;
-    for (id, bytes) in old {
-        let run = RunId(id);
-        let v1: RunRecordV1 =
-            history::decode(&bytes).map_err(|source| StoreError::Encoding { run, source })?;
-        let mut history_bytes = 0u64;
-        for e in history_t.range((id, 0)..=(id, u64::MAX))? {
-            history_bytes += e?.1.value().len() as u64;
+    {
+        let mut runs = tx.open_table(RUNS)?;
+        let history_t = tx.open_table(HISTORY)?;
+        let mut usage = tx.open_table(NS_USAGE)?;
+        let old: Vec<(u128, Vec<u8>)> = runs
+            .iter()?
+            .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        for (id, bytes) in old {
+            let run = RunId(id);
+            let v1: RunRecordV1 =
+                history::decode(&bytes).map_err(|source| StoreError::Encoding { run, source })?;
+            let mut history_bytes = 0u64;
+            for e in history_t.range((id, 0)..=(id, u64::MAX))? {
+                history_bytes += e?.1.value().len() as u64;
+            }
+            let rec = RunRecord {
+                namespace: default.clone(),
+                history_bytes,
+                workflow_id: v1.workflow_id,
+                workflow_type: v1.workflow_type,
+                status: v1.status,
+                next_event_id: v1.next_event_id,
+                start_ms: v1.start_ms,
+                close_ms: v1.close_ms,
+                workflow_task: v1.workflow_task,
+                nexus_callback: None,
+            };
+            // Remove first so `put_run` counts the record as new.
+            runs.remove(id)?;
+            put_run(&mut runs, &mut usage, run, &rec)?;
         }
-        let rec = RunRecord {
-            namespace: default.clone(),
-            history_bytes,
-            workflow_id: v1.workflow_id,
-            workflow_type: v1.workflow_type,
-            status: v1.status,
-            next_event_id: v1.next_event_id,
-            start_ms: v1.start_ms,
-            close_ms: v1.close_ms,
-            workflow_task: v1.workflow_task,
-        };
-        // Remove first so `put_run` counts the record as new.
-        runs.remove(id)?;
-        put_run(&mut runs, &mut usage, run, &rec)?;
     }
+    {
+        let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
+        let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
+        let old: Vec<((u128, u64), Vec<u8>)> = tasks
+            .iter()?
+            .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
+            .collect::<Result<_, _>>()?;
+        let qk = queue_key(&default, history::DEFAULT_TASK_QUEUE);
+        for ((run, sched), bytes) in old {
+            let v1: ActivityTaskV1 =
+                history::decode(&bytes).map_err(|source| StoreError::Encoding {
+                    run: RunId(run),
+                    source,
+                })?;
+            let task = ActivityTask {
+                workflow_id: v1.workflow_id,
+                activity_type: v1.activity_type,
+                input: v1.input,
+                attempt: v1.attempt,
+                start_to_close_timeout_ms: v1.start_to_close_timeout_ms,
+                retry_policy: v1.retry_policy,
+                visible_at_ms: v1.visible_at_ms,
+                leased: v1.leased,
+                last_failure: v1.last_failure,
+                task_queue: history::DEFAULT_TASK_QUEUE.to_string(),
+                scheduled_ms: 0,
+                schedule_to_close_timeout_ms: None,
+                schedule_to_start_timeout_ms: None,
+                heartbeat_timeout_ms: None,
+                attempt_started_ms: v1
+                    .visible_at_ms
+                    .saturating_sub(v1.start_to_close_timeout_ms),
+                heartbeat_details: None,
+                last_heartbeat_ms: None,
+                cancel_requested: false,
+            };
+            tasks.insert((run, sched), history::encode(&task).as_slice())?;
+            queue.insert((qk.as_str(), task.visible_at_ms, run, sched), ())?;
+        }
+    }
+    tx.delete_table(ACTIVITY_QUEUE_V1)?;
     Ok(())
 }
 
@@ -1266,67 +2396,13 @@ fn append(
     Ok(id)
 }
 
-/// Writes WorkflowTaskScheduled and queues the task unless one is already pending.
-fn schedule_workflow_task(
-    history: &mut redb::Table<(u128, u64), &[u8]>,
-    wft: &mut redb::Table<(u64, u128), ()>,
-    run: RunId,
-    rec: &mut RunRecord,
-    now_ms: u64,
-) -> Result<bool, StoreError> {
-    if rec.workflow_task.is_some() || rec.status.is_closed() {
-        return Ok(false);
-    }
-    let id = append(
-        history,
-        run,
-        rec,
-        now_ms,
-        EventKind::WorkflowTaskScheduled { attempt: 1 },
-    )?;
-    wft.insert((now_ms, run.0), ())?;
-    rec.workflow_task = Some(PendingWorkflowTask {
-        attempt: 1,
-        due_ms: now_ms,
-        scheduled_event_id: Some(id),
-        last_failure: None,
-    });
-    Ok(true)
-}
-
-fn close(
-    rec: &mut RunRecord,
-    tasks: &mut redb::Table<(u128, u64), &[u8]>,
-    queue: &mut redb::Table<(u64, u128, u64), ()>,
-    run: RunId,
-    status: RunStatus,
-    now_ms: u64,
-) -> Result<(), StoreError> {
-    rec.status = status;
-    rec.close_ms = Some(now_ms);
-    // Activities of a closed run are not run any more.
-    let pending: Vec<(u64, ActivityTask)> = tasks
-        .range((run.0, 0)..=(run.0, u64::MAX))?
-        .map(|e| {
-            let (k, v) = e?;
-            let task: ActivityTask = history::decode(v.value())
-                .map_err(|source| StoreError::Encoding { run, source })?;
-            Ok((k.value().1, task))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    for (sched, task) in pending {
-        tasks.remove((run.0, sched))?;
-        queue.remove((task.visible_at_ms, run.0, sched))?;
-    }
-    Ok(())
-}
-
-/// Makes every leased activity task visible again: its worker belonged to a process that no
-/// longer holds the database.
+/// Makes every leased activity and Nexus task visible now: its worker belonged to a process
+/// that no longer holds the database. A leased activity stays marked leased, so handing it
+/// out again counts the lost attempt.
 fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreError> {
-    let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-    let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
-    let leased: Vec<((u128, u64), ActivityTask)> = tasks
+    let mut w = W::open(tx)?;
+    let leased: Vec<((u128, u64), ActivityTask)> = w
+        .tasks
         .iter()?
         .map(|e| {
             let (k, v) = e?;
@@ -1338,10 +2414,31 @@ fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreE
         .filter(|r: &Result<_, StoreError>| r.as_ref().map(|(_, t)| t.leased).unwrap_or(true))
         .collect::<Result<_, StoreError>>()?;
     for ((run, sched), mut task) in leased {
-        queue.remove((task.visible_at_ms, run, sched))?;
+        let ns = w.get_run(RunId(run))?.namespace;
+        let qk = queue_key(&ns, &task.task_queue);
+        w.queue
+            .remove((qk.as_str(), task.visible_at_ms, run, sched))?;
         task.visible_at_ms = now_ms;
-        queue.insert((now_ms, run, sched), ())?;
-        tasks.insert((run, sched), history::encode(&task).as_slice())?;
+        w.queue.insert((qk.as_str(), now_ms, run, sched), ())?;
+        w.put_task(RunId(run), sched, &task)?;
+    }
+    let leased: Vec<((u128, u64), NexusTask)> = w
+        .nexus
+        .iter()?
+        .map(|e| {
+            let (k, v) = e?;
+            let run = RunId(k.value().0);
+            let task: NexusTask = history::decode(v.value())
+                .map_err(|source| StoreError::Encoding { run, source })?;
+            Ok((k.value(), task))
+        })
+        .filter(|r: &Result<_, StoreError>| r.as_ref().map(|(_, t)| t.leased).unwrap_or(true))
+        .collect::<Result<_, StoreError>>()?;
+    for ((run, sched), mut task) in leased {
+        w.nexus_queue.remove((task.visible_at_ms, run, sched))?;
+        task.visible_at_ms = now_ms;
+        w.nexus_queue.insert((now_ms, run, sched), ())?;
+        w.put_nexus(RunId(run), sched, &task)?;
     }
     Ok(())
 }

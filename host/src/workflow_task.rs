@@ -9,10 +9,11 @@
 use crate::history::{Payload, WorkflowTaskFailedCause};
 use crate::ids::RunId;
 use crate::limits::Limits;
-use crate::replay::{Interrupt, Replay};
+use crate::replay::{Interrupt, Replay, Served, describe_command};
 use crate::sandbox::{CompiledWorkflow, Sandbox};
 use crate::store::{Effects, Store, StoreError, TaskCompletion};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tracing::{info, warn};
 
 /// Milliseconds since the Unix epoch.
@@ -57,6 +58,7 @@ pub fn run_workflow_task(
     sandbox: &Sandbox,
     workflows: &HashMap<String, CompiledWorkflow>,
     limits: &Limits,
+    served: &Arc<Served>,
     run: RunId,
 ) -> Result<TaskOutcome, StoreError> {
     let started_ms = now_ms();
@@ -115,6 +117,7 @@ pub fn run_workflow_task(
                 pending.attempt,
                 started_ms,
                 limits.clone(),
+                served.clone(),
             );
             execute(sandbox, compiled, replay, &input)
         }
@@ -248,6 +251,7 @@ pub fn verify_replay(
     sandbox: &Sandbox,
     compiled: &CompiledWorkflow,
     limits: &Limits,
+    served: &Arc<Served>,
     run: RunId,
     workflow_id: crate::ids::WorkflowId,
     history: &[crate::history::Event],
@@ -283,12 +287,13 @@ pub fn verify_replay(
         1,
         started_ms,
         limits.clone(),
+        served.clone(),
     );
     match execute(sandbox, compiled, replay, &input) {
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(commands) => {
-            let recorded: Vec<Command> = history[close_task + 1..]
+            let recorded: Vec<String> = history[close_task + 1..]
                 .iter()
                 .filter_map(|e| match &e.kind {
                     EventKind::ActivityTaskScheduled {
@@ -296,20 +301,52 @@ pub fn verify_replay(
                         input,
                         start_to_close_timeout_ms,
                         retry_policy,
-                    } => Some(Command::ScheduleActivity {
+                        schedule_to_close_timeout_ms,
+                        schedule_to_start_timeout_ms,
+                        heartbeat_timeout_ms,
+                        task_queue,
+                    } => Some(signature(&Command::ScheduleActivity {
                         activity_type: activity_type.clone(),
                         input: input.clone(),
                         start_to_close_timeout_ms: *start_to_close_timeout_ms,
                         retry_policy: retry_policy.clone(),
-                    }),
-                    EventKind::TimerStarted { duration_ms, .. } => Some(Command::StartTimer {
-                        duration_ms: *duration_ms,
-                    }),
+                        schedule_to_close_timeout_ms: *schedule_to_close_timeout_ms,
+                        schedule_to_start_timeout_ms: *schedule_to_start_timeout_ms,
+                        heartbeat_timeout_ms: *heartbeat_timeout_ms,
+                        task_queue: task_queue.clone(),
+                    })),
+                    EventKind::TimerStarted { duration_ms, .. } => {
+                        Some(signature(&Command::StartTimer {
+                            duration_ms: *duration_ms,
+                        }))
+                    }
+                    EventKind::NexusOperationScheduled {
+                        endpoint,
+                        service,
+                        operation,
+                        input,
+                        schedule_to_close_timeout_ms,
+                        ..
+                    } => Some(signature(&Command::ScheduleNexusOperation {
+                        endpoint: endpoint.clone(),
+                        service: service.clone(),
+                        operation: operation.clone(),
+                        input: input.clone(),
+                        schedule_to_close_timeout_ms: *schedule_to_close_timeout_ms,
+                    })),
+                    EventKind::ActivityTaskCancelRequested { .. } => {
+                        Some("RequestCancelActivityTask".into())
+                    }
+                    EventKind::TimerCanceled { .. } => Some("CancelTimer".into()),
+                    EventKind::NexusOperationCancelRequested { .. } => {
+                        Some("RequestCancelNexusOperation".into())
+                    }
                     EventKind::WorkflowExecutionCompleted { .. }
-                    | EventKind::WorkflowExecutionFailed { .. } => Some(expected.clone()),
+                    | EventKind::WorkflowExecutionFailed { .. } => Some(signature(&expected)),
                     _ => None,
                 })
                 .collect();
+            let commands: Vec<String> = commands.iter().map(signature).collect();
             if commands == recorded {
                 Ok(())
             } else {
@@ -318,5 +355,18 @@ pub fn verify_replay(
                 ))
             }
         }
+    }
+}
+
+/// A command in a form that compares equal between a recorded and a replayed task: full
+/// attributes, except that cancel requests are compared by kind (their target is an event id
+/// in one and a command index in the other).
+fn signature(cmd: &crate::store::Command) -> String {
+    use crate::store::Command;
+    match cmd {
+        Command::RequestCancelActivity { .. }
+        | Command::CancelTimer { .. }
+        | Command::RequestCancelNexusOperation { .. } => describe_command(cmd),
+        other => format!("{other:?}"),
     }
 }

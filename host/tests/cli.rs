@@ -32,6 +32,7 @@ fn describe_and_history_read_a_database() {
                 5,
                 1_000,
                 StartQuota::UNLIMITED,
+                None,
             )
             .unwrap()
     };
@@ -162,7 +163,7 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
         .unwrap();
     assert_eq!(rec.next_event_id, 12);
     // The timer the old release started is still queued.
-    assert!(store.next_due().unwrap()[2].is_some());
+    assert!(store.next_due("default/default").unwrap()[2].is_some());
 }
 
 #[test]
