@@ -11,6 +11,7 @@ fn main() {
         "fails",
         "probe",
         "forbidden",
+        "features",
         "spin",
         "memory-bomb",
         "deep-recursion",

@@ -13,6 +13,8 @@ pub const PROBE: &str = env!("WEFT_TEST_PROBE_WASM");
 /// Imports wasi:sockets; must be refused.
 pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
 
+/// Activity options, cancellation, task queues and Nexus, by `mode`.
+pub const FEATURES: &str = env!("WEFT_TEST_FEATURES_WASM");
 /// Hostile: computes forever.
 pub const SPIN: &str = env!("WEFT_TEST_SPIN_WASM");
 /// Hostile: allocates until stopped.

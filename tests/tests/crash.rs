@@ -149,3 +149,118 @@ fn kill_9_at_any_point_then_restart_completes_the_workflow() {
         }
     }
 }
+
+fn spawn_features(db: &Path, log: &Path, start: Option<&str>) -> Child {
+    let mut cmd = Command::new(HOST);
+    cmd.arg("--db")
+        .arg(db)
+        .arg("--log")
+        .arg(log)
+        .arg("--wasm")
+        .arg(format!("features={}", weft_tests::FEATURES))
+        .args(["--wait", "wf", "--retry-ms", "100"]);
+    if let Some(input) = start {
+        cmd.args(["--start", "wf", "--type", "features", "--input", input]);
+    }
+    cmd.stdout(Stdio::piped()).spawn().expect("spawn test host")
+}
+
+fn outcome_line(child: &mut Child) -> String {
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let line = stdout
+        .lines()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("RESULT") || l.starts_with("FAILED"))
+        .expect("the host printed an outcome");
+    assert!(child.wait().unwrap().success());
+    line
+}
+
+#[test]
+fn a_long_activity_resumes_from_its_last_heartbeat_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hb.redb");
+    let log = dir.path().join("runs.log");
+    let mut child = spawn_features(&db, &log, Some(r#"{"mode":"heartbeat","n":30}"#));
+    // Kill once several heartbeats were recorded.
+    wait_for(Duration::from_secs(120), || {
+        log_lines(&log).iter().any(|l| l == "beat 8")
+    });
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+    let last_beat: u64 = log_lines(&log)
+        .iter()
+        .filter_map(|l| l.strip_prefix("beat ").map(|n| n.parse().unwrap()))
+        .max()
+        .unwrap();
+
+    let mut child = spawn_features(&db, &log, None);
+    assert_eq!(outcome_line(&mut child), r#"RESULT {"steps":30}"#);
+    let starts: Vec<(u32, u64)> = log_lines(&log)
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("long ")?;
+            let (a, f) = rest.split_once(' ')?;
+            Some((a.parse().unwrap(), f.parse().unwrap()))
+        })
+        .collect();
+    assert_eq!(starts[0], (1, 0));
+    let (attempt, from) = *starts.last().unwrap();
+    assert_eq!(attempt, 2, "{starts:?}");
+    // Every heartbeat logged before the kill had been committed.
+    assert!(
+        from >= last_beat,
+        "resumed from {from}, last heartbeat {last_beat}"
+    );
+}
+
+#[test]
+fn a_nexus_start_interrupted_by_kill_9_is_redelivered_with_the_same_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nexus.redb");
+    let log = dir.path().join("runs.log");
+    let mut child = spawn_features(&db, &log, Some(r#"{"mode":"nexus-async"}"#));
+    // The handler did its side effect and has not returned: NexusOperationStarted is not
+    // recorded yet.
+    wait_for(Duration::from_secs(120), || {
+        log_lines(&log).iter().any(|l| l.starts_with("effect "))
+    });
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+    {
+        let store = Store::open(&db, 0).unwrap();
+        let (run, _) = store
+            .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
+            .unwrap();
+        let (_, events) = store.load_run(run).unwrap();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::NexusOperationStarted { .. })),
+            "killed before Started was recorded"
+        );
+    }
+
+    let mut child = spawn_features(&db, &log, None);
+    let line = outcome_line(&mut child);
+    let lines = log_lines(&log);
+    let starts: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("start "))
+        .collect();
+    let effects: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("effect "))
+        .collect();
+    assert_eq!(
+        starts.len(),
+        2,
+        "delivered again after the restart: {lines:?}"
+    );
+    assert_eq!(starts[0], starts[1], "with the same request id");
+    assert_eq!(effects, [starts[0]], "the operation started once");
+    assert_eq!(
+        line,
+        format!(r#"RESULT {{"async":{{"done":"{}"}}}}"#, starts[0])
+    );
+}

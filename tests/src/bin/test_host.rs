@@ -1,5 +1,7 @@
-//! A host process for the crash tests: registers guest components and a `step` activity that
-//! logs each run to a file (fsync'd) so a test can count executions across `kill -9`.
+//! A host process for the crash tests: registers guest components, a `step` activity that
+//! logs each run to a file (fsync'd) so a test can count executions across `kill -9`, a
+//! heartbeating `long` activity, and an asynchronous Nexus operation `calc/slow/wait` whose
+//! handler de-duplicates on the request id and logs every delivery.
 //!
 //! Usage: test_host --db FILE --log FILE [--wasm TYPE=PATH]... [--start ID --type TYPE
 //!        --input JSON] [--wait ID] [--step-ms N] [--retry-ms N]
@@ -7,8 +9,24 @@
 
 use serde::Deserialize;
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use weft::{ActivityContext, ActivityError, HostBuilder, Limits, WorkflowOutcome};
+use weft::{
+    ActivityContext, ActivityError, Client, HostBuilder, Limits, NexusContext, NexusError,
+    NexusOutcome, NexusStart, Payload, WorkflowOutcome,
+};
+
+#[derive(Deserialize)]
+struct Long {
+    steps: u64,
+}
+
+fn log_has(path: &str, line: &str) -> bool {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l == line)
+}
 
 #[derive(Deserialize)]
 struct Step {
@@ -66,7 +84,66 @@ async fn main() {
             }
         });
     }
+    {
+        let log = log.clone();
+        builder = builder.activity("long", move |ctx: ActivityContext, input: Long| {
+            let log = log.clone();
+            async move {
+                let from: u64 = ctx.heartbeat_details().unwrap_or(0);
+                append_line(&log, &format!("long {} {from}\n", ctx.attempt));
+                for i in from..input.steps {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    ctx.heartbeat(&(i + 1)).await?;
+                    append_line(&log, &format!("beat {}\n", i + 1));
+                }
+                Ok::<_, ActivityError>(input.steps)
+            }
+        });
+    }
+    // Completes async Nexus operations once the host runs.
+    let client: Arc<OnceLock<Client>> = Arc::new(OnceLock::new());
+    {
+        let (log, client) = (log.clone(), client.clone());
+        builder = builder.namespace("default", move |ns| {
+            ns.nexus_operation(
+                "calc",
+                "slow",
+                "wait",
+                move |ctx: NexusContext, _: serde_json::Value| {
+                    let (log, client) = (log.clone(), client.clone());
+                    async move {
+                        let rid = ctx.request_id.clone();
+                        append_line(&log, &format!("start {rid}\n"));
+                        // The side effect happens once per request id, however often the start
+                        // is delivered.
+                        if !log_has(&log, &format!("effect {rid}")) {
+                            append_line(&log, &format!("effect {rid}\n"));
+                        }
+                        // A window in which a kill leaves the start done but not recorded.
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        let token = rid.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            if let Some(c) = client.get() {
+                                let result = Payload::json(&serde_json::json!({"done": rid}));
+                                let _ = c
+                                    .complete_nexus_operation(
+                                        &token,
+                                        NexusOutcome::Completed(result),
+                                    )
+                                    .await;
+                            }
+                        });
+                        Ok::<_, NexusError>(NexusStart::<serde_json::Value>::Async {
+                            operation_token: ctx.request_id,
+                        })
+                    }
+                },
+            )
+        });
+    }
     let host = builder.start().await.expect("start host");
+    let _ = client.set(host.namespace("default").expect("default namespace"));
     if let Some(id) = get("--start") {
         let ty = get("--type").expect("--type");
         let input: serde_json::Value =
@@ -83,5 +160,6 @@ async fn main() {
             WorkflowOutcome::Failed(f) => println!("FAILED {f}"),
         }
     }
+    drop(client);
     host.shutdown().await;
 }

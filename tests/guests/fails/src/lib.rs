@@ -22,6 +22,7 @@ fn fails(input: Input) -> Result<(), Failure> {
                     backoff_coefficient: 0.5,
                     ..RetryPolicy::default()
                 }),
+                ..ActivityOptions::default()
             };
             activity_with::<_, String>("step", &serde_json::json!({"i": 1}), &options)
                 .result()
