@@ -114,6 +114,19 @@ async fn host(dir: &tempfile::TempDir) -> Host {
                         })
                     },
                 )
+                .nexus_operation(
+                    "calc",
+                    "math",
+                    "flaky-add",
+                    |ctx: NexusContext, i: Add| async move {
+                        if ctx.attempt == 1 {
+                            return Err(NexusError::retryable("Unavailable", "try later"));
+                        }
+                        Ok(NexusStart::Sync(
+                            json!({"sum": i.a + i.b, "attempt": ctx.attempt}),
+                        ))
+                    },
+                )
                 .nexus_workflow_operation("flows", "steps", "run", "steps")
         })
         .start()
@@ -297,6 +310,10 @@ async fn nexus_operations_sync_async_and_workflow_backed() {
         .unwrap();
     assert!(!rid.is_empty());
     host.verify_replay("ns").unwrap();
+
+    // A retryable handler error is delivered again, with the same request id.
+    let v = run(&host, "nr", json!({"mode": "nexus-retry"})).await;
+    assert_eq!(v, json!({"sum": 3, "attempt": 2}));
 
     // Workflow-backed: starts a `steps` workflow and completes with its result.
     let v = run(&host, "nw", json!({"mode": "nexus-workflow", "n": 2})).await;

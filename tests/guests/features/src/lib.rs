@@ -153,6 +153,11 @@ fn features(input: Input) -> Result<Value, Failure> {
             activity_with::<_, String>("nap", &json!({"ms": 1}), &options).result()?;
             Ok(Value::Null)
         }
+        "nexus-retry" => {
+            let v: Value = nexus_operation("calc", "math", "flaky-add", &json!({"a": 1, "b": 2}))
+                .result()?;
+            Ok(v)
+        }
         "nexus-sync" => {
             let sum: u64 =
                 nexus_operation("calc", "math", "add", &json!({"a": 2, "b": input.n})).result()?;
