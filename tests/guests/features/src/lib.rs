@@ -103,10 +103,11 @@ fn features(input: Input) -> Result<Value, Failure> {
                 "flaky",
                 &json!({}),
                 &ActivityOptions {
-                    schedule_to_close_timeout: Some(Duration::from_millis(500)),
+                    // Attempts at 0, 0.1 s and 1.1 s; a fourth would start after the 3 s timeout.
+                    schedule_to_close_timeout: Some(Duration::from_secs(3)),
                     retry_policy: Some(RetryPolicy {
-                        initial_interval: Duration::from_millis(200),
-                        backoff_coefficient: 1.0,
+                        initial_interval: Duration::from_millis(100),
+                        backoff_coefficient: 10.0,
                         ..RetryPolicy::default()
                     }),
                     ..ActivityOptions::default()
@@ -181,7 +182,7 @@ fn features(input: Input) -> Result<Value, Failure> {
                 &json!({"count": 1, "sleep_ms": 3_600_000}),
             );
             // Wait until the child started (its first step ran), then cancel.
-            let t = timer(Duration::from_millis(500));
+            let t = timer(Duration::from_millis(1000));
             let which = select(&[&t, &op]);
             op.cancel();
             Ok(json!({"first": which, "outcome": error_type(op.result())}))
