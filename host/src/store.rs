@@ -1,9 +1,10 @@
 //! The redb database: tables, schema version and every transaction that changes durable state.
 //!
-//! The history table is the truth; the run, task and timer tables are projections kept in step
-//! with it inside the same write transaction. Each public method that changes state is one
-//! write transaction and names the tables it touches. This module does not run guests or
-//! activities and makes no timing decisions: callers pass `now`.
+//! The history table is the truth; the run, task, queue, timer and deadline tables are
+//! projections kept in step with it inside the same write transaction. Each public method that
+//! changes state is one write transaction, opening every table once through `W`. This module
+//! does not run guests, activities or Nexus handlers and makes no timing decisions: callers
+//! pass `now`.
 //!
 //! Tables:
 //! - `meta`: schema version.
@@ -13,9 +14,15 @@
 //! - `history`: (run id, event id) -> [`Event`].
 //! - `workflow_tasks`: (due ms, run id) -> (): runs with a Workflow Task to process.
 //! - `activity_tasks`: (run id, scheduled event id) -> [`ActivityTask`].
-//! - `activity_queue`: (visible at ms, run id, scheduled event id) -> (): when each activity
-//!   task may next be handed out (first attempt, retry, or lease expiry).
+//! - `activity_queues`: ("namespace/queue", visible at ms, run id, scheduled event id) -> ():
+//!   when each activity task may next be handed out (first attempt, retry, or lease expiry).
 //! - `timers`: (fire at ms, run id, started event id) -> ().
+//! - `deadlines`: (due ms, run id, scheduled event id) -> kind: activity schedule-to-close and
+//!   schedule-to-start, Nexus schedule-to-close.
+//! - `nexus_tasks`: (run id, scheduled event id) -> [`NexusTask`].
+//! - `nexus_queue`: (visible at ms, run id, scheduled event id) -> (): Nexus starts and cancels
+//!   to deliver.
+//! - `nexus_tokens`: (namespace, operation token) -> (run id, scheduled event id).
 
 use crate::history::{
     self, EncodingError, Event, EventKind, Failure, Payload, RetryPolicy, WorkflowTaskFailedCause,
@@ -1196,6 +1203,14 @@ impl Store {
         now_ms: u64,
         limit: usize,
     ) -> Result<(Vec<LeasedActivity>, Effects), StoreError> {
+        // The queue key starts with the namespace, which names cannot contain '/' in.
+        let namespace =
+            Namespace::new(queue_key.split('/').next().unwrap_or_default()).map_err(|reason| {
+                StoreError::Encoding {
+                    run: RunId(0),
+                    source: EncodingError::Corrupt(reason),
+                }
+            })?;
         let tx = self.db.begin_write()?;
         let mut out = Vec::new();
         let mut fx = Effects::default();
@@ -1267,7 +1282,7 @@ impl Store {
                 w.put_task(run, sched, &task)?;
                 out.push(LeasedActivity {
                     run,
-                    namespace: w.get_run(run)?.namespace,
+                    namespace: namespace.clone(),
                     scheduled_event_id: EventId(sched),
                     task,
                 });
@@ -1863,12 +1878,7 @@ impl<'t> W<'t> {
     }
 
     fn get_nexus(&self, run: RunId, sched: u64) -> Result<Option<NexusTask>, StoreError> {
-        match self.nexus.get((run.0, sched))? {
-            None => Ok(None),
-            Some(v) => history::decode(v.value())
-                .map(Some)
-                .map_err(|source| StoreError::Encoding { run, source }),
-        }
+        get_record(&self.nexus, run, sched)
     }
 
     fn put_nexus(&mut self, run: RunId, sched: u64, task: &NexusTask) -> Result<(), StoreError> {
@@ -2060,31 +2070,15 @@ impl<'t> W<'t> {
     ) -> Result<(), StoreError> {
         rec.status = status;
         rec.close_ms = Some(now_ms);
-        let pending: Vec<(u64, ActivityTask)> = self
-            .tasks
-            .range((run.0, 0)..=(run.0, u64::MAX))?
-            .map(|e| {
-                let (k, v) = e?;
-                let task: ActivityTask = history::decode(v.value())
-                    .map_err(|source| StoreError::Encoding { run, source })?;
-                Ok((k.value().1, task))
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let pending: Records<ActivityTask> =
+            decode_records(&self.tasks, (run.0, 0)..=(run.0, u64::MAX))?;
         let ns = rec.namespace.clone();
-        for (sched, task) in pending {
+        for ((_, sched), task) in pending {
             self.remove_task(&ns, run, sched, &task)?;
         }
-        let pending: Vec<(u64, NexusTask)> = self
-            .nexus
-            .range((run.0, 0)..=(run.0, u64::MAX))?
-            .map(|e| {
-                let (k, v) = e?;
-                let task: NexusTask = history::decode(v.value())
-                    .map_err(|source| StoreError::Encoding { run, source })?;
-                Ok((k.value().1, task))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        for (sched, task) in pending {
+        let pending: Records<NexusTask> =
+            decode_records(&self.nexus, (run.0, 0)..=(run.0, u64::MAX))?;
+        for ((_, sched), task) in pending {
             self.remove_nexus(&ns, run, sched, &task)?;
         }
         if let Some(cb) = rec.nexus_callback {
@@ -2372,12 +2366,42 @@ fn get_task(
     run: RunId,
     sched: u64,
 ) -> Result<Option<ActivityTask>, StoreError> {
-    match tasks.get((run.0, sched))? {
+    get_record(tasks, run, sched)
+}
+
+/// The record of operation `sched` of `run` in a (run, event id)-keyed table.
+fn get_record<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<(u128, u64), &'static [u8]>,
+    run: RunId,
+    sched: u64,
+) -> Result<Option<T>, StoreError> {
+    match table.get((run.0, sched))? {
         None => Ok(None),
         Some(v) => history::decode(v.value())
             .map(Some)
             .map_err(|source| StoreError::Encoding { run, source }),
     }
+}
+
+/// Records of a (run, event id)-keyed table with their keys.
+type Records<T> = Vec<((u128, u64), T)>;
+
+/// Every record of a (run, event id)-keyed table in `range`, decoded.
+fn decode_records<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<(u128, u64), &'static [u8]>,
+    range: impl std::ops::RangeBounds<(u128, u64)>,
+) -> Result<Records<T>, StoreError> {
+    table
+        .range(range)?
+        .map(|e| {
+            let (k, v) = e?;
+            let record = history::decode(v.value()).map_err(|source| StoreError::Encoding {
+                run: RunId(k.value().0),
+                source,
+            })?;
+            Ok((k.value(), record))
+        })
+        .collect()
 }
 
 fn append(
@@ -2401,19 +2425,8 @@ fn append(
 /// out again counts the lost attempt.
 fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreError> {
     let mut w = W::open(tx)?;
-    let leased: Vec<((u128, u64), ActivityTask)> = w
-        .tasks
-        .iter()?
-        .map(|e| {
-            let (k, v) = e?;
-            let run = RunId(k.value().0);
-            let task: ActivityTask = history::decode(v.value())
-                .map_err(|source| StoreError::Encoding { run, source })?;
-            Ok((k.value(), task))
-        })
-        .filter(|r: &Result<_, StoreError>| r.as_ref().map(|(_, t)| t.leased).unwrap_or(true))
-        .collect::<Result<_, StoreError>>()?;
-    for ((run, sched), mut task) in leased {
+    let tasks: Records<ActivityTask> = decode_records(&w.tasks, ..)?;
+    for ((run, sched), mut task) in tasks.into_iter().filter(|(_, t)| t.leased) {
         let ns = w.get_run(RunId(run))?.namespace;
         let qk = queue_key(&ns, &task.task_queue);
         w.queue
@@ -2422,19 +2435,8 @@ fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreE
         w.queue.insert((qk.as_str(), now_ms, run, sched), ())?;
         w.put_task(RunId(run), sched, &task)?;
     }
-    let leased: Vec<((u128, u64), NexusTask)> = w
-        .nexus
-        .iter()?
-        .map(|e| {
-            let (k, v) = e?;
-            let run = RunId(k.value().0);
-            let task: NexusTask = history::decode(v.value())
-                .map_err(|source| StoreError::Encoding { run, source })?;
-            Ok((k.value(), task))
-        })
-        .filter(|r: &Result<_, StoreError>| r.as_ref().map(|(_, t)| t.leased).unwrap_or(true))
-        .collect::<Result<_, StoreError>>()?;
-    for ((run, sched), mut task) in leased {
+    let tasks: Records<NexusTask> = decode_records(&w.nexus, ..)?;
+    for ((run, sched), mut task) in tasks.into_iter().filter(|(_, t)| t.leased) {
         w.nexus_queue.remove((task.visible_at_ms, run, sched))?;
         task.visible_at_ms = now_ms;
         w.nexus_queue.insert((now_ms, run, sched), ())?;

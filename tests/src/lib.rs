@@ -31,3 +31,15 @@ pub const LOG_FLOOD: &str = env!("WEFT_TEST_LOG_FLOOD_WASM");
 pub const COMMAND_FLOOD: &str = env!("WEFT_TEST_COMMAND_FLOOD_WASM");
 /// A component of another world; must be refused.
 pub const WRONG_WORLD: &str = env!("WEFT_TEST_WRONG_WORLD_WASM");
+
+/// Polls `cond` every 10 ms until it holds; panics naming `what` after 120 s.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{
     ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, NexusContext, NexusError,
@@ -150,16 +150,7 @@ fn names(host: &Host, id: &str) -> Vec<&'static str> {
         .collect()
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use weft_tests::wait_until;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_next_attempt_resumes_from_the_last_heartbeat() {

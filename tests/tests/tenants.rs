@@ -49,16 +49,7 @@ fn order_input(id: &str) -> Value {
     })
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use weft_tests::wait_until;
 
 /// Waits until `id`'s Workflow Task has failed at least twice and returns the last failure.
 async fn task_failure(client: &Client, id: &str) -> String {

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{
     ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, RunStatus,
@@ -74,16 +74,7 @@ fn event_names(host: &Host, id: &str) -> Vec<&'static str> {
         .collect()
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use weft_tests::wait_until;
 
 fn db(dir: &tempfile::TempDir) -> std::path::PathBuf {
     dir.path().join("weft.redb")
