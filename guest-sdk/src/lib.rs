@@ -24,8 +24,11 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[doc(hidden)]
@@ -72,6 +75,17 @@ impl Failure {
             non_retryable: true,
             ..Failure::new(error_type, message)
         }
+    }
+
+    /// The error a workflow returns to end as canceled after a cancel request
+    /// (WorkflowExecutionCanceled); the same type an operation canceled on its behalf gives.
+    pub fn canceled(message: impl Into<String>) -> Self {
+        Failure::non_retryable("Canceled", message)
+    }
+
+    /// True for a `Canceled` failure.
+    pub fn is_canceled(&self) -> bool {
+        self.error_type == "Canceled"
     }
 
     /// Attaches structured details.
@@ -173,18 +187,23 @@ impl ActivityOptions {
             schedule_to_start_timeout_ms: self.schedule_to_start_timeout.map(millis),
             heartbeat_timeout_ms: self.heartbeat_timeout.map(millis),
             task_queue: self.task_queue.clone(),
-            retry_policy: self.retry_policy.as_ref().map(|p| wit::RetryPolicy {
-                initial_interval_ms: millis(p.initial_interval),
-                backoff_coefficient: p.backoff_coefficient,
-                maximum_interval_ms: millis(p.maximum_interval),
-                maximum_attempts: p.maximum_attempts,
-                non_retryable_error_types: p.non_retryable_error_types.clone(),
-            }),
+            retry_policy: self.retry_policy.as_ref().map(retry_to_wit),
         }
     }
 }
 
-/// Something the workflow can wait on: an [`Activity`], a [`Timer`] or a [`NexusOperation`].
+fn retry_to_wit(p: &RetryPolicy) -> wit::RetryPolicy {
+    wit::RetryPolicy {
+        initial_interval_ms: millis(p.initial_interval),
+        backoff_coefficient: p.backoff_coefficient,
+        maximum_interval_ms: millis(p.maximum_interval),
+        maximum_attempts: p.maximum_attempts,
+        non_retryable_error_types: p.non_retryable_error_types.clone(),
+    }
+}
+
+/// Something the workflow can wait on: an [`Activity`], a [`Timer`], a [`NexusOperation`] or
+/// a [`ChildWorkflow`].
 pub trait Pending {
     /// The host handle of the operation.
     fn handle(&self) -> u32;
@@ -202,6 +221,127 @@ impl<O> Pending for Activity<O> {
     fn handle(&self) -> u32 {
         self.handle
     }
+}
+
+/// Waits for one of `handles`, handling the messages that arrive first.
+fn wait(handles: &[u32]) -> (u32, wit::Outcome) {
+    loop {
+        match host::wait_any(handles) {
+            wit::Wake::Resolved((h, outcome)) => {
+                STATE.with(|s| s.borrow_mut().pending.remove(&h));
+                return (h, outcome);
+            }
+            wit::Wake::Message(m) => dispatch(m),
+        }
+    }
+}
+
+/// Waits for the next message and handles it.
+fn wait_message() {
+    match host::wait_any(&[]) {
+        wit::Wake::Message(m) => dispatch(m),
+        wit::Wake::Resolved(_) => unreachable!("nothing was awaited"),
+    }
+}
+
+/// Registers a new operation's handle, to be canceled if the workflow is.
+fn track(handle: u32) -> u32 {
+    STATE.with(|s| s.borrow_mut().pending.insert(handle));
+    handle
+}
+
+type Handler = Rc<dyn Fn(Vec<u8>) -> Result<Vec<u8>>>;
+type Validator = Rc<dyn Fn(&[u8]) -> Result<()>>;
+
+#[derive(Default)]
+struct State {
+    /// Handles of operations whose outcome the code has not seen.
+    pending: BTreeSet<u32>,
+    signals: HashMap<String, VecDeque<Vec<u8>>>,
+    cancel: Option<String>,
+    queries: HashMap<String, Handler>,
+    updates: HashMap<String, (Option<Validator>, Handler)>,
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+fn dispatch(message: wit::Message) {
+    match message {
+        wit::Message::Signal((name, input)) => STATE.with(|s| {
+            s.borrow_mut()
+                .signals
+                .entry(name)
+                .or_default()
+                .push_back(input)
+        }),
+        wit::Message::CancelRequested(reason) => {
+            let pending: Vec<u32> = STATE.with(|s| {
+                let mut s = s.borrow_mut();
+                s.cancel = Some(reason);
+                s.pending.iter().copied().collect()
+            });
+            // Cancel everything the workflow is waiting for, in handle order; operations
+            // started from now on (compensation) are not canceled.
+            for h in pending {
+                host::request_cancel(h);
+            }
+        }
+        wit::Message::Update(u) => {
+            let handler = STATE.with(|s| s.borrow().updates.get(&u.name).cloned());
+            let Some((validator, handler)) = handler else {
+                if u.validate {
+                    let f = Failure::non_retryable(
+                        "UnknownUpdate",
+                        format!("the workflow has no update handler named '{}'", u.name),
+                    );
+                    host::reject_update(&u.id, &f.into_wit());
+                    return;
+                }
+                panic!(
+                    "the history accepted update '{}' but the workflow has no handler for it at this point",
+                    u.name
+                );
+            };
+            if u.validate {
+                if let Some(v) = validator
+                    && let Err(f) = v(&u.input)
+                {
+                    host::reject_update(&u.id, &f.into_wit());
+                    return;
+                }
+                host::accept_update(&u.id);
+            }
+            let outcome = handler(u.input).map_err(Failure::into_wit);
+            host::complete_update(&u.id, outcome.as_deref());
+        }
+        wit::Message::Query(q) => answer_query(q),
+    }
+}
+
+fn answer_query(q: wit::QueryRequest) {
+    let handler = STATE.with(|s| s.borrow().queries.get(&q.name).cloned());
+    let outcome = match handler {
+        Some(h) => h(q.input),
+        None => Err(Failure::non_retryable(
+            "UnknownQuery",
+            format!("the workflow has no query handler named '{}'", q.name),
+        )),
+    };
+    let outcome = outcome.map_err(Failure::into_wit);
+    host::respond_query(outcome.as_deref());
+    unreachable!("respond-query does not return");
+}
+
+fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|e| Failure::non_retryable("EncodeError", format!("{what} does not encode: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure::non_retryable("DecodeError", format!("{what} does not decode: {e}")))
 }
 
 fn decode_outcome<O: DeserializeOwned>(what: &str, outcome: wit::Outcome) -> Result<O> {
@@ -225,7 +365,7 @@ impl<O: DeserializeOwned> Activity<O> {
     /// Waits for the activity and returns its result, or the failure of its last attempt (a
     /// timeout is a failure whose type names it; a canceled activity gives `Canceled`).
     pub fn result(&self) -> Result<O> {
-        let (_, outcome) = host::wait_any(&[self.handle]);
+        let (_, outcome) = wait(&[self.handle]);
         decode_outcome(&format!("activity '{}'", self.activity_type), outcome)
     }
 }
@@ -255,7 +395,11 @@ pub fn activity_with<I: Serialize + ?Sized, O>(
         panic!("input of activity '{activity_type}' does not serialize to JSON: {e}")
     });
     Activity {
-        handle: host::schedule_activity(activity_type, &input, &options.to_wit()),
+        handle: track(host::schedule_activity(
+            activity_type,
+            &input,
+            &options.to_wit(),
+        )),
         activity_type: activity_type.to_string(),
         _output: PhantomData,
     }
@@ -282,7 +426,7 @@ impl Pending for Timer {
 impl Timer {
     /// Blocks until the timer fires (true) or is canceled (false).
     pub fn wait(&self) -> bool {
-        matches!(host::wait_any(&[self.handle]).1, wit::Outcome::Fired)
+        matches!(wait(&[self.handle]).1, wit::Outcome::Fired)
     }
 
     /// Cancels the timer if it has not fired; waiting on it then returns false at once.
@@ -308,7 +452,7 @@ impl<O> Pending for NexusOperation<O> {
 impl<O: DeserializeOwned> NexusOperation<O> {
     /// Waits for the operation and returns its result or failure.
     pub fn result(&self) -> Result<O> {
-        let (_, outcome) = host::wait_any(&[self.handle]);
+        let (_, outcome) = wait(&[self.handle]);
         decode_outcome(&format!("Nexus operation {}", self.name), outcome)
     }
 }
@@ -351,7 +495,9 @@ pub fn nexus_operation_with<I: Serialize + ?Sized, O>(
         schedule_to_close_timeout_ms: options.schedule_to_close_timeout.map(millis),
     };
     NexusOperation {
-        handle: host::schedule_nexus_operation(endpoint, service, operation, &input, options),
+        handle: track(host::schedule_nexus_operation(
+            endpoint, service, operation, &input, options,
+        )),
         name,
         _output: PhantomData,
     }
@@ -360,13 +506,18 @@ pub fn nexus_operation_with<I: Serialize + ?Sized, O>(
 /// Starts a timer that fires `duration` of workflow time from now.
 pub fn timer(duration: Duration) -> Timer {
     Timer {
-        handle: host::start_timer(millis(duration)),
+        handle: track(host::start_timer(millis(duration))),
     }
 }
 
-/// Sleeps for `duration` of workflow time. Survives restarts of the host.
-pub fn sleep(duration: Duration) {
-    timer(duration).wait();
+/// Sleeps for `duration` of workflow time. Survives restarts of the host. Returns a
+/// `Canceled` failure when the workflow is canceled during the sleep.
+pub fn sleep(duration: Duration) -> Result<()> {
+    if timer(duration).wait() {
+        Ok(())
+    } else {
+        Err(Failure::canceled("the sleep was canceled"))
+    }
 }
 
 /// Blocks until one of `pending` resolves and returns its index. When several are resolved,
@@ -375,7 +526,7 @@ pub fn sleep(duration: Duration) {
 pub fn select(pending: &[&dyn Pending]) -> usize {
     assert!(!pending.is_empty(), "select needs at least one operation");
     let handles: Vec<u32> = pending.iter().map(|p| p.handle()).collect();
-    let (handle, _) = host::wait_any(&handles);
+    let (handle, _) = wait(&handles);
     handles
         .iter()
         .position(|h| *h == handle)
@@ -404,6 +555,12 @@ pub struct Info {
     pub run_id: String,
     pub workflow_type: String,
     pub task_attempt: u32,
+    /// Attempt of the execution (1 unless its retry policy started it again).
+    pub attempt: u32,
+    /// The run this one continues (continue-as-new or retry).
+    pub continued_from_run_id: Option<String>,
+    /// The parent's workflow id, for a child workflow.
+    pub parent_workflow_id: Option<String>,
 }
 
 /// Facts about the running workflow.
@@ -414,7 +571,324 @@ pub fn info() -> Info {
         run_id: i.run_id,
         workflow_type: i.workflow_type,
         task_attempt: i.task_attempt,
+        attempt: i.attempt,
+        continued_from_run_id: i.continued_from_run_id,
+        parent_workflow_id: i.parent_workflow_id,
     }
+}
+
+/// A random UUID (version 4 layout) from the workflow's deterministic generator: the same on
+/// every replay of this run.
+pub fn uuid() -> String {
+    let hi = random_u64();
+    let lo = random_u64();
+    let hi = (hi & !0xF000) | 0x4000;
+    let lo = (lo & !(0xC0 << 56)) | (0x80 << 56);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xFFFF,
+        hi & 0xFFFF,
+        lo >> 48,
+        lo & 0xFFFF_FFFF_FFFF
+    )
+}
+
+/// Receives the signals named `name`, in the order the history recorded them. Signals that
+/// arrive before anyone reads them are buffered.
+pub struct SignalChannel<T> {
+    name: String,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// The channel of signals named `name`.
+pub fn signal_channel<T: DeserializeOwned>(name: &str) -> SignalChannel<T> {
+    SignalChannel {
+        name: name.to_string(),
+        _t: PhantomData,
+    }
+}
+
+impl<T: DeserializeOwned> SignalChannel<T> {
+    /// The next buffered signal, without waiting.
+    pub fn try_recv(&self) -> Option<Result<T>> {
+        let bytes = STATE.with(|s| {
+            s.borrow_mut()
+                .signals
+                .get_mut(&self.name)
+                .and_then(|q| q.pop_front())
+        })?;
+        Some(decode(&format!("signal '{}'", self.name), &bytes))
+    }
+
+    /// Waits for the next signal. Returns a `Canceled` failure if the workflow is canceled
+    /// before one arrives.
+    pub fn recv(&self) -> Result<T> {
+        loop {
+            if let Some(v) = self.try_recv() {
+                return v;
+            }
+            if is_cancel_requested() {
+                return Err(Failure::canceled(format!(
+                    "the workflow was canceled while waiting for signal '{}'",
+                    self.name
+                )));
+            }
+            wait_message();
+        }
+    }
+
+    /// Waits for the next signal for at most `timeout` of workflow time: `Ok(None)` when
+    /// none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<T>> {
+        let name = self.name.clone();
+        let has =
+            move || STATE.with(|s| s.borrow().signals.get(&name).is_some_and(|q| !q.is_empty()));
+        if wait_condition_timeout(has, timeout)? {
+            self.try_recv().transpose()
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Waits until `condition` holds, handling signals, updates and queries meanwhile (check it
+/// against state they change). Returns a `Canceled` failure if the workflow is canceled first.
+pub fn wait_condition(mut condition: impl FnMut() -> bool) -> Result<()> {
+    loop {
+        if condition() {
+            return Ok(());
+        }
+        if is_cancel_requested() {
+            return Err(Failure::canceled(
+                "the workflow was canceled while waiting for a condition",
+            ));
+        }
+        wait_message();
+    }
+}
+
+/// Waits until `condition` holds or `timeout` of workflow time passes: true if it holds.
+/// Returns a `Canceled` failure if the workflow is canceled first.
+pub fn wait_condition_timeout(
+    mut condition: impl FnMut() -> bool,
+    timeout: Duration,
+) -> Result<bool> {
+    if condition() {
+        return Ok(true);
+    }
+    let t = timer(timeout);
+    loop {
+        if is_cancel_requested() {
+            return Err(Failure::canceled(
+                "the workflow was canceled while waiting for a condition",
+            ));
+        }
+        match host::wait_any(&[t.handle]) {
+            wit::Wake::Resolved(_) => {
+                STATE.with(|s| s.borrow_mut().pending.remove(&t.handle));
+                return Ok(condition());
+            }
+            wit::Wake::Message(m) => dispatch(m),
+        }
+        if condition() {
+            t.cancel();
+            STATE.with(|s| s.borrow_mut().pending.remove(&t.handle));
+            return Ok(true);
+        }
+    }
+}
+
+/// True once cancellation of the workflow was requested. Operations pending at that moment
+/// were asked to cancel; new ones (compensation) run normally.
+pub fn is_cancel_requested() -> bool {
+    STATE.with(|s| s.borrow().cancel.is_some())
+}
+
+/// The reason given with the cancel request, once there is one.
+pub fn cancel_reason() -> Option<String> {
+    STATE.with(|s| s.borrow().cancel.clone())
+}
+
+/// Registers the query handler `name`. It answers from the workflow's state and must not
+/// start activities, timers or anything else (that fails the query). Register handlers at the
+/// start of the workflow function.
+pub fn set_query_handler<I, O, F>(name: &str, handler: F)
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: Fn(I) -> Result<O> + 'static,
+{
+    let what = format!("query '{name}'");
+    let h: Handler = Rc::new(move |bytes| {
+        let input = decode(&format!("input of {what}"), &bytes)?;
+        encode(&format!("result of {what}"), &handler(input)?)
+    });
+    STATE.with(|s| s.borrow_mut().queries.insert(name.to_string(), h));
+}
+
+/// Registers the update handler `name`. An accepted update runs `handler`, which may start
+/// activities, timers and children and wait for them; the caller receives its result.
+pub fn set_update_handler<I, O, F>(name: &str, handler: F)
+where
+    I: DeserializeOwned + 'static,
+    O: Serialize,
+    F: Fn(I) -> Result<O> + 'static,
+{
+    register_update(name, None::<fn(&I) -> Result<()>>, handler);
+}
+
+/// Registers update handler `name` with a validator. A validator error rejects the update and
+/// leaves no trace in the history; the validator must not change state or start anything.
+pub fn set_update_handler_with_validator<I, O, V, F>(name: &str, validator: V, handler: F)
+where
+    I: DeserializeOwned + 'static,
+    O: Serialize,
+    V: Fn(&I) -> Result<()> + 'static,
+    F: Fn(I) -> Result<O> + 'static,
+{
+    register_update(name, Some(validator), handler);
+}
+
+fn register_update<I, O, V, F>(name: &str, validator: Option<V>, handler: F)
+where
+    I: DeserializeOwned + 'static,
+    O: Serialize,
+    V: Fn(&I) -> Result<()> + 'static,
+    F: Fn(I) -> Result<O> + 'static,
+{
+    let what = format!("update '{name}'");
+    let what2 = what.clone();
+    let v: Option<Validator> = validator.map(|v| {
+        Rc::new(move |bytes: &[u8]| {
+            let input: I = decode(&format!("input of {what2}"), bytes)?;
+            v(&input)
+        }) as Validator
+    });
+    let h: Handler = Rc::new(move |bytes| {
+        let input = decode(&format!("input of {what}"), &bytes)?;
+        encode(&format!("result of {what}"), &handler(input)?)
+    });
+    STATE.with(|s| s.borrow_mut().updates.insert(name.to_string(), (v, h)));
+}
+
+/// What happens to a child workflow when its parent closes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ParentClosePolicy {
+    /// The child is terminated.
+    #[default]
+    Terminate,
+    /// The child is asked to cancel.
+    RequestCancel,
+    /// The child keeps running.
+    Abandon,
+}
+
+/// Options of a child workflow; `None` fields take the defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChildOptions {
+    pub parent_close_policy: ParentClosePolicy,
+    pub execution_timeout: Option<Duration>,
+    pub run_timeout: Option<Duration>,
+    pub task_timeout: Option<Duration>,
+    pub retry_policy: Option<RetryPolicy>,
+}
+
+/// A started child workflow whose result is `O`.
+#[must_use = "the child runs whether or not its result is read; call result() to wait for it"]
+pub struct ChildWorkflow<O> {
+    handle: u32,
+    id: String,
+    _output: PhantomData<fn() -> O>,
+}
+
+impl<O> Pending for ChildWorkflow<O> {
+    fn handle(&self) -> u32 {
+        self.handle
+    }
+}
+
+impl<O: DeserializeOwned> ChildWorkflow<O> {
+    /// Waits for the child and returns its result, or its failure (`Terminated`, `TimedOut`,
+    /// `Canceled`, `WorkflowExecutionAlreadyStarted` when its id was taken).
+    pub fn result(&self) -> Result<O> {
+        let (_, outcome) = wait(&[self.handle]);
+        decode_outcome(&format!("child workflow '{}'", self.id), outcome)
+    }
+}
+
+impl<O> ChildWorkflow<O> {
+    /// Asks the child to cancel.
+    pub fn cancel(&self) {
+        host::request_cancel(self.handle);
+    }
+}
+
+/// Starts child workflow `id` of `workflow_type` with `input`.
+pub fn child_workflow<I: Serialize + ?Sized, O>(
+    workflow_type: &str,
+    id: &str,
+    input: &I,
+) -> ChildWorkflow<O> {
+    child_workflow_with(workflow_type, id, input, &ChildOptions::default())
+}
+
+/// Starts a child workflow with options.
+pub fn child_workflow_with<I: Serialize + ?Sized, O>(
+    workflow_type: &str,
+    id: &str,
+    input: &I,
+    options: &ChildOptions,
+) -> ChildWorkflow<O> {
+    let input = serde_json::to_vec(input)
+        .unwrap_or_else(|e| panic!("input of child workflow {id} does not serialize: {e}"));
+    let options = wit::ChildOptions {
+        parent_close_policy: Some(match options.parent_close_policy {
+            ParentClosePolicy::Terminate => wit::ParentClosePolicy::Terminate,
+            ParentClosePolicy::RequestCancel => wit::ParentClosePolicy::RequestCancel,
+            ParentClosePolicy::Abandon => wit::ParentClosePolicy::Abandon,
+        }),
+        execution_timeout_ms: options.execution_timeout.map(millis),
+        run_timeout_ms: options.run_timeout.map(millis),
+        task_timeout_ms: options.task_timeout.map(millis),
+        retry_policy: options.retry_policy.as_ref().map(retry_to_wit),
+    };
+    ChildWorkflow {
+        handle: track(host::start_child_workflow(
+            workflow_type,
+            id,
+            &input,
+            &options,
+        )),
+        id: id.to_string(),
+        _output: PhantomData,
+    }
+}
+
+/// Ends this run and continues the workflow as a new run with `input` and a fresh history.
+pub fn continue_as_new<I: Serialize + ?Sized>(input: &I) -> ! {
+    let input = serde_json::to_vec(input)
+        .unwrap_or_else(|e| panic!("input of continue-as-new does not serialize: {e}"));
+    host::continue_as_new(&input);
+    unreachable!("continue-as-new does not return")
+}
+
+/// Versioning. Returns true when the code runs past this point for the first time (and
+/// records `change_id`), or replays a history that recorded it; false when it replays a history
+/// written before the change. Keep the old branch until no run of the old code is open.
+///
+/// ```ignore
+/// if weft_sdk::patched("send-receipt") {
+///     activity::<_, ()>("send_receipt", &order).result()?;
+/// }
+/// ```
+pub fn patched(change_id: &str) -> bool {
+    host::patched(change_id)
+}
+
+/// Marks a change whose old branch was removed once no run of the old code was open.
+pub fn deprecate_patch(change_id: &str) {
+    host::deprecate_patch(change_id)
 }
 
 #[doc(hidden)]
@@ -430,7 +904,12 @@ where
         )
         .into_wit()
     })?;
-    let output = f(input).map_err(Failure::into_wit)?;
+    let output = f(input);
+    // Serving a query on a closed workflow: answer it from the state left behind.
+    if let Some(q) = host::take_query() {
+        answer_query(q);
+    }
+    let output = output.map_err(Failure::into_wit)?;
     serde_json::to_vec(&output).map_err(|e| {
         Failure::non_retryable(
             "InvalidOutput",

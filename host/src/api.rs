@@ -6,18 +6,22 @@
 //! what a task does and what it commits.
 
 use crate::activity::{self, ActivityContext, ActivityError, ActivityFn, AttemptParts};
-use crate::history::{Event, EventKind, Failure, Payload};
+use crate::history::{
+    Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy, WorkflowOptions,
+};
 use crate::ids::{Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
 use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
-use crate::replay::Served;
+use crate::replay::{QueryRequest, Served, UpdateRequest, UpdateState};
 use crate::sandbox::{AdmissionError, CompiledWorkflow, Sandbox};
 use crate::store::{
     Effects, HeartbeatAck, LeasedActivity, LeasedNexus, NamespaceUsage, NexusCallback,
-    NexusOutcome, NexusReport, NexusTaskKind, RunRecord, RunStatus, StartQuota, Store, StoreError,
-    queue_key,
+    NexusOutcome, NexusReport, NexusTaskKind, RunRecord, RunStatus, StartQuota, StartRequest,
+    Store, StoreError, queue_key,
 };
-use crate::workflow_task::{TaskOutcome, now_ms, run_workflow_task};
+use crate::workflow_task::{
+    TaskEnv, TaskOutcome, now_ms, run_query, run_update_task, run_workflow_task,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,6 +73,89 @@ pub enum HostError {
     /// No pending asynchronous Nexus operation has this token.
     #[error("no pending Nexus operation with token '{0}' in this namespace")]
     UnknownNexusOperation(String),
+    /// The workflow's validator rejected the update; nothing was recorded.
+    #[error("update rejected: {0}")]
+    UpdateRejected(Failure),
+    /// The update's handler failed.
+    #[error("update failed: {0}")]
+    UpdateFailed(Failure),
+    /// The query could not be answered, or its handler failed.
+    #[error("query failed: {0}")]
+    QueryFailed(String),
+    /// The Workflow Task that was to deliver an update failed (the workflow's code is broken
+    /// for its history); the execution stays open.
+    #[error("the workflow task failed: {0}")]
+    WorkflowTaskFailed(String),
+}
+
+/// Options of a workflow start. Timeouts and the retry policy mean what Temporal's do.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Maximum time of the whole execution, over retries and continue-as-new runs; it then
+    /// ends as timed out.
+    pub execution_timeout: Option<Duration>,
+    /// Maximum time of one run; a run passing it times out (and is retried if the retry
+    /// policy allows).
+    pub run_timeout: Option<Duration>,
+    /// Maximum time of one Workflow Task (capped by the host's task CPU limit).
+    pub task_timeout: Option<Duration>,
+    /// Retry policy of the execution: a failed or timed-out run starts again as a new run of
+    /// the same id after the policy's backoff. Default: not retried.
+    pub retry_policy: Option<RetryPolicy>,
+    /// Whether the id may be started again after this execution closes.
+    pub id_reuse_policy: IdReusePolicy,
+}
+
+impl StartOptions {
+    fn workflow_options(&self) -> Result<WorkflowOptions, HostError> {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis().max(1) as u64);
+        if let Some(p) = &self.retry_policy
+            && !(p.backoff_coefficient.is_finite() && p.backoff_coefficient >= 1.0)
+        {
+            return Err(HostError::InvalidArgument(format!(
+                "the retry policy's backoff coefficient must be at least 1, not {}",
+                p.backoff_coefficient
+            )));
+        }
+        Ok(WorkflowOptions {
+            execution_timeout_ms: ms(self.execution_timeout),
+            run_timeout_ms: ms(self.run_timeout),
+            task_timeout_ms: ms(self.task_timeout),
+            retry_policy: self.retry_policy.clone(),
+        })
+    }
+}
+
+/// Holds a run for one task at a time (shared with the workflow-task loop).
+struct RunGuard {
+    inner: Arc<Inner>,
+    run: RunId,
+}
+
+impl RunGuard {
+    async fn acquire(inner: &Arc<Inner>, run: RunId) -> RunGuard {
+        let mut rx = inner.wake.subscribe();
+        loop {
+            if inner.in_flight.lock().expect("in-flight lock").insert(run) {
+                return RunGuard {
+                    inner: inner.clone(),
+                    run,
+                };
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), rx.changed()).await;
+        }
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.inner
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .remove(&self.run);
+        self.inner.bump();
+    }
 }
 
 enum ComponentSource {
@@ -557,6 +644,16 @@ pub struct WorkflowDescription {
     pub pending_workflow_task_attempt: Option<u32>,
     /// Why the last Workflow Task failed, while failures continue.
     pub last_workflow_task_failure: Option<String>,
+    /// Attempt of the execution (1 unless its retry policy started it again).
+    pub attempt: u32,
+    /// Runs of this execution, first to current (continue-as-new and retries).
+    pub run_chain: Vec<String>,
+    /// The parent's workflow id, for a child workflow.
+    pub parent_workflow_id: Option<String>,
+    /// Open children started by this run.
+    pub open_children: Vec<String>,
+    /// A cancel request is recorded.
+    pub cancel_requested: bool,
 }
 
 impl WorkflowDescription {
@@ -576,7 +673,33 @@ impl WorkflowDescription {
                 .workflow_task
                 .as_ref()
                 .and_then(|t| t.last_failure.clone()),
+            attempt: rec.attempt,
+            run_chain: vec![run.to_string()],
+            parent_workflow_id: rec.parent.as_ref().map(|p| p.workflow_id.0.clone()),
+            open_children: rec
+                .children
+                .iter()
+                .map(|c| c.workflow_id.0.clone())
+                .collect(),
+            cancel_requested: rec.cancel_requested,
         }
+    }
+
+    /// Fills in the run chain by following each run's predecessor with `lookup`.
+    pub fn with_chain(
+        mut self,
+        rec: &RunRecord,
+        lookup: impl Fn(RunId) -> Option<RunRecord>,
+    ) -> WorkflowDescription {
+        let mut prev = rec.previous_run;
+        // Bounded: a chain is as long as the runs it made, but never trust stored links blindly.
+        while let Some(p) = prev
+            && self.run_chain.len() < 10_000
+        {
+            self.run_chain.insert(0, p.to_string());
+            prev = lookup(p).and_then(|r| r.previous_run);
+        }
+        self
     }
 }
 
@@ -861,13 +984,361 @@ impl Client {
         }
     }
 
-    /// The status of workflow `id`'s current run.
+    /// The status of workflow `id`'s current run, with the chain of runs before it.
     pub fn describe(&self, id: &str) -> Result<WorkflowDescription, HostError> {
         let (run, rec) = self
             .inner
             .store
             .current_run(&self.namespace, &WorkflowId(id.to_string()))?;
-        Ok(WorkflowDescription::new(run, &rec))
+        Ok(WorkflowDescription::new(run, &rec).with_chain(&rec, |r| self.inner.store.run(r).ok()))
+    }
+
+    /// Starts workflow `id` with `options` (timeouts, retry policy, id reuse policy).
+    pub async fn start_workflow_with(
+        &self,
+        workflow_type: &str,
+        id: &str,
+        input: serde_json::Value,
+        options: &StartOptions,
+    ) -> Result<RunId, HostError> {
+        self.start(workflow_type, id, Payload::json(&input), options, None)
+            .await
+            .map(|(run, _)| run)
+    }
+
+    /// Signal-with-start: sends signal `signal_name` to workflow `id` if it is running,
+    /// otherwise starts it (with `input` and `options`) with the signal recorded right after
+    /// WorkflowExecutionStarted. Returns the run that received the signal.
+    pub async fn signal_with_start(
+        &self,
+        workflow_type: &str,
+        id: &str,
+        input: serde_json::Value,
+        signal_name: &str,
+        signal_input: serde_json::Value,
+        options: &StartOptions,
+    ) -> Result<RunId, HostError> {
+        check_name("signal name", signal_name)?;
+        let signal = Payload::json(&signal_input);
+        self.check_payload(&format!("input of signal {signal_name}"), &signal)?;
+        self.start(
+            workflow_type,
+            id,
+            Payload::json(&input),
+            options,
+            Some((signal_name.to_string(), signal)),
+        )
+        .await
+        .map(|(run, _)| run)
+    }
+
+    fn check_payload(&self, what: &str, p: &Payload) -> Result<(), HostError> {
+        let limit = self.rt().limits.max_payload_bytes;
+        if p.len() > limit {
+            return Err(HostError::PayloadTooLarge {
+                what: what.to_string(),
+                size: p.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    async fn start(
+        &self,
+        workflow_type: &str,
+        id: &str,
+        input: Payload,
+        options: &StartOptions,
+        signal: Option<(String, Payload)>,
+    ) -> Result<(RunId, bool), HostError> {
+        if !self.rt().workflows().contains_key(workflow_type) {
+            let mut known: Vec<_> = self.rt().workflows().keys().cloned().collect();
+            known.sort();
+            return Err(HostError::UnknownWorkflowType(
+                workflow_type.to_string(),
+                known.join(", "),
+            ));
+        }
+        if id.is_empty() || id.len() > 1000 {
+            return Err(HostError::InvalidArgument(format!(
+                "workflow id must have 1 to 1000 bytes, got {}",
+                id.len()
+            )));
+        }
+        self.check_payload(&format!("input of workflow {id}"), &input)?;
+        let req = StartRequest {
+            namespace: Some(self.namespace.clone()),
+            workflow_id: WorkflowId(id.to_string()),
+            workflow_type: workflow_type.to_string(),
+            input,
+            random_seed: rand::random(),
+            options: options.workflow_options()?,
+            id_reuse_policy: options.id_reuse_policy,
+            signal,
+        };
+        let inner = self.inner.clone();
+        let quota = self.rt().start_quota;
+        let started = tokio::task::spawn_blocking(move || {
+            inner.store.start_workflow_with(&req, now_ms(), quota, None)
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))??;
+        self.inner.bump();
+        Ok(started)
+    }
+
+    /// Sends signal `name` with `input` to workflow `id`'s running run
+    /// (WorkflowExecutionSignaled). The workflow receives signals in the order recorded.
+    pub async fn signal(
+        &self,
+        id: &str,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<(), HostError> {
+        check_name("signal name", name)?;
+        let input = Payload::json(&input);
+        self.check_payload(&format!("input of signal {name}"), &input)?;
+        let run = self.running_run(id)?;
+        let name = name.to_string();
+        self.blocking(move |store| store.signal(run, &name, input, now_ms()))
+            .await
+    }
+
+    /// Requests cancellation of workflow `id` (WorkflowExecutionCancelRequested). The workflow
+    /// sees the request, may clean up, and ends as canceled when it returns a `Canceled`
+    /// error. A repeated request changes nothing.
+    pub async fn cancel(&self, id: &str, reason: &str) -> Result<(), HostError> {
+        let run = self.running_run(id)?;
+        let reason = reason.to_string();
+        self.blocking(move |store| store.request_cancel(run, &reason, now_ms()))
+            .await
+    }
+
+    /// Terminates workflow `id` at once (WorkflowExecutionTerminated) without running its
+    /// code; its pending activities, timers and Nexus operations are dropped and its children
+    /// are handled as their parent close policy says.
+    pub async fn terminate(&self, id: &str, reason: &str) -> Result<(), HostError> {
+        let run = self.running_run(id)?;
+        let reason = reason.to_string();
+        self.blocking(move |store| store.terminate(run, &reason, now_ms()).map(|_| ()))
+            .await
+    }
+
+    /// Runs query `name` with `input` against workflow `id`'s current run and returns the
+    /// handler's answer. Nothing is recorded. Closed runs can be queried too.
+    pub async fn query(
+        &self,
+        id: &str,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, HostError> {
+        check_name("query name", name)?;
+        let (run, _) = self
+            .inner
+            .store
+            .current_run(&self.namespace, &WorkflowId(id.to_string()))?;
+        let query = QueryRequest {
+            name: name.to_string(),
+            input: Payload::json(&input),
+        };
+        let inner = self.inner.clone();
+        let ns = self.namespace.clone();
+        let answer = tokio::task::spawn_blocking(move || {
+            let rt = inner.ns(&ns);
+            let workflows = rt.workflows();
+            let env = TaskEnv {
+                store: &inner.store,
+                sandbox: &inner.sandbox,
+                workflows: &workflows,
+                limits: &rt.limits,
+                served: &rt.served,
+            };
+            run_query(&env, run, query)
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))??;
+        match answer {
+            Ok(Ok(p)) => Ok(p.to_json()),
+            Ok(Err(f)) => Err(HostError::QueryFailed(f.to_string())),
+            Err(msg) => Err(HostError::QueryFailed(msg)),
+        }
+    }
+
+    /// Sends update `name` with `input` to workflow `id` and waits for its result. The
+    /// workflow's validator may reject it (nothing is recorded); an accepted update records
+    /// WorkflowExecutionUpdateAccepted and, when its handler returns,
+    /// WorkflowExecutionUpdateCompleted. The update gets a fresh id.
+    pub async fn update(
+        &self,
+        id: &str,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, HostError> {
+        let update_id = RunId::random().to_string();
+        self.update_with_id(id, &update_id, name, input).await
+    }
+
+    /// [`Client::update`] with the caller's update id: a repeated request with the same id
+    /// (for example after a crash) is the same update and is not applied twice.
+    pub async fn update_with_id(
+        &self,
+        id: &str,
+        update_id: &str,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, HostError> {
+        check_name("update name", name)?;
+        check_name("update id", update_id)?;
+        let input = Payload::json(&input);
+        self.check_payload(&format!("input of update {name}"), &input)?;
+        let run = loop {
+            let run = self.running_run(id)?;
+            if self.find_update(run, update_id)?.0 {
+                break run; // accepted before: wait for it
+            }
+            let guard = RunGuard::acquire(&self.inner, run).await;
+            let inner = self.inner.clone();
+            let ns = self.namespace.clone();
+            let update = UpdateRequest {
+                id: update_id.to_string(),
+                name: name.to_string(),
+                input: input.clone(),
+            };
+            let r = tokio::task::spawn_blocking(move || {
+                let rt = inner.ns(&ns);
+                let workflows = rt.workflows();
+                let env = TaskEnv {
+                    store: &inner.store,
+                    sandbox: &inner.sandbox,
+                    workflows: &workflows,
+                    limits: &rt.limits,
+                    served: &rt.served,
+                };
+                run_update_task(&env, run, update)
+            })
+            .await
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+            drop(guard);
+            let (outcome, state) = r?;
+            if let TaskOutcome::Completed(fx) = &outcome {
+                self.inner.apply(fx);
+            }
+            match (outcome, state) {
+                (_, UpdateState::Rejected(f)) => return Err(HostError::UpdateRejected(f)),
+                (TaskOutcome::Failed { message, .. }, _) => {
+                    return Err(HostError::WorkflowTaskFailed(message));
+                }
+                (TaskOutcome::Terminated(reason), _) => {
+                    return Err(HostError::WorkflowTaskFailed(reason));
+                }
+                (TaskOutcome::Completed(_), UpdateState::Accepted) => break run,
+                // The history changed, or the run closed or continued before it could take
+                // the update: look again.
+                _ => {}
+            }
+        };
+        self.wait_update(run, update_id).await
+    }
+
+    /// Waits for the outcome of update `update_id` of workflow `id`'s current run, for
+    /// example after the caller of [`Client::update_with_id`] was restarted.
+    pub async fn update_result(
+        &self,
+        id: &str,
+        update_id: &str,
+    ) -> Result<serde_json::Value, HostError> {
+        let (run, _) = self
+            .inner
+            .store
+            .current_run(&self.namespace, &WorkflowId(id.to_string()))?;
+        if !self.find_update(run, update_id)?.0 {
+            return Err(HostError::InvalidArgument(format!(
+                "workflow {id} has no accepted update with id '{update_id}'"
+            )));
+        }
+        self.wait_update(run, update_id).await
+    }
+
+    /// (accepted, completed outcome) of update `update_id` in `run`'s history.
+    fn find_update(
+        &self,
+        run: RunId,
+        update_id: &str,
+    ) -> Result<(bool, Option<Result<Payload, Failure>>), HostError> {
+        let (_, history) = self.inner.store.load_run(run)?;
+        let mut accepted = false;
+        for e in &history {
+            match &e.kind {
+                EventKind::WorkflowExecutionUpdateAccepted { update_id: u, .. }
+                    if u == update_id =>
+                {
+                    accepted = true;
+                }
+                EventKind::WorkflowExecutionUpdateCompleted {
+                    update_id: u,
+                    result,
+                    failure,
+                } if u == update_id => {
+                    let outcome = match failure {
+                        Some(f) => Err(f.clone()),
+                        None => Ok(result.clone().unwrap_or_default()),
+                    };
+                    return Ok((true, Some(outcome)));
+                }
+                _ => {}
+            }
+        }
+        Ok((accepted, None))
+    }
+
+    async fn wait_update(
+        &self,
+        run: RunId,
+        update_id: &str,
+    ) -> Result<serde_json::Value, HostError> {
+        let mut rx = self.inner.wake.subscribe();
+        loop {
+            rx.borrow_and_update();
+            match self.find_update(run, update_id)? {
+                (_, Some(Ok(p))) => return Ok(p.to_json()),
+                (_, Some(Err(f))) => return Err(HostError::UpdateFailed(f)),
+                _ => {}
+            }
+            let rec = self.inner.store.run(run)?;
+            if rec.status.is_closed() {
+                return Err(HostError::UpdateFailed(Failure::new(
+                    "WorkflowClosed",
+                    format!(
+                        "the run closed ({:?}) before update '{update_id}' completed",
+                        rec.status
+                    ),
+                )));
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
+        }
+    }
+
+    /// The open current run of workflow `id`.
+    fn running_run(&self, id: &str) -> Result<RunId, HostError> {
+        let wid = WorkflowId(id.to_string());
+        let (run, rec) = self.inner.store.current_run(&self.namespace, &wid)?;
+        if rec.status.is_closed() {
+            return Err(StoreError::NotRunning(wid, run, rec.status).into());
+        }
+        Ok(run)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, HostError> {
+        let inner = self.inner.clone();
+        let r = tokio::task::spawn_blocking(move || f(&inner.store))
+            .await
+            .map_err(|e| HostError::Engine(e.to_string()))??;
+        self.inner.bump();
+        Ok(r)
     }
 
     /// The history of workflow `id`'s current run.
@@ -913,6 +1384,16 @@ impl Drop for Host {
     }
 }
 
+fn check_name(what: &str, name: &str) -> Result<(), HostError> {
+    if name.is_empty() || name.len() > 1000 {
+        return Err(HostError::InvalidArgument(format!(
+            "{what} must have 1 to 1000 bytes, got {}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
 /// How a closed run ended, from its last event.
 pub fn outcome_of(history: &[Event]) -> WorkflowOutcome {
     for e in history.iter().rev() {
@@ -925,6 +1406,18 @@ pub fn outcome_of(history: &[Event]) -> WorkflowOutcome {
             }
             EventKind::WorkflowExecutionTerminated { reason } => {
                 return WorkflowOutcome::Failed(Failure::new("Terminated", reason.clone()));
+            }
+            EventKind::WorkflowExecutionCanceled { .. } => {
+                return WorkflowOutcome::Failed(Failure::new(
+                    "Canceled",
+                    "the workflow was canceled",
+                ));
+            }
+            EventKind::WorkflowExecutionTimedOut { timeout } => {
+                return WorkflowOutcome::Failed(Failure::new(
+                    "TimedOut",
+                    format!("the workflow passed its {timeout}"),
+                ));
             }
             _ => {}
         }
@@ -982,14 +1475,15 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
             let inner2 = inner.clone();
             tokio::task::spawn_blocking(move || {
                 let rt = inner2.ns(&ns);
-                let r = run_workflow_task(
-                    &inner2.store,
-                    &inner2.sandbox,
-                    &rt.workflows(),
-                    &rt.limits,
-                    &rt.served,
-                    run,
-                );
+                let workflows = rt.workflows();
+                let env = TaskEnv {
+                    store: &inner2.store,
+                    sandbox: &inner2.sandbox,
+                    workflows: &workflows,
+                    limits: &rt.limits,
+                    served: &rt.served,
+                };
+                let r = run_workflow_task(&env, run);
                 if let Ok(TaskOutcome::Completed(fx)) = &r {
                     inner2.apply(fx);
                 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Format version written by this release in front of every encoded event and task.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 /// A serialized value (UTF-8 JSON by convention of the SDKs), stored unchanged.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -156,6 +156,45 @@ pub enum WorkflowTaskFailedCause {
     /// The workflow called an import with invalid arguments, such as a retry policy with a
     /// backoff coefficient below 1 (Temporal's BadScheduleActivityAttributes and kin).
     BadCommand,
+}
+
+/// What happens to a running child workflow when its parent's run closes (Temporal's
+/// ParentClosePolicy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParentClosePolicy {
+    /// The child is terminated (the default).
+    #[default]
+    Terminate,
+    /// The child receives a cancel request.
+    RequestCancel,
+    /// The child keeps running.
+    Abandon,
+}
+
+/// Whether a workflow id may be started again once its run closed (Temporal's
+/// WorkflowIdReusePolicy). A running id is always refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdReusePolicy {
+    /// A new run may start after any close (the default).
+    #[default]
+    AllowDuplicate,
+    /// A new run may start only if the last one did not complete successfully.
+    AllowDuplicateFailedOnly,
+    /// The id may never be used again.
+    RejectDuplicate,
+}
+
+/// Options of a workflow execution, kept across its runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowOptions {
+    /// Maximum time of the whole execution, over retries and continue-as-new runs.
+    pub execution_timeout_ms: Option<u64>,
+    /// Maximum time of one run.
+    pub run_timeout_ms: Option<u64>,
+    /// Maximum time of one Workflow Task (capped by the host's task CPU limit).
+    pub task_timeout_ms: Option<u64>,
+    /// Retry policy of the execution: a failed or timed-out run starts again as a new run.
+    pub retry_policy: Option<RetryPolicy>,
 }
 
 /// What happened, as recorded in the history.
@@ -339,6 +378,137 @@ pub enum EventKind {
         /// The NexusOperationScheduled event.
         scheduled_event_id: EventId,
     },
+    /// A signal was sent to the run. The workflow receives signals in this order.
+    WorkflowExecutionSignaled {
+        /// Signal name.
+        signal_name: String,
+        /// Its input.
+        input: Payload,
+    },
+    /// Cancellation of the run was requested. The workflow sees it and may clean up.
+    WorkflowExecutionCancelRequested {
+        /// Why.
+        reason: String,
+    },
+    /// The workflow ended as canceled after a cancel request; the run is closed.
+    WorkflowExecutionCanceled {
+        /// What the workflow reported.
+        details: Option<Payload>,
+    },
+    /// The run or the execution passed its timeout; the run is closed.
+    WorkflowExecutionTimedOut {
+        /// `RunTimeout` or `ExecutionTimeout`.
+        timeout: String,
+    },
+    /// The workflow continued as a new run of the same workflow id; this run is closed.
+    WorkflowExecutionContinuedAsNew {
+        /// The new run.
+        new_execution_run_id: String,
+        /// Its workflow type.
+        workflow_type: String,
+        /// Its input.
+        input: Payload,
+    },
+    /// An update passed its validator and its handler runs.
+    WorkflowExecutionUpdateAccepted {
+        /// The update's id (unique per run; a repeated request with the same id is the same
+        /// update).
+        update_id: String,
+        /// Handler name.
+        update_name: String,
+        /// Input.
+        input: Payload,
+    },
+    /// An accepted update's handler finished; the caller receives this outcome.
+    WorkflowExecutionUpdateCompleted {
+        /// The update's id.
+        update_id: String,
+        /// The handler's result.
+        result: Option<Payload>,
+        /// Or its failure.
+        failure: Option<Failure>,
+    },
+    /// A marker, here a `patched` change id: code after the change recorded this point.
+    MarkerRecorded {
+        /// `patch` for versioning markers.
+        marker_name: String,
+        /// The change id.
+        details: Payload,
+    },
+    /// The workflow asked to start a child workflow.
+    StartChildWorkflowExecutionInitiated {
+        /// Child workflow id.
+        workflow_id: String,
+        /// Child workflow type.
+        workflow_type: String,
+        /// Input.
+        input: Payload,
+        /// What happens to the child when this run closes.
+        parent_close_policy: ParentClosePolicy,
+        /// The child's options.
+        options: WorkflowOptions,
+    },
+    /// The child could not be started.
+    StartChildWorkflowExecutionFailed {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// Child workflow id.
+        workflow_id: String,
+        /// Why (`WorkflowExecutionAlreadyStarted`).
+        cause: String,
+    },
+    /// The child's first run started.
+    ChildWorkflowExecutionStarted {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// Child workflow id.
+        workflow_id: String,
+        /// Its run.
+        run_id: String,
+    },
+    /// The child completed.
+    ChildWorkflowExecutionCompleted {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// Its result.
+        result: Payload,
+    },
+    /// The child failed.
+    ChildWorkflowExecutionFailed {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// Its failure.
+        failure: Failure,
+    },
+    /// The child ended as canceled.
+    ChildWorkflowExecutionCanceled {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+    },
+    /// The child was terminated.
+    ChildWorkflowExecutionTerminated {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+    },
+    /// The child timed out.
+    ChildWorkflowExecutionTimedOut {
+        /// The StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+    },
+    /// The workflow asked to cancel a child.
+    RequestCancelExternalWorkflowExecutionInitiated {
+        /// The child's StartChildWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// Child workflow id.
+        workflow_id: String,
+    },
+    /// The cancel request reached the child (WorkflowExecutionCancelRequested in its history).
+    ExternalWorkflowExecutionCancelRequested {
+        /// The RequestCancelExternalWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// Child workflow id.
+        workflow_id: String,
+    },
 }
 
 impl EventKind {
@@ -370,6 +540,38 @@ impl EventKind {
             EventKind::NexusOperationCanceled { .. } => "NexusOperationCanceled",
             EventKind::NexusOperationTimedOut { .. } => "NexusOperationTimedOut",
             EventKind::NexusOperationCancelRequested { .. } => "NexusOperationCancelRequested",
+            EventKind::WorkflowExecutionSignaled { .. } => "WorkflowExecutionSignaled",
+            EventKind::WorkflowExecutionCancelRequested { .. } => {
+                "WorkflowExecutionCancelRequested"
+            }
+            EventKind::WorkflowExecutionCanceled { .. } => "WorkflowExecutionCanceled",
+            EventKind::WorkflowExecutionTimedOut { .. } => "WorkflowExecutionTimedOut",
+            EventKind::WorkflowExecutionContinuedAsNew { .. } => "WorkflowExecutionContinuedAsNew",
+            EventKind::WorkflowExecutionUpdateAccepted { .. } => "WorkflowExecutionUpdateAccepted",
+            EventKind::WorkflowExecutionUpdateCompleted { .. } => {
+                "WorkflowExecutionUpdateCompleted"
+            }
+            EventKind::MarkerRecorded { .. } => "MarkerRecorded",
+            EventKind::StartChildWorkflowExecutionInitiated { .. } => {
+                "StartChildWorkflowExecutionInitiated"
+            }
+            EventKind::StartChildWorkflowExecutionFailed { .. } => {
+                "StartChildWorkflowExecutionFailed"
+            }
+            EventKind::ChildWorkflowExecutionStarted { .. } => "ChildWorkflowExecutionStarted",
+            EventKind::ChildWorkflowExecutionCompleted { .. } => "ChildWorkflowExecutionCompleted",
+            EventKind::ChildWorkflowExecutionFailed { .. } => "ChildWorkflowExecutionFailed",
+            EventKind::ChildWorkflowExecutionCanceled { .. } => "ChildWorkflowExecutionCanceled",
+            EventKind::ChildWorkflowExecutionTerminated { .. } => {
+                "ChildWorkflowExecutionTerminated"
+            }
+            EventKind::ChildWorkflowExecutionTimedOut { .. } => "ChildWorkflowExecutionTimedOut",
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated { .. } => {
+                "RequestCancelExternalWorkflowExecutionInitiated"
+            }
+            EventKind::ExternalWorkflowExecutionCancelRequested { .. } => {
+                "ExternalWorkflowExecutionCancelRequested"
+            }
         }
     }
 
@@ -384,6 +586,20 @@ impl EventKind {
                 | EventKind::TimerCanceled { .. }
                 | EventKind::NexusOperationScheduled { .. }
                 | EventKind::NexusOperationCancelRequested { .. }
+                | EventKind::MarkerRecorded { .. }
+                | EventKind::StartChildWorkflowExecutionInitiated { .. }
+                | EventKind::RequestCancelExternalWorkflowExecutionInitiated { .. }
+        )
+    }
+
+    /// True for events delivered to the workflow as messages while it waits, in history
+    /// order: signals, cancel requests and accepted updates.
+    pub fn is_message(&self) -> bool {
+        matches!(
+            self,
+            EventKind::WorkflowExecutionSignaled { .. }
+                | EventKind::WorkflowExecutionCancelRequested { .. }
+                | EventKind::WorkflowExecutionUpdateAccepted { .. }
         )
     }
 
@@ -412,6 +628,20 @@ impl EventKind {
             } => Some(*scheduled_event_id),
             EventKind::TimerFired { started_event_id }
             | EventKind::TimerCanceled { started_event_id } => Some(*started_event_id),
+            EventKind::StartChildWorkflowExecutionFailed {
+                initiated_event_id, ..
+            }
+            | EventKind::ChildWorkflowExecutionCompleted {
+                initiated_event_id, ..
+            }
+            | EventKind::ChildWorkflowExecutionFailed {
+                initiated_event_id, ..
+            }
+            | EventKind::ChildWorkflowExecutionCanceled { initiated_event_id }
+            | EventKind::ChildWorkflowExecutionTerminated { initiated_event_id }
+            | EventKind::ChildWorkflowExecutionTimedOut { initiated_event_id } => {
+                Some(*initiated_event_id)
+            }
             _ => None,
         }
     }
@@ -542,6 +772,66 @@ impl Event {
                 scheduled_event_id,
                 result,
             } => format!("scheduled={scheduled_event_id} result={result:?}"),
+            EventKind::WorkflowExecutionSignaled { signal_name, input } => {
+                format!("{signal_name} input={input:?}")
+            }
+            EventKind::WorkflowExecutionCancelRequested { reason } => reason.clone(),
+            EventKind::WorkflowExecutionTimedOut { timeout } => timeout.clone(),
+            EventKind::WorkflowExecutionContinuedAsNew {
+                new_execution_run_id,
+                input,
+                ..
+            } => format!("new run={new_execution_run_id} input={input:?}"),
+            EventKind::WorkflowExecutionUpdateAccepted {
+                update_id,
+                update_name,
+                input,
+            } => format!("{update_name} id={update_id} input={input:?}"),
+            EventKind::WorkflowExecutionUpdateCompleted {
+                update_id,
+                result,
+                failure,
+            } => match (result, failure) {
+                (_, Some(f)) => format!("id={update_id} {f}"),
+                (r, None) => format!("id={update_id} result={r:?}"),
+            },
+            EventKind::MarkerRecorded {
+                marker_name,
+                details,
+            } => format!("{marker_name} {details:?}"),
+            EventKind::StartChildWorkflowExecutionInitiated {
+                workflow_id,
+                workflow_type,
+                input,
+                ..
+            } => format!("{workflow_type} id={workflow_id} input={input:?}"),
+            EventKind::StartChildWorkflowExecutionFailed {
+                initiated_event_id,
+                cause,
+                ..
+            } => format!("initiated={initiated_event_id} {cause}"),
+            EventKind::ChildWorkflowExecutionStarted {
+                initiated_event_id,
+                run_id,
+                ..
+            } => format!("initiated={initiated_event_id} run={run_id}"),
+            EventKind::ChildWorkflowExecutionCompleted {
+                initiated_event_id,
+                result,
+            } => format!("initiated={initiated_event_id} result={result:?}"),
+            EventKind::ChildWorkflowExecutionFailed {
+                initiated_event_id,
+                failure,
+            } => format!("initiated={initiated_event_id} {failure}"),
+            EventKind::ChildWorkflowExecutionCanceled { initiated_event_id }
+            | EventKind::ChildWorkflowExecutionTerminated { initiated_event_id }
+            | EventKind::ChildWorkflowExecutionTimedOut { initiated_event_id } => {
+                format!("initiated={initiated_event_id}")
+            }
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated { workflow_id, .. }
+            | EventKind::ExternalWorkflowExecutionCancelRequested { workflow_id, .. } => {
+                format!("child={workflow_id}")
+            }
             _ => String::new(),
         };
         format!("{:>4} {:<28} {}", self.id.0, self.kind.name(), detail)

@@ -14,7 +14,9 @@
 //! This module does not touch the database or wasmtime's store setup; it is the host-side
 //! implementation of the `weft:workflow/host` interface.
 
-use crate::history::{Event, EventKind, Failure, Payload, RetryPolicy};
+use crate::history::{
+    Event, EventKind, Failure, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions,
+};
 use crate::ids::{EventId, RunId, WorkflowId};
 use crate::limits::Limits;
 use crate::sandbox::bindings::weft::workflow::{host, types};
@@ -40,9 +42,71 @@ pub enum Interrupt {
     /// The history would pass its limit: the run is terminated, as Temporal does.
     #[error("{0}")]
     HistoryLimit(String),
-    /// The guest misused an import (unknown handle, empty wait).
+    /// The guest misused an import (unknown handle, a query handler scheduling work).
     #[error("invalid call: {0}")]
     InvalidCall(String),
+    /// The workflow called `continue-as-new`: the task ends with its commands.
+    #[error("the workflow continued as new")]
+    ContinuedAsNew,
+    /// The query was answered: the query's run of the code ends.
+    #[error("the query was answered")]
+    QueryAnswered,
+}
+
+/// A new update delivered to the workflow in this task (not yet in the history).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpdateRequest {
+    /// Update id.
+    pub id: String,
+    /// Handler name.
+    pub name: String,
+    /// Input.
+    pub input: Payload,
+}
+
+/// A query run against the workflow's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryRequest {
+    /// Handler name.
+    pub name: String,
+    /// Input.
+    pub input: Payload,
+}
+
+/// What a task delivers to the workflow besides its history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Extra {
+    /// Nothing: a normal Workflow Task.
+    #[default]
+    None,
+    /// A new update, delivered when the code waits with nothing left in the history.
+    Update(UpdateRequest),
+    /// A query, answered from the state the code reaches at the end of the history.
+    Query(QueryRequest),
+}
+
+/// How a new update fared in this task.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateState {
+    /// Not delivered yet (the code never waited at the end of the history).
+    Pending,
+    /// Delivered; the validator runs.
+    Validating,
+    /// Accepted.
+    Accepted,
+    /// Rejected with this failure.
+    Rejected(Failure),
+}
+
+/// Facts about the run beyond its history, for `info`.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    /// Execution attempt.
+    pub attempt: u32,
+    /// The run this one continues.
+    pub continued_from: Option<RunId>,
+    /// The parent's workflow id.
+    pub parent_workflow_id: Option<WorkflowId>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +132,7 @@ enum OpKind {
     Activity,
     Timer,
     Nexus,
+    Child,
 }
 
 /// What the workflow's namespace serves on this host: commands naming anything else fail the
@@ -96,6 +161,21 @@ pub struct Replay {
     /// Handles the code asked to cancel.
     cancel_asked: HashSet<u32>,
     served: Arc<Served>,
+    /// Messages in history order: signals, cancel requests, accepted updates.
+    messages: Vec<(EventId, types::Message)>,
+    next_message: usize,
+    /// A cancel request was delivered to the code.
+    cancel_seen: bool,
+    /// Updates the history shows completed, or completed in this task.
+    completed_updates: HashSet<String>,
+    /// Updates the history shows accepted.
+    accepted_updates: HashSet<String>,
+    extra: Extra,
+    update_state: UpdateState,
+    /// The query was delivered.
+    query_running: bool,
+    query_answer: Option<Result<Payload, Failure>>,
+    info: RunInfo,
     /// (WorkflowTaskStarted event id, time) of each completed task, then the current task.
     task_starts: Vec<(EventId, u64)>,
     current_task: usize,
@@ -125,8 +205,37 @@ impl Replay {
         let mut command_events = Vec::new();
         let mut resolutions = HashMap::new();
         let mut task_starts = Vec::new();
+        let mut messages = Vec::new();
+        let mut completed_updates = HashSet::new();
+        let mut accepted_updates = HashSet::new();
         for (i, e) in history.iter().enumerate() {
             match &e.kind {
+                EventKind::WorkflowExecutionSignaled { signal_name, input } => messages.push((
+                    e.id,
+                    types::Message::Signal((signal_name.clone(), input.0.clone())),
+                )),
+                EventKind::WorkflowExecutionCancelRequested { reason } => {
+                    messages.push((e.id, types::Message::CancelRequested(reason.clone())))
+                }
+                EventKind::WorkflowExecutionUpdateAccepted {
+                    update_id,
+                    update_name,
+                    input,
+                } => {
+                    accepted_updates.insert(update_id.clone());
+                    messages.push((
+                        e.id,
+                        types::Message::Update(types::UpdateRequest {
+                            id: update_id.clone(),
+                            name: update_name.clone(),
+                            input: input.0.clone(),
+                            validate: false,
+                        }),
+                    ))
+                }
+                EventKind::WorkflowExecutionUpdateCompleted { update_id, .. } => {
+                    completed_updates.insert(update_id.clone());
+                }
                 EventKind::WorkflowExecutionStarted {
                     workflow_type: t,
                     random_seed,
@@ -149,9 +258,31 @@ impl Replay {
             if let Some(start) = e.kind.resolves() {
                 let outcome = match &e.kind {
                     EventKind::ActivityTaskCompleted { result, .. }
-                    | EventKind::NexusOperationCompleted { result, .. } => {
+                    | EventKind::NexusOperationCompleted { result, .. }
+                    | EventKind::ChildWorkflowExecutionCompleted { result, .. } => {
                         types::Outcome::Completed(result.0.clone())
                     }
+                    EventKind::ChildWorkflowExecutionFailed { failure, .. } => {
+                        types::Outcome::Failed(to_wit_failure(failure))
+                    }
+                    EventKind::ChildWorkflowExecutionTerminated { .. } => {
+                        types::Outcome::Failed(to_wit_failure(&Failure::new(
+                            "Terminated",
+                            "the child workflow was terminated",
+                        )))
+                    }
+                    EventKind::ChildWorkflowExecutionTimedOut { .. } => types::Outcome::Failed(
+                        to_wit_failure(&Failure::new("TimedOut", "the child workflow timed out")),
+                    ),
+                    EventKind::StartChildWorkflowExecutionFailed {
+                        workflow_id, cause, ..
+                    } => types::Outcome::Failed(to_wit_failure(&Failure::new(
+                        cause.clone(),
+                        format!(
+                            "child workflow {workflow_id} could not be started: its id is in use"
+                        ),
+                    ))),
+                    EventKind::ChildWorkflowExecutionCanceled { .. } => types::Outcome::Canceled,
                     EventKind::ActivityTaskFailed { failure, .. }
                     | EventKind::ActivityTaskTimedOut { failure, .. }
                     | EventKind::NexusOperationFailed { failure, .. }
@@ -184,6 +315,19 @@ impl Replay {
             observed: HashSet::new(),
             cancel_asked: HashSet::new(),
             served,
+            messages,
+            next_message: 0,
+            cancel_seen: false,
+            completed_updates,
+            accepted_updates,
+            extra: Extra::None,
+            update_state: UpdateState::Pending,
+            query_running: false,
+            query_answer: None,
+            info: RunInfo {
+                attempt: 1,
+                ..RunInfo::default()
+            },
             clock: Arc::new(AtomicU64::new(task_starts[0].1)),
             task_starts,
             current_task: 0,
@@ -197,6 +341,34 @@ impl Replay {
         };
         replay.publish_task();
         replay
+    }
+
+    /// Delivers `extra` (a new update or a query) in this task.
+    pub fn with_extra(mut self, extra: Extra) -> Replay {
+        if let Extra::Update(u) = &extra
+            && self.accepted_updates.contains(&u.id)
+        {
+            // The same update again: it is in the history already.
+            self.update_state = UpdateState::Accepted;
+        }
+        self.extra = extra;
+        self
+    }
+
+    /// Sets the facts `info` reports beyond the history.
+    pub fn with_info(mut self, info: RunInfo) -> Replay {
+        self.info = info;
+        self
+    }
+
+    /// How the new update of this task fared.
+    pub fn update_state(&self) -> &UpdateState {
+        &self.update_state
+    }
+
+    /// The answer of the query of this task, once given.
+    pub fn query_answer(&self) -> Option<&Result<Payload, Failure>> {
+        self.query_answer.as_ref()
     }
 
     /// Workflow time shared with the WASI clocks.
@@ -264,6 +436,9 @@ impl Replay {
                     result: Payload(payload),
                 }
             }
+            Err(f) if self.cancel_seen && f.error_type == "Canceled" => Command::CancelWorkflow {
+                details: f.details.map(Payload),
+            },
             Err(f) => Command::FailWorkflow {
                 failure: from_wit_failure(f),
             },
@@ -295,8 +470,27 @@ impl Replay {
             Command::ScheduleActivity { .. } => Some(OpKind::Activity),
             Command::StartTimer { .. } => Some(OpKind::Timer),
             Command::ScheduleNexusOperation { .. } => Some(OpKind::Nexus),
+            Command::StartChild { .. } => Some(OpKind::Child),
             _ => None,
         };
+        if self.update_state == UpdateState::Validating
+            && let Extra::Update(u) = &self.extra
+        {
+            return Err(Interrupt::InvalidCall(format!(
+                "the validator of update '{}' must not change the workflow: it issued {}. Validate in the validator; do the work in the handler",
+                u.name,
+                describe_command(&cmd)
+            )));
+        }
+        if self.query_running
+            && let Extra::Query(q) = &self.extra
+        {
+            return Err(Interrupt::InvalidCall(format!(
+                "query handler '{}' must not change the workflow: it issued {}. Queries only read state; use an update to change it",
+                q.name,
+                describe_command(&cmd)
+            )));
+        }
         let recorded_target =
             |t: &Target, id: &EventId| matches!(t, Target::Recorded(r) if r == id);
         if let Some(event) = self.command_events.get(self.next_command) {
@@ -335,6 +529,35 @@ impl Replay {
                     Command::RequestCancelNexusOperation { target },
                     EventKind::NexusOperationCancelRequested { scheduled_event_id },
                 ) => recorded_target(target, scheduled_event_id),
+                (
+                    Command::RecordMarker {
+                        marker_name,
+                        details,
+                    },
+                    EventKind::MarkerRecorded {
+                        marker_name: n,
+                        details: d,
+                    },
+                ) => marker_name == n && details == d,
+                (
+                    Command::StartChild {
+                        workflow_type,
+                        workflow_id,
+                        ..
+                    },
+                    EventKind::StartChildWorkflowExecutionInitiated {
+                        workflow_type: t,
+                        workflow_id: i,
+                        ..
+                    },
+                ) => workflow_type == t && &workflow_id.0 == i,
+                (
+                    Command::RequestCancelChild { target },
+                    EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                        initiated_event_id,
+                        ..
+                    },
+                ) => recorded_target(target, initiated_event_id),
                 _ => false,
             };
             if !matches {
@@ -373,6 +596,46 @@ impl Replay {
         Ok(handle)
     }
 }
+
+impl Replay {
+    /// Records a command that does not match a recorded command event by position (update
+    /// acceptance and completion), within the task's limits.
+    fn push_unmatched(&mut self, cmd: Command) -> Result<(), Interrupt> {
+        if self.new_commands.len() >= self.limits.max_commands_per_task {
+            return Err(Interrupt::Limit(format!(
+                "more than {} commands in one Workflow Task",
+                self.limits.max_commands_per_task
+            )));
+        }
+        self.new_commands.push(cmd);
+        Ok(())
+    }
+
+    /// Moves workflow time to the task in which the code first saw event `at`.
+    fn see(&mut self, at: EventId) {
+        let task = self
+            .task_starts
+            .iter()
+            .position(|(started, _)| *started > at)
+            .unwrap_or(self.task_starts.len() - 1);
+        if task > self.current_task {
+            self.current_task = task;
+            self.publish_task();
+        }
+    }
+
+    /// The recorded marker of `change_id` at the current command position, if there is one.
+    fn marker_here(&self, change_id: &str) -> bool {
+        matches!(
+            self.command_events.get(self.next_command).map(|e| &e.kind),
+            Some(EventKind::MarkerRecorded { marker_name, details })
+                if marker_name == PATCH_MARKER && details.0 == change_id.as_bytes()
+        )
+    }
+}
+
+/// Marker name of `patched` change ids.
+pub const PATCH_MARKER: &str = "patch";
 
 /// Checks the arguments of schedule-activity as Temporal checks ScheduleActivityTask
 /// attributes, and returns the retry policy with defaults filled in.
@@ -449,6 +712,22 @@ pub fn describe_command(cmd: &Command) -> String {
         Command::RequestCancelNexusOperation { .. } => "RequestCancelNexusOperation".into(),
         Command::CompleteWorkflow { .. } => "CompleteWorkflowExecution".into(),
         Command::FailWorkflow { .. } => "FailWorkflowExecution".into(),
+        Command::CancelWorkflow { .. } => "CancelWorkflowExecution".into(),
+        Command::ContinueAsNew { .. } => "ContinueAsNewWorkflowExecution".into(),
+        Command::RecordMarker { details, .. } => {
+            format!(
+                "RecordMarker(patch {:?})",
+                String::from_utf8_lossy(&details.0)
+            )
+        }
+        Command::AcceptUpdate { update_name, .. } => format!("AcceptUpdate({update_name})"),
+        Command::CompleteUpdate { .. } => "CompleteUpdate".into(),
+        Command::StartChild {
+            workflow_type,
+            workflow_id,
+            ..
+        } => format!("StartChildWorkflowExecution(type '{workflow_type}', id '{workflow_id}')"),
+        Command::RequestCancelChild { .. } => "RequestCancelExternalWorkflowExecution".into(),
     }
 }
 
@@ -564,6 +843,7 @@ impl host::Host for Replay {
             OpKind::Activity => Command::RequestCancelActivity { target },
             OpKind::Timer => Command::CancelTimer { target },
             OpKind::Nexus => Command::RequestCancelNexusOperation { target },
+            OpKind::Child => Command::RequestCancelChild { target },
         };
         self.command(cmd).map(|_| ()).map_err(|i| self.stop(i))
     }
@@ -573,11 +853,15 @@ impl host::Host for Replay {
             .map_err(|i| self.stop(i))
     }
 
-    fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<(u32, types::Outcome)> {
-        if handles.is_empty() {
+    fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<types::Wake> {
+        if self.update_state == UpdateState::Validating {
             return Err(self.stop(Interrupt::InvalidCall(
-                "wait-any called with no handles".into(),
+                "wait-any called while validating an update: call accept-update or reject-update first".into(),
             )));
+        }
+        if let (true, Extra::Query(q)) = (self.query_running, &self.extra) {
+            let msg = format!("query handler '{}' must not wait", q.name);
+            return Err(self.stop(Interrupt::InvalidCall(msg)));
         }
         let mut best: Option<(EventId, u32)> = None;
         for &h in &handles {
@@ -594,29 +878,242 @@ impl host::Host for Replay {
                 best = Some((*resolved_at, h));
             }
         }
+        // A message recorded before every awaited result comes first.
+        if let Some((at, msg)) = self.messages.get(self.next_message).cloned()
+            && best.is_none_or(|(b, _)| at < b)
+        {
+            self.next_message += 1;
+            self.see(at);
+            if matches!(msg, types::Message::CancelRequested(_)) {
+                self.cancel_seen = true;
+            }
+            return Ok(types::Wake::Message(msg));
+        }
         let Some((resolved_at, h)) = best else {
             if let Some(e) = self.unmatched() {
                 return Err(self.stop(Interrupt::NonDeterminism(format!(
                     "the workflow waits, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history"
                 ))));
             }
+            // Nothing left in the history: deliver what this task brings, else suspend.
+            let last = self.task_starts.len() - 1;
+            match &self.extra {
+                Extra::Update(u) if self.update_state == UpdateState::Pending => {
+                    let msg = types::Message::Update(types::UpdateRequest {
+                        id: u.id.clone(),
+                        name: u.name.clone(),
+                        input: u.input.0.clone(),
+                        validate: true,
+                    });
+                    self.update_state = UpdateState::Validating;
+                    self.current_task = last;
+                    self.publish_task();
+                    return Ok(types::Wake::Message(msg));
+                }
+                Extra::Query(q) if !self.query_running => {
+                    let msg = types::Message::Query(types::QueryRequest {
+                        name: q.name.clone(),
+                        input: q.input.0.clone(),
+                    });
+                    self.query_running = true;
+                    return Ok(types::Wake::Message(msg));
+                }
+                _ => {}
+            }
             return Err(self.stop(Interrupt::Suspend));
         };
-        // The code saw this result in the first task that started after it was recorded.
-        let task = self
-            .task_starts
-            .iter()
-            .position(|(started, _)| *started > resolved_at)
-            .unwrap_or(self.task_starts.len() - 1);
-        if task > self.current_task {
-            self.current_task = task;
-            self.publish_task();
-        }
+        self.see(resolved_at);
         let (HandleRef::Recorded(start), _) = self.handles[h as usize] else {
             unreachable!("only recorded handles resolve")
         };
         self.observed.insert(h);
-        Ok((h, self.resolutions[&start].1.clone()))
+        Ok(types::Wake::Resolved((
+            h,
+            self.resolutions[&start].1.clone(),
+        )))
+    }
+
+    fn start_child_workflow(
+        &mut self,
+        workflow_type: String,
+        workflow_id: String,
+        input: Vec<u8>,
+        options: types::ChildOptions,
+    ) -> wasmtime::Result<u32> {
+        if let Err(i) =
+            self.check_payload(&format!("input of child workflow {workflow_id}"), &input)
+        {
+            return Err(self.stop(i));
+        }
+        if workflow_type.is_empty() || workflow_id.is_empty() || workflow_id.len() > 1000 {
+            return Err(self.stop(Interrupt::InvalidCall(format!(
+                "start-child-workflow: the type must not be empty and the id must have 1 to 1000 bytes (type '{workflow_type}', id of {} bytes)",
+                workflow_id.len()
+            ))));
+        }
+        let retry_policy = match &options.retry_policy {
+            None => None,
+            Some(p) => {
+                let probe = types::ActivityOptions {
+                    start_to_close_timeout_ms: None,
+                    schedule_to_close_timeout_ms: None,
+                    schedule_to_start_timeout_ms: None,
+                    heartbeat_timeout_ms: None,
+                    task_queue: None,
+                    retry_policy: Some(p.clone()),
+                };
+                match validate_activity(&workflow_type, &probe) {
+                    Ok(p) => Some(p),
+                    Err(msg) => return Err(self.stop(Interrupt::InvalidCall(msg))),
+                }
+            }
+        };
+        let positive = |v: Option<u64>| v.filter(|t| *t > 0);
+        let policy = match options.parent_close_policy {
+            None | Some(types::ParentClosePolicy::Terminate) => ParentClosePolicy::Terminate,
+            Some(types::ParentClosePolicy::RequestCancel) => ParentClosePolicy::RequestCancel,
+            Some(types::ParentClosePolicy::Abandon) => ParentClosePolicy::Abandon,
+        };
+        let cmd = Command::StartChild {
+            workflow_type,
+            workflow_id: WorkflowId(workflow_id),
+            input: Payload(input),
+            policy,
+            options: WorkflowOptions {
+                execution_timeout_ms: positive(options.execution_timeout_ms),
+                run_timeout_ms: positive(options.run_timeout_ms),
+                task_timeout_ms: positive(options.task_timeout_ms),
+                retry_policy,
+            },
+        };
+        self.command(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn accept_update(&mut self, id: String) -> wasmtime::Result<()> {
+        match (&self.extra, &self.update_state) {
+            (Extra::Update(u), UpdateState::Validating) if u.id == id => {
+                let cmd = Command::AcceptUpdate {
+                    update_id: u.id.clone(),
+                    update_name: u.name.clone(),
+                    input: u.input.clone(),
+                };
+                self.update_state = UpdateState::Accepted;
+                self.push_unmatched(cmd).map_err(|i| self.stop(i))
+            }
+            _ => Err(self.stop(Interrupt::InvalidCall(format!(
+                "accept-update '{id}': no update with this id is being validated"
+            )))),
+        }
+    }
+
+    fn reject_update(&mut self, id: String, failure: types::Failure) -> wasmtime::Result<()> {
+        match (&self.extra, &self.update_state) {
+            (Extra::Update(u), UpdateState::Validating) if u.id == id => {
+                self.update_state = UpdateState::Rejected(from_wit_failure(failure));
+                Ok(())
+            }
+            _ => Err(self.stop(Interrupt::InvalidCall(format!(
+                "reject-update '{id}': no update with this id is being validated"
+            )))),
+        }
+    }
+
+    fn complete_update(
+        &mut self,
+        id: String,
+        outcome: Result<Vec<u8>, types::Failure>,
+    ) -> wasmtime::Result<()> {
+        if self.completed_updates.contains(&id) {
+            return Ok(()); // recorded in the history (or already in this task)
+        }
+        let accepted_now = matches!(
+            (&self.extra, &self.update_state),
+            (Extra::Update(u), UpdateState::Accepted) if u.id == id
+        );
+        if !self.accepted_updates.contains(&id) && !accepted_now {
+            return Err(self.stop(Interrupt::InvalidCall(format!(
+                "complete-update '{id}': no accepted update has this id"
+            ))));
+        }
+        if let Ok(p) = &outcome
+            && let Err(i) = self.check_payload(&format!("result of update {id}"), p)
+        {
+            return Err(self.stop(i));
+        }
+        self.completed_updates.insert(id.clone());
+        let cmd = Command::CompleteUpdate {
+            update_id: id,
+            outcome: outcome.map(Payload).map_err(from_wit_failure),
+        };
+        self.push_unmatched(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn respond_query(&mut self, outcome: Result<Vec<u8>, types::Failure>) -> wasmtime::Result<()> {
+        if !self.query_running {
+            return Err(self.stop(Interrupt::InvalidCall(
+                "respond-query called, but no query is being answered".into(),
+            )));
+        }
+        self.query_answer = Some(outcome.map(Payload).map_err(from_wit_failure));
+        Err(self.stop(Interrupt::QueryAnswered))
+    }
+
+    fn take_query(&mut self) -> wasmtime::Result<Option<types::QueryRequest>> {
+        match &self.extra {
+            Extra::Query(q) if !self.query_running => {
+                let q = types::QueryRequest {
+                    name: q.name.clone(),
+                    input: q.input.0.clone(),
+                };
+                self.query_running = true;
+                Ok(Some(q))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn continue_as_new(&mut self, input: Vec<u8>) -> wasmtime::Result<()> {
+        if let Err(i) = self.check_payload("input of continue-as-new", &input) {
+            return Err(self.stop(i));
+        }
+        if let Some(e) = self.unmatched() {
+            return Err(self.stop(Interrupt::NonDeterminism(format!(
+                "the workflow continued as new, but the history has more commands from this point: {e} was not issued"
+            ))));
+        }
+        if self.query_running || self.update_state == UpdateState::Validating {
+            return Err(self.stop(Interrupt::InvalidCall(
+                "continue-as-new called from a query handler or an update validator".into(),
+            )));
+        }
+        self.new_commands.push(Command::ContinueAsNew {
+            input: Payload(input),
+        });
+        Err(self.stop(Interrupt::ContinuedAsNew))
+    }
+
+    fn patched(&mut self, change_id: String) -> wasmtime::Result<bool> {
+        if self.marker_here(&change_id) {
+            self.next_command += 1;
+            return Ok(true);
+        }
+        if self.is_replaying() {
+            // The history was written by code from before the change.
+            return Ok(false);
+        }
+        self.command(Command::RecordMarker {
+            marker_name: PATCH_MARKER.into(),
+            details: Payload(change_id.into_bytes()),
+        })
+        .map(|_| true)
+        .map_err(|i| self.stop(i))
+    }
+
+    fn deprecate_patch(&mut self, change_id: String) -> wasmtime::Result<()> {
+        if self.marker_here(&change_id) {
+            self.next_command += 1;
+        }
+        Ok(())
     }
 
     fn now_ms(&mut self) -> wasmtime::Result<u64> {
@@ -633,6 +1130,9 @@ impl host::Host for Replay {
             run_id: self.run.to_string(),
             workflow_type: self.workflow_type.clone(),
             task_attempt: self.attempt,
+            attempt: self.info.attempt,
+            continued_from_run_id: self.info.continued_from.map(|r| r.to_string()),
+            parent_workflow_id: self.info.parent_workflow_id.as_ref().map(|w| w.0.clone()),
         })
     }
 }

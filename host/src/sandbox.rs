@@ -208,9 +208,9 @@ impl Sandbox {
         Ok(CompiledWorkflow { pre })
     }
 
-    /// A store for one Workflow Task, with limits, a CPU deadline and the deterministic WASI
+    /// A store for one Workflow Task, with limits, a CPU deadline of `cpu` and the deterministic WASI
     /// bound to `replay`'s clock, seed and log.
-    pub fn store(&self, replay: Replay) -> Store<TaskState> {
+    pub fn store(&self, replay: Replay, cpu: std::time::Duration) -> Store<TaskState> {
         let clock = replay.clock();
         let seed = replay.seed();
         let log = replay.log();
@@ -240,7 +240,7 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.max_task_cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks = (cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store
     }

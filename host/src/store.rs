@@ -25,7 +25,8 @@
 //! - `nexus_tokens`: (namespace, operation token) -> (run id, scheduled event id).
 
 use crate::history::{
-    self, EncodingError, Event, EventKind, Failure, Payload, RetryPolicy, WorkflowTaskFailedCause,
+    self, EncodingError, Event, EventKind, Failure, IdReusePolicy, ParentClosePolicy, Payload,
+    RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
 };
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
@@ -34,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 /// Schema version of the tables written by this release. Version 1 (no namespaces) is
 /// migrated when opened for writing.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Schema 1 only: workflow id -> run id. Migrated into `ns_workflows`.
@@ -56,6 +57,10 @@ const DEADLINES: TableDefinition<(u64, u128, u64), u8> = TableDefinition::new("d
 const DEADLINE_ACTIVITY_CLOSE: u8 = 1;
 const DEADLINE_ACTIVITY_START: u8 = 2;
 const DEADLINE_NEXUS_CLOSE: u8 = 3;
+/// A run's run timeout (event id 0).
+const DEADLINE_RUN_TIMEOUT: u8 = 4;
+/// The execution timeout, kept on each run of the execution (event id 0).
+const DEADLINE_EXECUTION_TIMEOUT: u8 = 5;
 /// (run, scheduled event id) -> [`NexusTask`].
 const NEXUS_TASKS: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("nexus_tasks");
 /// (visible at ms, run, scheduled event id) -> (): Nexus tasks (start or cancel) to deliver.
@@ -131,6 +136,23 @@ pub enum StoreError {
     /// No workflow with this id.
     #[error("no workflow with id {0}")]
     UnknownWorkflow(WorkflowId),
+    /// The workflow's current run is closed.
+    #[error("workflow {0} is not running: its current run {1} is {2:?}")]
+    NotRunning(WorkflowId, RunId, RunStatus),
+    /// The id reuse policy of the last run forbids a new run.
+    #[error(
+        "workflow id {id} may not be started again: its last run {run} is {status:?} and was started with id reuse policy {policy:?}"
+    )]
+    IdReused {
+        /// Workflow id.
+        id: WorkflowId,
+        /// Its last run.
+        run: RunId,
+        /// How that run ended.
+        status: RunStatus,
+        /// The policy it was started with.
+        policy: IdReusePolicy,
+    },
     /// Another change advanced the run while a task was computed; the task must reload.
     #[error("run {0} changed while its task ran (expected next event {1}, found {2})")]
     Conflict(RunId, u64, u64),
@@ -174,6 +196,12 @@ pub enum RunStatus {
     Failed,
     /// Closed by the host without running workflow code (for example at the history limit).
     Terminated,
+    /// Closed as canceled after a cancel request.
+    Canceled,
+    /// Closed by continue-as-new (or a retry of the execution): a newer run carries on.
+    ContinuedAsNew,
+    /// Closed by its run or execution timeout.
+    TimedOut,
 }
 
 impl RunStatus {
@@ -219,6 +247,119 @@ pub struct RunRecord {
     pub workflow_task: Option<PendingWorkflowTask>,
     /// The Nexus operation that started this run, told when it closes.
     pub nexus_callback: Option<NexusCallback>,
+    /// For a child workflow: its parent, told when the child's execution closes.
+    pub parent: Option<ParentLink>,
+    /// Children this run started that had not closed when last heard of.
+    pub children: Vec<ChildLink>,
+    /// The run this one continues (continue-as-new or a retry of the execution).
+    pub previous_run: Option<RunId>,
+    /// The run that continues this one.
+    pub next_run: Option<RunId>,
+    /// Attempt of the execution (1 unless its retry policy started it again).
+    pub attempt: u32,
+    /// The execution's options.
+    pub options: WorkflowOptions,
+    /// When the execution times out, over all its runs.
+    pub execution_deadline_ms: Option<u64>,
+    /// A cancel request is recorded in this run.
+    pub cancel_requested: bool,
+    /// Whether the workflow id may be started again after this run closes.
+    pub id_reuse_policy: IdReusePolicy,
+}
+
+/// A child's parent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParentLink {
+    /// The parent's run.
+    pub run: RunId,
+    /// The parent's workflow id.
+    pub workflow_id: WorkflowId,
+    /// Its StartChildWorkflowExecutionInitiated event.
+    pub initiated_event_id: EventId,
+}
+
+/// A child of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChildLink {
+    /// The child's current run.
+    pub run: RunId,
+    /// Child workflow id.
+    pub workflow_id: WorkflowId,
+    /// The parent's StartChildWorkflowExecutionInitiated event.
+    pub initiated_event_id: EventId,
+    /// What happens to the child when the parent's run closes.
+    pub policy: ParentClosePolicy,
+}
+
+/// A run record as format versions 1 and 2 stored it (schema 2).
+#[derive(Deserialize)]
+struct RunRecordV2 {
+    namespace: Namespace,
+    history_bytes: u64,
+    workflow_id: WorkflowId,
+    workflow_type: String,
+    status: RunStatus,
+    next_event_id: u64,
+    start_ms: u64,
+    close_ms: Option<u64>,
+    workflow_task: Option<PendingWorkflowTask>,
+    nexus_callback: Option<NexusCallback>,
+}
+
+impl From<RunRecordV2> for RunRecord {
+    fn from(o: RunRecordV2) -> RunRecord {
+        RunRecord {
+            namespace: o.namespace,
+            history_bytes: o.history_bytes,
+            workflow_id: o.workflow_id,
+            workflow_type: o.workflow_type,
+            status: o.status,
+            next_event_id: o.next_event_id,
+            start_ms: o.start_ms,
+            close_ms: o.close_ms,
+            workflow_task: o.workflow_task,
+            nexus_callback: o.nexus_callback,
+            parent: None,
+            children: Vec::new(),
+            previous_run: None,
+            next_run: None,
+            attempt: 1,
+            options: WorkflowOptions::default(),
+            execution_deadline_ms: None,
+            cancel_requested: false,
+            id_reuse_policy: IdReusePolicy::default(),
+        }
+    }
+}
+
+/// Decodes a run record of any format version.
+fn decode_run(bytes: &[u8]) -> Result<RunRecord, EncodingError> {
+    match bytes.first() {
+        Some(1 | 2) => history::decode::<RunRecordV2>(bytes).map(RunRecord::from),
+        _ => history::decode(bytes),
+    }
+}
+
+/// What a new execution is started with.
+#[derive(Clone, Debug)]
+pub struct StartRequest {
+    /// Namespace.
+    pub namespace: Option<Namespace>,
+    /// Workflow id.
+    pub workflow_id: WorkflowId,
+    /// Registered type.
+    pub workflow_type: String,
+    /// Input of `run`.
+    pub input: Payload,
+    /// Seed of the first run's random generator.
+    pub random_seed: u64,
+    /// Timeouts and retry policy.
+    pub options: WorkflowOptions,
+    /// Whether the id may be reused after a close.
+    pub id_reuse_policy: IdReusePolicy,
+    /// Signal-with-start: a signal recorded right after WorkflowExecutionStarted, or sent to
+    /// the running workflow when the id is running.
+    pub signal: Option<(String, Payload)>,
 }
 
 /// A run record as schema 1 stored it (no namespace, no size).
@@ -439,10 +580,61 @@ pub enum Command {
         /// Result.
         result: Payload,
     },
-    /// Fail the run.
+    /// Fail the run (or retry the execution, as its retry policy says).
     FailWorkflow {
         /// Failure.
         failure: Failure,
+    },
+    /// Close the run as canceled after a cancel request.
+    CancelWorkflow {
+        /// Details the workflow reported.
+        details: Option<Payload>,
+    },
+    /// Close the run and start a new run of the same workflow id with `input`.
+    ContinueAsNew {
+        /// Input of the new run.
+        input: Payload,
+    },
+    /// Record a marker (a `patched` change id).
+    RecordMarker {
+        /// Marker name.
+        marker_name: String,
+        /// Details.
+        details: Payload,
+    },
+    /// Record that an update was accepted.
+    AcceptUpdate {
+        /// Update id.
+        update_id: String,
+        /// Handler name.
+        update_name: String,
+        /// Input.
+        input: Payload,
+    },
+    /// Record an accepted update's outcome.
+    CompleteUpdate {
+        /// Update id.
+        update_id: String,
+        /// Result or failure.
+        outcome: Result<Payload, Failure>,
+    },
+    /// Start a child workflow.
+    StartChild {
+        /// Child type.
+        workflow_type: String,
+        /// Child id.
+        workflow_id: WorkflowId,
+        /// Input.
+        input: Payload,
+        /// Parent close policy.
+        policy: ParentClosePolicy,
+        /// The child's options.
+        options: WorkflowOptions,
+    },
+    /// Request cancellation of a child.
+    RequestCancelChild {
+        /// The child's StartChildWorkflowExecutionInitiated.
+        target: Target,
     },
 }
 
@@ -578,13 +770,7 @@ impl Store {
     }
 
     /// Creates a run of `workflow_type` for `id` in `namespace` with `input` and schedules its
-    /// first Workflow Task. Writes WorkflowExecutionStarted and WorkflowTaskScheduled.
-    ///
-    /// A closed workflow with the same id may be started again (a new run); a running one
-    /// fails with [`StoreError::AlreadyRunning`], unless `callback` is given and equals the
-    /// running one's: then this is a repeated start by the same Nexus operation and the
-    /// existing run is returned. Quotas are checked first; nothing is written when one is
-    /// reached.
+    /// first Workflow Task: [`Store::start_workflow_with`] with default options.
     #[allow(clippy::too_many_arguments)]
     pub fn start_workflow(
         &self,
@@ -597,21 +783,77 @@ impl Store {
         quota: StartQuota,
         callback: Option<NexusCallback>,
     ) -> Result<RunId, StoreError> {
+        let req = StartRequest {
+            namespace: Some(namespace.clone()),
+            workflow_id: id.clone(),
+            workflow_type: workflow_type.to_string(),
+            input,
+            random_seed,
+            options: WorkflowOptions::default(),
+            id_reuse_policy: IdReusePolicy::default(),
+            signal: None,
+        };
+        self.start_workflow_with(&req, now_ms, quota, callback)
+            .map(|(run, _)| run)
+    }
+
+    /// Starts an execution as `req` says. Writes WorkflowExecutionStarted (then
+    /// WorkflowExecutionSignaled for signal-with-start) and WorkflowTaskScheduled. Returns the
+    /// run and whether it was created (false: signal-with-start signaled the running one).
+    ///
+    /// A running workflow with the same id fails with [`StoreError::AlreadyRunning`], unless
+    /// `callback` is given and equals the running one's (a repeated start by the same Nexus
+    /// operation: the existing run is returned) or `req.signal` is set (the running one is
+    /// signaled). A closed one may start again as its id reuse policy allows. Quotas are
+    /// checked first; nothing is written when one is reached.
+    pub fn start_workflow_with(
+        &self,
+        req: &StartRequest,
+        now_ms: u64,
+        quota: StartQuota,
+        callback: Option<NexusCallback>,
+    ) -> Result<(RunId, bool), StoreError> {
+        let namespace = req
+            .namespace
+            .clone()
+            .unwrap_or_else(Namespace::default_namespace);
+        let id = &req.workflow_id;
         let tx = self.db.begin_write()?;
-        let run = RunId::random();
+        let run;
         {
             let mut w = W::open(&tx)?;
             let key = (namespace.as_str(), id.0.as_str());
-            if let Some(existing) = w.workflows.get(key)?.map(|v| RunId(v.value())) {
-                let rec = w.get_run(existing)?;
+            let existing = w.workflows.get(key)?.map(|v| RunId(v.value()));
+            if let Some(existing) = existing {
+                let mut rec = w.get_run(existing)?;
                 if callback.is_some() && rec.nexus_callback == callback {
-                    return Ok(existing);
+                    return Ok((existing, false));
                 }
                 if !rec.status.is_closed() {
-                    return Err(StoreError::AlreadyRunning(id.clone(), existing));
+                    let Some((name, input)) = &req.signal else {
+                        return Err(StoreError::AlreadyRunning(id.clone(), existing));
+                    };
+                    w.signal(existing, &mut rec, name, input.clone(), now_ms)?;
+                    w.put_run(existing, &rec)?;
+                    drop(w);
+                    tx.commit()?;
+                    return Ok((existing, false));
+                }
+                let refused = match rec.id_reuse_policy {
+                    IdReusePolicy::AllowDuplicate => false,
+                    IdReusePolicy::AllowDuplicateFailedOnly => rec.status == RunStatus::Completed,
+                    IdReusePolicy::RejectDuplicate => true,
+                };
+                if refused {
+                    return Err(StoreError::IdReused {
+                        id: id.clone(),
+                        run: existing,
+                        status: rec.status,
+                        policy: rec.id_reuse_policy,
+                    });
                 }
             }
-            let usage = get_usage(&w.usage, namespace)?;
+            let usage = get_usage(&w.usage, &namespace)?;
             if usage.open_workflows >= quota.max_open_workflows {
                 return Err(StoreError::QuotaExceeded {
                     namespace: namespace.clone(),
@@ -626,34 +868,71 @@ impl Store {
                     limit: quota.max_stored_bytes,
                 });
             }
-            w.workflows.insert(key, run.0)?;
-            let mut rec = RunRecord {
-                namespace: namespace.clone(),
-                history_bytes: 0,
+            let execution_deadline_ms = req
+                .options
+                .execution_timeout_ms
+                .map(|t| now_ms.saturating_add(t));
+            run = w.create_run(NewRun {
+                namespace,
                 workflow_id: id.clone(),
-                workflow_type: workflow_type.to_string(),
-                status: RunStatus::Running,
-                next_event_id: 1,
-                start_ms: now_ms,
-                close_ms: None,
-                workflow_task: None,
+                workflow_type: req.workflow_type.clone(),
+                input: req.input.clone(),
+                random_seed: req.random_seed,
+                options: req.options.clone(),
+                id_reuse_policy: req.id_reuse_policy,
+                attempt: 1,
+                previous_run: None,
+                parent: None,
                 nexus_callback: callback,
-            };
-            w.append(
-                run,
-                &mut rec,
+                execution_deadline_ms,
+                signal: req.signal.clone(),
+                first_task_due_ms: now_ms,
                 now_ms,
-                EventKind::WorkflowExecutionStarted {
-                    workflow_type: workflow_type.to_string(),
-                    input,
-                    random_seed,
-                },
-            )?;
-            w.schedule_wft(run, &mut rec, now_ms)?;
+            })?;
+        }
+        tx.commit()?;
+        Ok((run, true))
+    }
+
+    /// Sends signal `name` to the open run `run`: WorkflowExecutionSignaled and a Workflow
+    /// Task. Fails with [`StoreError::NotRunning`] when the run is closed.
+    pub fn signal(
+        &self,
+        run: RunId,
+        name: &str,
+        input: Payload,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.change_open_run(run, |w, rec| w.signal(run, rec, name, input, now_ms))
+    }
+
+    /// Records a cancel request of the open run `run` (WorkflowExecutionCancelRequested and a
+    /// Workflow Task); a repeated request changes nothing.
+    pub fn request_cancel(&self, run: RunId, reason: &str, now_ms: u64) -> Result<(), StoreError> {
+        self.change_open_run(run, |w, rec| w.request_cancel(run, rec, reason, now_ms))
+    }
+
+    fn change_open_run(
+        &self,
+        run: RunId,
+        f: impl FnOnce(&mut W<'_>, &mut RunRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut w = W::open(&tx)?;
+            let mut rec = w.get_run(run)?;
+            if rec.status.is_closed() {
+                return Err(StoreError::NotRunning(
+                    rec.workflow_id.clone(),
+                    run,
+                    rec.status,
+                ));
+            }
+            f(&mut w, &mut rec)?;
             w.put_run(run, &rec)?;
         }
         tx.commit()?;
-        Ok(run)
+        Ok(())
     }
 
     /// What namespace `namespace` holds.
@@ -697,9 +976,9 @@ impl Store {
             let outcome = if canceled {
                 CloseOutcome::Canceled
             } else {
-                CloseOutcome::Failed(Failure::new("Terminated", reason))
+                CloseOutcome::Terminated(reason.to_string())
             };
-            w.close(run, &mut rec, RunStatus::Terminated, outcome, now_ms)?;
+            w.close(run, &mut rec, RunStatus::Terminated, outcome, now_ms, false)?;
             w.put_run(run, &rec)?;
         }
         tx.commit()?;
@@ -1103,6 +1382,7 @@ impl Store {
                             RunStatus::Completed,
                             CloseOutcome::Completed(result),
                             now_ms,
+                            false,
                         )?;
                         fx.closed = true;
                         id
@@ -1116,14 +1396,227 @@ impl Store {
                                 failure: failure.clone(),
                             },
                         )?;
+                        w.close_or_retry(run, &mut rec, RunStatus::Failed, failure, now_ms)?;
+                        fx.closed = true;
+                        fx.workflow_task = true;
+                        id
+                    }
+                    Command::CancelWorkflow { details } => {
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::WorkflowExecutionCanceled { details },
+                        )?;
                         w.close(
                             run,
                             &mut rec,
-                            RunStatus::Failed,
-                            CloseOutcome::Failed(failure),
+                            RunStatus::Canceled,
+                            CloseOutcome::Canceled,
                             now_ms,
+                            false,
                         )?;
                         fx.closed = true;
+                        id
+                    }
+                    Command::ContinueAsNew { input } => {
+                        let attempt = rec.attempt;
+                        let next =
+                            w.continue_run(run, &mut rec, input.clone(), attempt, 0, now_ms)?;
+                        let workflow_type = rec.workflow_type.clone();
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::WorkflowExecutionContinuedAsNew {
+                                new_execution_run_id: next.to_string(),
+                                workflow_type,
+                                input,
+                            },
+                        )?;
+                        w.close(
+                            run,
+                            &mut rec,
+                            RunStatus::ContinuedAsNew,
+                            CloseOutcome::Canceled,
+                            now_ms,
+                            true,
+                        )?;
+                        fx.closed = true;
+                        fx.workflow_task = true;
+                        id
+                    }
+                    Command::RecordMarker {
+                        marker_name,
+                        details,
+                    } => w.append(
+                        run,
+                        &mut rec,
+                        now_ms,
+                        EventKind::MarkerRecorded {
+                            marker_name,
+                            details,
+                        },
+                    )?,
+                    Command::AcceptUpdate {
+                        update_id,
+                        update_name,
+                        input,
+                    } => w.append(
+                        run,
+                        &mut rec,
+                        now_ms,
+                        EventKind::WorkflowExecutionUpdateAccepted {
+                            update_id,
+                            update_name,
+                            input,
+                        },
+                    )?,
+                    Command::CompleteUpdate { update_id, outcome } => {
+                        let (result, failure) = match outcome {
+                            Ok(p) => (Some(p), None),
+                            Err(f) => (None, Some(f)),
+                        };
+                        w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::WorkflowExecutionUpdateCompleted {
+                                update_id,
+                                result,
+                                failure,
+                            },
+                        )?
+                    }
+                    Command::StartChild {
+                        workflow_type,
+                        workflow_id,
+                        input,
+                        policy,
+                        options,
+                    } => {
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::StartChildWorkflowExecutionInitiated {
+                                workflow_id: workflow_id.0.clone(),
+                                workflow_type: workflow_type.clone(),
+                                input: input.clone(),
+                                parent_close_policy: policy,
+                                options: options.clone(),
+                            },
+                        )?;
+                        let existing = w
+                            .workflows
+                            .get((rec.namespace.as_str(), workflow_id.0.as_str()))?
+                            .map(|v| RunId(v.value()));
+                        let busy = match existing {
+                            Some(e) => {
+                                let other = w.get_run(e)?;
+                                !other.status.is_closed()
+                                    || other.id_reuse_policy == IdReusePolicy::RejectDuplicate
+                            }
+                            None => false,
+                        };
+                        if busy {
+                            w.append(
+                                run,
+                                &mut rec,
+                                now_ms,
+                                EventKind::StartChildWorkflowExecutionFailed {
+                                    initiated_event_id: id,
+                                    workflow_id: workflow_id.0.clone(),
+                                    cause: "WorkflowExecutionAlreadyStarted".into(),
+                                },
+                            )?;
+                            resolved_now = true;
+                        } else {
+                            let child = w.create_run(NewRun {
+                                namespace: rec.namespace.clone(),
+                                workflow_id: workflow_id.clone(),
+                                workflow_type,
+                                input,
+                                random_seed: rand::random(),
+                                execution_deadline_ms: options
+                                    .execution_timeout_ms
+                                    .map(|t| now_ms.saturating_add(t)),
+                                options,
+                                id_reuse_policy: IdReusePolicy::default(),
+                                attempt: 1,
+                                previous_run: None,
+                                parent: Some(ParentLink {
+                                    run,
+                                    workflow_id: rec.workflow_id.clone(),
+                                    initiated_event_id: id,
+                                }),
+                                nexus_callback: None,
+                                signal: None,
+                                first_task_due_ms: now_ms,
+                                now_ms,
+                            })?;
+                            w.append(
+                                run,
+                                &mut rec,
+                                now_ms,
+                                EventKind::ChildWorkflowExecutionStarted {
+                                    initiated_event_id: id,
+                                    workflow_id: workflow_id.0.clone(),
+                                    run_id: child.to_string(),
+                                },
+                            )?;
+                            rec.children.push(ChildLink {
+                                run: child,
+                                workflow_id,
+                                initiated_event_id: id,
+                                policy,
+                            });
+                            fx.workflow_task = true;
+                        }
+                        id
+                    }
+                    Command::RequestCancelChild { target } => {
+                        let initiated = resolve(target, &assigned);
+                        let child = rec
+                            .children
+                            .iter()
+                            .find(|c| c.initiated_event_id == initiated)
+                            .cloned();
+                        let workflow_id = child
+                            .as_ref()
+                            .map(|c| c.workflow_id.0.clone())
+                            .unwrap_or_default();
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                                initiated_event_id: initiated,
+                                workflow_id: workflow_id.clone(),
+                            },
+                        )?;
+                        if let Some(c) = child {
+                            let mut crec = w.get_run(c.run)?;
+                            if !crec.status.is_closed() {
+                                w.request_cancel(
+                                    c.run,
+                                    &mut crec,
+                                    "canceled by its parent",
+                                    now_ms,
+                                )?;
+                                w.put_run(c.run, &crec)?;
+                                w.append(
+                                    run,
+                                    &mut rec,
+                                    now_ms,
+                                    EventKind::ExternalWorkflowExecutionCancelRequested {
+                                        initiated_event_id: id,
+                                        workflow_id,
+                                    },
+                                )?;
+                                fx.workflow_task = true;
+                            }
+                        }
                         id
                     }
                 };
@@ -1471,6 +1964,48 @@ impl Store {
                         )?;
                         fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
                         w.put_run(run, &rec)?;
+                        fired += 1;
+                    }
+                    DEADLINE_RUN_TIMEOUT | DEADLINE_EXECUTION_TIMEOUT => {
+                        let mut rec = w.get_run(run)?;
+                        if rec.status.is_closed() {
+                            continue;
+                        }
+                        let (timeout, limit) = if kind == DEADLINE_RUN_TIMEOUT {
+                            ("RunTimeout", rec.options.run_timeout_ms)
+                        } else {
+                            ("ExecutionTimeout", rec.options.execution_timeout_ms)
+                        };
+                        w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::WorkflowExecutionTimedOut {
+                                timeout: timeout.into(),
+                            },
+                        )?;
+                        let failure = Failure::new(
+                            "TimedOut",
+                            format!(
+                                "the workflow passed its {timeout} of {} ms",
+                                limit.unwrap_or(0)
+                            ),
+                        );
+                        if kind == DEADLINE_RUN_TIMEOUT {
+                            w.close_or_retry(run, &mut rec, RunStatus::TimedOut, failure, now_ms)?;
+                        } else {
+                            w.close(
+                                run,
+                                &mut rec,
+                                RunStatus::TimedOut,
+                                CloseOutcome::TimedOut,
+                                now_ms,
+                                false,
+                            )?;
+                        }
+                        w.put_run(run, &rec)?;
+                        fx.closed = true;
+                        fx.workflow_task = true;
                         fired += 1;
                     }
                     _ => {}
@@ -2058,8 +2593,10 @@ impl<'t> W<'t> {
         Ok(())
     }
 
-    /// Closes a run: drops its pending activities, timers' effects and Nexus operations, and
-    /// reports the outcome to the Nexus operation that started it, if any.
+    /// Closes a run: drops its pending Workflow Task, activities and Nexus operations, applies
+    /// the parent close policy to its open children and, unless `continued` (a newer run of
+    /// the execution carries on), reports the outcome to its parent and to the Nexus operation
+    /// that started it.
     fn close(
         &mut self,
         run: RunId,
@@ -2067,9 +2604,13 @@ impl<'t> W<'t> {
         status: RunStatus,
         outcome: CloseOutcome,
         now_ms: u64,
+        continued: bool,
     ) -> Result<(), StoreError> {
         rec.status = status;
         rec.close_ms = Some(now_ms);
+        if let Some(p) = rec.workflow_task.take() {
+            self.wft.remove((p.due_ms, run.0))?;
+        }
         let pending: Records<ActivityTask> =
             decode_records(&self.tasks, (run.0, 0)..=(run.0, u64::MAX))?;
         let ns = rec.namespace.clone();
@@ -2081,13 +2622,26 @@ impl<'t> W<'t> {
         for ((_, sched), task) in pending {
             self.remove_nexus(&ns, run, sched, &task)?;
         }
+        for child in std::mem::take(&mut rec.children) {
+            self.apply_parent_close_policy(&child, now_ms)?;
+        }
+        if continued {
+            return Ok(());
+        }
         if let Some(cb) = rec.nexus_callback {
             let mut caller = self.get_run(cb.run)?;
             if let Some(task) = self.get_nexus(cb.run, cb.scheduled_event_id.0)? {
-                let outcome = match outcome {
-                    CloseOutcome::Completed(p) => NexusOutcome::Completed(p),
-                    CloseOutcome::Failed(f) => NexusOutcome::Failed(f),
+                let outcome = match &outcome {
+                    CloseOutcome::Completed(p) => NexusOutcome::Completed(p.clone()),
+                    CloseOutcome::Failed(f) => NexusOutcome::Failed(f.clone()),
                     CloseOutcome::Canceled => NexusOutcome::Canceled,
+                    CloseOutcome::Terminated(reason) => {
+                        NexusOutcome::Failed(Failure::new("Terminated", reason.clone()))
+                    }
+                    CloseOutcome::TimedOut => NexusOutcome::Failed(Failure::new(
+                        "TimedOut",
+                        "the workflow backing the operation timed out",
+                    )),
                 };
                 let mut fx = Effects::default();
                 self.finish_nexus(
@@ -2102,15 +2656,323 @@ impl<'t> W<'t> {
                 self.put_run(cb.run, &caller)?;
             }
         }
+        if let Some(link) = rec.parent.clone() {
+            let mut parent = self.get_run(link.run)?;
+            if !parent.status.is_closed() {
+                let initiated_event_id = link.initiated_event_id;
+                parent
+                    .children
+                    .retain(|c| c.initiated_event_id != initiated_event_id);
+                let kind = match outcome {
+                    CloseOutcome::Completed(result) => EventKind::ChildWorkflowExecutionCompleted {
+                        initiated_event_id,
+                        result,
+                    },
+                    CloseOutcome::Failed(failure) => EventKind::ChildWorkflowExecutionFailed {
+                        initiated_event_id,
+                        failure,
+                    },
+                    CloseOutcome::Canceled => {
+                        EventKind::ChildWorkflowExecutionCanceled { initiated_event_id }
+                    }
+                    CloseOutcome::Terminated(_) => {
+                        EventKind::ChildWorkflowExecutionTerminated { initiated_event_id }
+                    }
+                    CloseOutcome::TimedOut => {
+                        EventKind::ChildWorkflowExecutionTimedOut { initiated_event_id }
+                    }
+                };
+                self.append(link.run, &mut parent, now_ms, kind)?;
+                self.schedule_wft(link.run, &mut parent, now_ms)?;
+                self.put_run(link.run, &parent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on an open child of a closing parent as its parent close policy says.
+    fn apply_parent_close_policy(
+        &mut self,
+        child: &ChildLink,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut rec = self.get_run(child.run)?;
+        if rec.status.is_closed() {
+            return Ok(());
+        }
+        match child.policy {
+            ParentClosePolicy::Abandon => return Ok(()),
+            ParentClosePolicy::RequestCancel => {
+                self.request_cancel(child.run, &mut rec, "its parent closed", now_ms)?;
+            }
+            ParentClosePolicy::Terminate => {
+                // The parent is closing: it is not told.
+                rec.parent = None;
+                let reason = "its parent closed (parent close policy Terminate)".to_string();
+                self.append(
+                    child.run,
+                    &mut rec,
+                    now_ms,
+                    EventKind::WorkflowExecutionTerminated {
+                        reason: reason.clone(),
+                    },
+                )?;
+                self.close(
+                    child.run,
+                    &mut rec,
+                    RunStatus::Terminated,
+                    CloseOutcome::Terminated(reason),
+                    now_ms,
+                    false,
+                )?;
+            }
+        }
+        self.put_run(child.run, &rec)
+    }
+
+    /// Creates a run as `n` says: WorkflowExecutionStarted, the signal of signal-with-start,
+    /// WorkflowTaskScheduled due at `n.first_task_due_ms`, and its timeout deadlines. The
+    /// workflow id points to the new run.
+    fn create_run(&mut self, n: NewRun) -> Result<RunId, StoreError> {
+        let run = RunId::random();
+        self.workflows
+            .insert((n.namespace.as_str(), n.workflow_id.0.as_str()), run.0)?;
+        let mut rec = RunRecord {
+            namespace: n.namespace,
+            history_bytes: 0,
+            workflow_id: n.workflow_id,
+            workflow_type: n.workflow_type.clone(),
+            status: RunStatus::Running,
+            next_event_id: 1,
+            start_ms: n.now_ms,
+            close_ms: None,
+            workflow_task: None,
+            nexus_callback: n.nexus_callback,
+            parent: n.parent,
+            children: Vec::new(),
+            previous_run: n.previous_run,
+            next_run: None,
+            attempt: n.attempt,
+            options: n.options,
+            execution_deadline_ms: n.execution_deadline_ms,
+            cancel_requested: false,
+            id_reuse_policy: n.id_reuse_policy,
+        };
+        self.append(
+            run,
+            &mut rec,
+            n.now_ms,
+            EventKind::WorkflowExecutionStarted {
+                workflow_type: n.workflow_type,
+                input: n.input,
+                random_seed: n.random_seed,
+            },
+        )?;
+        if let Some((name, input)) = n.signal {
+            self.append(
+                run,
+                &mut rec,
+                n.now_ms,
+                EventKind::WorkflowExecutionSignaled {
+                    signal_name: name,
+                    input,
+                },
+            )?;
+        }
+        let id = self.append(
+            run,
+            &mut rec,
+            n.now_ms,
+            EventKind::WorkflowTaskScheduled { attempt: 1 },
+        )?;
+        self.wft.insert((n.first_task_due_ms, run.0), ())?;
+        rec.workflow_task = Some(PendingWorkflowTask {
+            attempt: 1,
+            due_ms: n.first_task_due_ms,
+            scheduled_event_id: Some(id),
+            last_failure: None,
+        });
+        if let Some(t) = rec.options.run_timeout_ms {
+            self.deadlines
+                .insert((n.now_ms.saturating_add(t), run.0, 0), DEADLINE_RUN_TIMEOUT)?;
+        }
+        if let Some(d) = rec.execution_deadline_ms {
+            self.deadlines
+                .insert((d, run.0, 1), DEADLINE_EXECUTION_TIMEOUT)?;
+        }
+        self.put_run(run, &rec)?;
+        Ok(run)
+    }
+
+    /// Starts the run that continues `run` (continue-as-new, or a retry of the execution
+    /// after `delay_ms`): same workflow id, type, options, parent and Nexus caller. The caller
+    /// closes `run` afterwards with `continued`.
+    fn continue_run(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        input: Payload,
+        attempt: u32,
+        delay_ms: u64,
+        now_ms: u64,
+    ) -> Result<RunId, StoreError> {
+        let next = self.create_run(NewRun {
+            namespace: rec.namespace.clone(),
+            workflow_id: rec.workflow_id.clone(),
+            workflow_type: rec.workflow_type.clone(),
+            input,
+            random_seed: rand::random(),
+            options: rec.options.clone(),
+            id_reuse_policy: rec.id_reuse_policy,
+            attempt,
+            previous_run: Some(run),
+            parent: rec.parent.clone(),
+            nexus_callback: rec.nexus_callback,
+            execution_deadline_ms: rec.execution_deadline_ms,
+            signal: None,
+            first_task_due_ms: now_ms.saturating_add(delay_ms),
+            now_ms,
+        })?;
+        rec.next_run = Some(next);
+        if let Some(link) = &rec.parent {
+            let mut parent = self.get_run(link.run)?;
+            for c in &mut parent.children {
+                if c.initiated_event_id == link.initiated_event_id {
+                    c.run = next;
+                }
+            }
+            self.put_run(link.run, &parent)?;
+        }
+        Ok(next)
+    }
+
+    /// The delay before the execution's next attempt after `failure`, if its retry policy
+    /// allows one that starts before the execution timeout.
+    fn retry_delay(&self, rec: &RunRecord, failure: &Failure, now_ms: u64) -> Option<u64> {
+        let policy = rec.options.retry_policy.as_ref()?;
+        if !policy.may_retry(rec.attempt, failure) {
+            return None;
+        }
+        let delay = policy.delay_before(rec.attempt + 1);
+        match rec.execution_deadline_ms {
+            Some(d) if now_ms.saturating_add(delay) >= d => None,
+            _ => Some(delay),
+        }
+    }
+
+    /// The input `run` was started with.
+    fn start_input(&self, run: RunId) -> Result<Payload, StoreError> {
+        match self.history.get((run.0, 1))? {
+            Some(v) => match history::decode_event(v.value())
+                .map_err(|source| StoreError::Encoding { run, source })?
+                .kind
+            {
+                EventKind::WorkflowExecutionStarted { input, .. } => Ok(input),
+                _ => Ok(Payload::default()),
+            },
+            None => Ok(Payload::default()),
+        }
+    }
+
+    /// Closes `run` after `failure` (a failed or timed-out run): retried as a new run when
+    /// the execution's retry policy allows, otherwise closed for good.
+    fn close_or_retry(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        status: RunStatus,
+        failure: Failure,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let outcome = if status == RunStatus::TimedOut {
+            CloseOutcome::TimedOut
+        } else {
+            CloseOutcome::Failed(failure.clone())
+        };
+        match self.retry_delay(rec, &failure, now_ms) {
+            Some(delay) => {
+                let input = self.start_input(run)?;
+                let attempt = rec.attempt + 1;
+                self.continue_run(run, rec, input, attempt, delay, now_ms)?;
+                self.close(run, rec, status, outcome, now_ms, true)
+            }
+            None => self.close(run, rec, status, outcome, now_ms, false),
+        }
+    }
+
+    /// Records signal `name` and schedules a Workflow Task.
+    fn signal(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        name: &str,
+        input: Payload,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.append(
+            run,
+            rec,
+            now_ms,
+            EventKind::WorkflowExecutionSignaled {
+                signal_name: name.to_string(),
+                input,
+            },
+        )?;
+        self.schedule_wft(run, rec, now_ms)?;
+        Ok(())
+    }
+
+    /// Records a cancel request (once) and schedules a Workflow Task.
+    fn request_cancel(
+        &mut self,
+        run: RunId,
+        rec: &mut RunRecord,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        if rec.cancel_requested {
+            return Ok(());
+        }
+        rec.cancel_requested = true;
+        self.append(
+            run,
+            rec,
+            now_ms,
+            EventKind::WorkflowExecutionCancelRequested {
+                reason: reason.to_string(),
+            },
+        )?;
+        self.schedule_wft(run, rec, now_ms)?;
         Ok(())
     }
 }
 
-/// How a run closed, for the Nexus operation that started it.
+/// What [`W::create_run`] creates.
+struct NewRun {
+    namespace: Namespace,
+    workflow_id: WorkflowId,
+    workflow_type: String,
+    input: Payload,
+    random_seed: u64,
+    options: WorkflowOptions,
+    id_reuse_policy: IdReusePolicy,
+    attempt: u32,
+    previous_run: Option<RunId>,
+    parent: Option<ParentLink>,
+    nexus_callback: Option<NexusCallback>,
+    execution_deadline_ms: Option<u64>,
+    signal: Option<(String, Payload)>,
+    first_task_due_ms: u64,
+    now_ms: u64,
+}
+
+/// How a run closed, for its parent or the Nexus operation that started it.
 enum CloseOutcome {
     Completed(Payload),
     Failed(Failure),
     Canceled,
+    Terminated(String),
+    TimedOut,
 }
 
 /// The Nexus operation that started a run, to be told when the run closes.
@@ -2223,7 +3085,7 @@ fn get_run(
         run,
         source: EncodingError::Corrupt("run record missing".into()),
     })?;
-    history::decode(v.value()).map_err(|source| StoreError::Encoding { run, source })
+    decode_run(v.value()).map_err(|source| StoreError::Encoding { run, source })
 }
 
 fn get_usage(
@@ -2252,8 +3114,8 @@ fn put_run(
 ) -> Result<(), StoreError> {
     let (was_open, old_bytes) = match runs.get(run.0)? {
         Some(v) => {
-            let old: RunRecord = history::decode(v.value())
-                .map_err(|source| StoreError::Encoding { run, source })?;
+            let old: RunRecord =
+                decode_run(v.value()).map_err(|source| StoreError::Encoding { run, source })?;
             (!old.status.is_closed(), old.history_bytes)
         }
         None => (false, 0),
@@ -2300,7 +3162,7 @@ fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
             for e in history_t.range((id, 0)..=(id, u64::MAX))? {
                 history_bytes += e?.1.value().len() as u64;
             }
-            let rec = RunRecord {
+            let rec: RunRecord = RunRecordV2 {
                 namespace: default.clone(),
                 history_bytes,
                 workflow_id: v1.workflow_id,
@@ -2311,7 +3173,8 @@ fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
                 close_ms: v1.close_ms,
                 workflow_task: v1.workflow_task,
                 nexus_callback: None,
-            };
+            }
+            .into();
             // Remove first so `put_run` counts the record as new.
             runs.remove(id)?;
             put_run(&mut runs, &mut usage, run, &rec)?;

@@ -6,14 +6,18 @@
 //! (retried with backoff; the execution stays open); a workflow returning an error fails the
 //! execution. This module does not decide when tasks run; `api` schedules them.
 
-use crate::history::{Payload, WorkflowTaskFailedCause};
+use crate::history::{Event, EventKind, Failure, Payload, WorkflowTaskFailedCause};
 use crate::ids::RunId;
 use crate::limits::Limits;
-use crate::replay::{Interrupt, Replay, Served, describe_command};
+use crate::replay::{
+    Extra, Interrupt, QueryRequest, Replay, RunInfo, Served, UpdateRequest, UpdateState,
+    describe_command,
+};
 use crate::sandbox::{CompiledWorkflow, Sandbox};
-use crate::store::{Effects, Store, StoreError, TaskCompletion};
+use crate::store::{Effects, RunRecord, Store, StoreError, TaskCompletion};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing::{info, warn};
 
 /// Milliseconds since the Unix epoch.
@@ -40,7 +44,8 @@ pub enum TaskOutcome {
     Conflict,
     /// The run reached its history limit and was terminated.
     Terminated(String),
-    /// Nothing to do (run closed, no task pending, or not yet due).
+    /// Nothing to do (run closed, no task pending, or not yet due), or a speculative update
+    /// task that was rejected and left no trace.
     Skipped,
 }
 
@@ -49,32 +54,134 @@ enum GuestOutcome {
     Commands(Vec<crate::store::Command>),
     Failed(WorkflowTaskFailedCause, String),
     Terminate(String),
+    Query(Result<Payload, Failure>),
+}
+
+/// What the host knows about a namespace's workflows when it runs a task.
+pub struct TaskEnv<'a> {
+    /// The database.
+    pub store: &'a Store,
+    /// The engine.
+    pub sandbox: &'a Sandbox,
+    /// Registered components by workflow type.
+    pub workflows: &'a HashMap<String, CompiledWorkflow>,
+    /// The namespace's limits.
+    pub limits: &'a Limits,
+    /// What the namespace serves.
+    pub served: &'a Arc<Served>,
 }
 
 /// Runs the pending Workflow Task of `run`, if it is due, with the components and limits of
 /// the run's namespace.
-pub fn run_workflow_task(
-    store: &Store,
-    sandbox: &Sandbox,
-    workflows: &HashMap<String, CompiledWorkflow>,
-    limits: &Limits,
-    served: &Arc<Served>,
+pub fn run_workflow_task(env: &TaskEnv<'_>, run: RunId) -> Result<TaskOutcome, StoreError> {
+    run_task(env, run, Extra::None).map(|(o, _)| o)
+}
+
+/// Runs a Workflow Task of `run` that delivers the new update `update` (and processes whatever
+/// else the history holds). An accepted update is committed with the task; a rejected one
+/// leaves no trace, and when no Workflow Task was pending nothing is committed at all
+/// (Temporal's speculative task). Returns what became of the task and of the update.
+pub fn run_update_task(
+    env: &TaskEnv<'_>,
     run: RunId,
-) -> Result<TaskOutcome, StoreError> {
+    update: UpdateRequest,
+) -> Result<(TaskOutcome, UpdateState), StoreError> {
+    let (outcome, state) = run_task(env, run, Extra::Update(update))?;
+    Ok((outcome, state.unwrap_or(UpdateState::Pending)))
+}
+
+/// Answers `query` from the state `run`'s code reaches when it replays the whole history.
+/// Nothing is recorded. Works on closed runs when the workflow's SDK serves queries after the
+/// workflow function returned.
+pub fn run_query(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    query: QueryRequest,
+) -> Result<Result<Result<Payload, Failure>, String>, StoreError> {
+    let (rec, history) = env.store.load_run(run)?;
+    let Some(compiled) = env.workflows.get(&rec.workflow_type) else {
+        return Ok(Err(format!(
+            "workflow type '{}' is not registered in namespace {} on this host",
+            rec.workflow_type, rec.namespace
+        )));
+    };
+    let replay = prepare(env, run, &rec, &history, 1, now_ms()).with_extra(Extra::Query(query));
+    Ok(match execute(env.sandbox, compiled, replay, &start_input(&history), cpu_limit(env, &rec)) {
+        GuestOutcome::Query(answer) => Ok(answer),
+        GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
+        GuestOutcome::Terminate(reason) => Err(reason),
+        GuestOutcome::Commands(_) => Err(
+            "the workflow returned without answering the query (its SDK does not answer queries once the workflow function returned)".into(),
+        ),
+    })
+}
+
+fn start_input(history: &[Event]) -> Payload {
+    match history.first().map(|e| &e.kind) {
+        Some(EventKind::WorkflowExecutionStarted { input, .. }) => input.clone(),
+        _ => Payload::default(),
+    }
+}
+
+fn cpu_limit(env: &TaskEnv<'_>, rec: &RunRecord) -> Duration {
+    match rec.options.task_timeout_ms {
+        Some(ms) => env.limits.max_task_cpu.min(Duration::from_millis(ms)),
+        None => env.limits.max_task_cpu,
+    }
+}
+
+fn prepare(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    rec: &RunRecord,
+    history: &[Event],
+    attempt: u32,
+    started_ms: u64,
+) -> Replay {
+    Replay::new(
+        run,
+        rec.workflow_id.clone(),
+        history,
+        attempt,
+        started_ms,
+        env.limits.clone(),
+        env.served.clone(),
+    )
+    .with_info(RunInfo {
+        attempt: rec.attempt,
+        continued_from: rec.previous_run,
+        parent_workflow_id: rec.parent.as_ref().map(|p| p.workflow_id.clone()),
+    })
+}
+
+fn run_task(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    extra: Extra,
+) -> Result<(TaskOutcome, Option<UpdateState>), StoreError> {
+    let store = env.store;
+    let limits = env.limits;
     let started_ms = now_ms();
     let (rec, history) = store.load_run(run)?;
-    let Some(pending) = rec.workflow_task.clone() else {
-        return Ok(TaskOutcome::Skipped);
-    };
-    if rec.status.is_closed() || pending.due_ms > started_ms {
-        return Ok(TaskOutcome::Skipped);
+    let speculative = rec.workflow_task.is_none();
+    let is_update = matches!(extra, Extra::Update(_));
+    let attempt = rec.workflow_task.as_ref().map_or(1, |p| p.attempt);
+    if rec.status.is_closed() {
+        return Ok((TaskOutcome::Skipped, None));
+    }
+    match &rec.workflow_task {
+        None if !is_update => return Ok((TaskOutcome::Skipped, None)),
+        Some(p) if !is_update && p.due_ms > started_ms => {
+            return Ok((TaskOutcome::Skipped, None));
+        }
+        _ => {}
     }
     let span = tracing::info_span!(
         "workflow_task",
         namespace = %rec.namespace,
         workflow_id = %rec.workflow_id,
         run_id = %run,
-        attempt = pending.attempt,
+        attempt,
         events = history.len()
     );
     let _enter = span.enter();
@@ -84,7 +191,7 @@ pub fn run_workflow_task(
             "the history reached its limit ({events} events, {} bytes; limits {} events, {} bytes); a long-running workflow must continue as a new run before that",
             rec.history_bytes, limits.max_history_events, limits.max_history_bytes
         );
-        return terminate(store, run, reason);
+        return terminate(store, run, reason).map(|o| (o, None));
     }
     if events >= limits.warn_history_events || rec.history_bytes >= limits.warn_history_bytes {
         warn!(
@@ -95,7 +202,8 @@ pub fn run_workflow_task(
             limits.max_history_bytes
         );
     }
-    let outcome = match workflows.get(&rec.workflow_type) {
+    let mut update_state = None;
+    let outcome = match env.workflows.get(&rec.workflow_type) {
         None => GuestOutcome::Failed(
             WorkflowTaskFailedCause::InstantiationFailed,
             format!(
@@ -104,59 +212,60 @@ pub fn run_workflow_task(
             ),
         ),
         Some(compiled) => {
-            let input = match history.first().map(|e| &e.kind) {
-                Some(crate::history::EventKind::WorkflowExecutionStarted { input, .. }) => {
-                    input.clone()
-                }
-                _ => Payload::default(),
-            };
-            let replay = Replay::new(
-                run,
-                rec.workflow_id.clone(),
-                &history,
-                pending.attempt,
-                started_ms,
-                limits.clone(),
-                served.clone(),
+            let replay = prepare(env, run, &rec, &history, attempt, started_ms).with_extra(extra);
+            let (outcome, state) = execute_with_state(
+                env.sandbox,
+                compiled,
+                replay,
+                &start_input(&history),
+                cpu_limit(env, &rec),
             );
-            execute(sandbox, compiled, replay, &input)
+            update_state = Some(state);
+            outcome
         }
     };
+    let accepted = matches!(update_state, Some(UpdateState::Accepted));
     match outcome {
         GuestOutcome::Commands(commands) => {
+            if speculative && !accepted && commands.is_empty() {
+                // A rejected (or undelivered) update with nothing else to do: no trace.
+                return Ok((TaskOutcome::Skipped, update_state));
+            }
             let n = commands.len();
             let completion = TaskCompletion {
                 run,
                 expected_next_event_id: rec.next_event_id,
-                attempt: pending.attempt,
+                attempt,
                 started_ms,
                 commands,
             };
             match store.complete_workflow_task(completion, now_ms()) {
                 Ok(fx) => {
                     info!(commands = n, closed = fx.closed, "workflow task completed");
-                    Ok(TaskOutcome::Completed(fx))
+                    Ok((TaskOutcome::Completed(fx), update_state))
                 }
-                Err(StoreError::Conflict(..)) => Ok(TaskOutcome::Conflict),
+                Err(StoreError::Conflict(..)) => Ok((TaskOutcome::Conflict, update_state)),
                 Err(e) => Err(e),
             }
         }
-        GuestOutcome::Terminate(reason) => terminate(store, run, reason),
+        GuestOutcome::Query(_) => Ok((TaskOutcome::Skipped, update_state)),
+        GuestOutcome::Terminate(reason) => terminate(store, run, reason).map(|o| (o, None)),
+        GuestOutcome::Failed(cause, message) if speculative => {
+            warn!(?cause, %message, "speculative workflow task for an update failed; nothing recorded");
+            Ok((TaskOutcome::Failed { cause, message }, update_state))
+        }
         GuestOutcome::Failed(cause, message) => {
-            let retry_at = now_ms()
-                + limits
-                    .workflow_task_backoff(pending.attempt + 1)
-                    .as_millis() as u64;
+            let retry_at = now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
             warn!(?cause, %message, retry_at, "workflow task failed; the execution stays open and the task will be retried");
             store.fail_workflow_task(
                 run,
-                pending.attempt,
+                attempt,
                 started_ms,
                 cause.clone(),
                 &message,
                 retry_at,
             )?;
-            Ok(TaskOutcome::Failed { cause, message })
+            Ok((TaskOutcome::Failed { cause, message }, update_state))
         }
     }
 }
@@ -172,25 +281,54 @@ fn execute(
     compiled: &CompiledWorkflow,
     replay: Replay,
     input: &Payload,
+    cpu: Duration,
 ) -> GuestOutcome {
-    let mut wasm_store = sandbox.store(replay);
+    execute_with_state(sandbox, compiled, replay, input, cpu).0
+}
+
+fn execute_with_state(
+    sandbox: &Sandbox,
+    compiled: &CompiledWorkflow,
+    replay: Replay,
+    input: &Payload,
+    cpu: Duration,
+) -> (GuestOutcome, UpdateState) {
+    let mut wasm_store = sandbox.store(replay, cpu);
     let result = compiled.run(&mut wasm_store, &input.0);
     let replay = &mut wasm_store.data_mut().replay;
+    let outcome = guest_outcome(replay, result, cpu);
+    (outcome, replay.update_state().clone())
+}
+
+fn guest_outcome(
+    replay: &mut Replay,
+    result: wasmtime::Result<
+        Result<Vec<u8>, crate::sandbox::bindings::weft::workflow::types::Failure>,
+    >,
+    cpu: Duration,
+) -> GuestOutcome {
     match result {
         Ok(ret) => match replay.finish(ret) {
             Ok(commands) => GuestOutcome::Commands(commands),
             Err(i) => interrupt_failure(i),
         },
         Err(err) => match replay.interrupt().cloned() {
-            Some(Interrupt::Suspend) => GuestOutcome::Commands(replay.take_commands()),
+            Some(Interrupt::Suspend | Interrupt::ContinuedAsNew) => {
+                GuestOutcome::Commands(replay.take_commands())
+            }
+            Some(Interrupt::QueryAnswered) => GuestOutcome::Query(
+                replay
+                    .query_answer()
+                    .cloned()
+                    .expect("an answered query has its answer"),
+            ),
             Some(i) => interrupt_failure(i),
             None => {
                 if let Some(wasmtime::Trap::Interrupt) = err.downcast_ref::<wasmtime::Trap>() {
                     return GuestOutcome::Failed(
                         WorkflowTaskFailedCause::LimitExceeded,
                         format!(
-                            "the workflow ran longer than the task CPU limit of {:?} without waiting; a workflow must not loop or compute for long (move heavy work into an activity)",
-                            sandbox.limits().max_task_cpu
+                            "the workflow ran longer than the task CPU limit of {cpu:?} without waiting; a workflow must not loop or compute for long (move heavy work into an activity)",
                         ),
                     );
                 }
@@ -239,7 +377,9 @@ fn interrupt_failure(i: Interrupt) -> GuestOutcome {
         Interrupt::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterminism,
         Interrupt::Limit(_) => WorkflowTaskFailedCause::LimitExceeded,
         Interrupt::InvalidCall(_) => WorkflowTaskFailedCause::BadCommand,
-        Interrupt::Suspend => WorkflowTaskFailedCause::GuestTrap,
+        Interrupt::Suspend | Interrupt::ContinuedAsNew | Interrupt::QueryAnswered => {
+            WorkflowTaskFailedCause::GuestTrap
+        }
     };
     GuestOutcome::Failed(cause, i.to_string())
 }
@@ -269,6 +409,12 @@ pub fn verify_replay(
         EventKind::WorkflowExecutionFailed { failure } => Some(Command::FailWorkflow {
             failure: failure.clone(),
         }),
+        EventKind::WorkflowExecutionCanceled { details } => Some(Command::CancelWorkflow {
+            details: details.clone(),
+        }),
+        EventKind::WorkflowExecutionContinuedAsNew { input, .. } => Some(Command::ContinueAsNew {
+            input: input.clone(),
+        }),
         _ => None,
     });
     let Some(expected) = expected else {
@@ -289,7 +435,8 @@ pub fn verify_replay(
         limits.clone(),
         served.clone(),
     );
-    match execute(sandbox, compiled, replay, &input) {
+    match execute(sandbox, compiled, replay, &input, limits.max_task_cpu) {
+        GuestOutcome::Query(_) => Err("the replay answered a query instead of running".into()),
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(commands) => {
@@ -341,8 +488,46 @@ pub fn verify_replay(
                     EventKind::NexusOperationCancelRequested { .. } => {
                         Some("RequestCancelNexusOperation".into())
                     }
+                    EventKind::RequestCancelExternalWorkflowExecutionInitiated { .. } => {
+                        Some("RequestCancelExternalWorkflowExecution".into())
+                    }
+                    EventKind::MarkerRecorded {
+                        marker_name,
+                        details,
+                    } => Some(signature(&Command::RecordMarker {
+                        marker_name: marker_name.clone(),
+                        details: details.clone(),
+                    })),
+                    EventKind::StartChildWorkflowExecutionInitiated {
+                        workflow_id,
+                        workflow_type,
+                        input,
+                        parent_close_policy,
+                        options,
+                    } => Some(signature(&Command::StartChild {
+                        workflow_type: workflow_type.clone(),
+                        workflow_id: crate::ids::WorkflowId(workflow_id.clone()),
+                        input: input.clone(),
+                        policy: *parent_close_policy,
+                        options: options.clone(),
+                    })),
+                    EventKind::WorkflowExecutionUpdateCompleted {
+                        update_id,
+                        result,
+                        failure,
+                    } => Some(signature(&Command::CompleteUpdate {
+                        update_id: update_id.clone(),
+                        outcome: match (result, failure) {
+                            (_, Some(f)) => Err(f.clone()),
+                            (r, None) => Ok(r.clone().unwrap_or_default()),
+                        },
+                    })),
                     EventKind::WorkflowExecutionCompleted { .. }
-                    | EventKind::WorkflowExecutionFailed { .. } => Some(signature(&expected)),
+                    | EventKind::WorkflowExecutionFailed { .. }
+                    | EventKind::WorkflowExecutionCanceled { .. }
+                    | EventKind::WorkflowExecutionContinuedAsNew { .. } => {
+                        Some(signature(&expected))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -366,7 +551,8 @@ fn signature(cmd: &crate::store::Command) -> String {
     match cmd {
         Command::RequestCancelActivity { .. }
         | Command::CancelTimer { .. }
-        | Command::RequestCancelNexusOperation { .. } => describe_command(cmd),
+        | Command::RequestCancelNexusOperation { .. }
+        | Command::RequestCancelChild { .. } => describe_command(cmd),
         other => format!("{other:?}"),
     }
 }

@@ -123,7 +123,7 @@ fn order(order: Order) -> Result<Receipt, Failure> {
         }
     };
 
-    sleep(Duration::from_millis(order.ship_after_ms));
+    sleep(Duration::from_millis(order.ship_after_ms))?;
     let shipped = activity::<_, Shipped>(
         "ship_order",
         &Ship {

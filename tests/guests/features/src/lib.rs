@@ -50,7 +50,7 @@ fn features(input: Input) -> Result<Value, Failure> {
             };
             let blocking = activity_with::<_, String>("blocking", &json!({}), &options);
             let hour = timer(Duration::from_secs(3600));
-            sleep(Duration::from_millis(300));
+            sleep(Duration::from_millis(300))?;
             blocking.cancel();
             hour.cancel();
             let fired = hour.wait();

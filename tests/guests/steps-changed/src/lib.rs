@@ -27,7 +27,7 @@ fn steps(input: Input) -> Result<Output, Failure> {
             )
             .result()?,
         );
-        sleep(Duration::from_millis(input.sleep_ms));
+        sleep(Duration::from_millis(input.sleep_ms))?;
     }
     Ok(Output { results })
 }

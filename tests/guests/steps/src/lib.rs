@@ -20,7 +20,7 @@ fn steps(input: Input) -> Result<Output, Failure> {
     let mut results = Vec::new();
     for i in 0..input.count {
         results.push(activity::<_, String>("step", &json!({ "i": i })).result()?);
-        sleep(Duration::from_millis(input.sleep_ms));
+        sleep(Duration::from_millis(input.sleep_ms))?;
     }
     Ok(Output { results })
 }
