@@ -17,10 +17,10 @@ pub mod workflow_task;
 
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
-    Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, WorkflowDescription,
-    WorkflowOutcome,
+    Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, StartOptions,
+    WorkflowDescription, WorkflowOutcome,
 };
-pub use history::{Event, EventKind, Failure, Payload, RetryPolicy};
+pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy};
 pub use ids::{EventId, Namespace, RunId, WorkflowId};
 pub use limits::Limits;
 pub use nexus::{NexusContext, NexusError, NexusStart};

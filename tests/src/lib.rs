@@ -15,6 +15,13 @@ pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
 
 /// Activity options, cancellation, task queues and Nexus, by `mode`.
 pub const FEATURES: &str = env!("WEFT_TEST_FEATURES_WASM");
+/// Signals, queries, updates, cancellation, children, continue-as-new and retries, by
+/// `mode`.
+pub const SEMANTICS: &str = env!("WEFT_TEST_SEMANTICS_WASM");
+/// A workflow before a versioned change.
+pub const VERSIONED_V1: &str = env!("WEFT_TEST_VERSIONED_V1_WASM");
+/// The same workflow after the change, behind `patched`.
+pub const VERSIONED_V2: &str = env!("WEFT_TEST_VERSIONED_V2_WASM");
 /// Hostile: computes forever.
 pub const SPIN: &str = env!("WEFT_TEST_SPIN_WASM");
 /// Hostile: allocates until stopped.

@@ -1,0 +1,190 @@
+//! Workflow semantics beyond activities, by `mode`: signals and queries, updates,
+//! cancellation with compensation, child workflows, continue-as-new, execution retries and
+//! timeouts.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use weft_sdk::{
+    ActivityOptions, ChildOptions, Failure, ParentClosePolicy, activity, activity_with,
+    child_workflow, child_workflow_with, continue_as_new, info, is_cancel_requested,
+    set_query_handler, set_update_handler_with_validator, signal_channel, sleep, timer, uuid,
+    wait_condition,
+};
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Input {
+    mode: String,
+    n: i64,
+    i: i64,
+    children: Vec<String>,
+    child_mode: String,
+    policy: String,
+    wait: bool,
+}
+
+#[derive(Default, Clone, serde::Serialize)]
+struct Tally {
+    sum: i64,
+    seen: Vec<i64>,
+    done: bool,
+}
+
+fn run(input: Input) -> Result<Value, Failure> {
+    match input.mode.as_str() {
+        // Adds the `add` signals until `done`; query `tally` reads the state.
+        "signals" => {
+            let tally = Rc::new(RefCell::new(Tally::default()));
+            let t = tally.clone();
+            set_query_handler("tally", move |_: Value| Ok(t.borrow().clone()));
+            let add = signal_channel::<i64>("add");
+            let done = signal_channel::<Value>("done");
+            wait_condition(|| {
+                let mut t = tally.borrow_mut();
+                while let Some(v) = add.try_recv() {
+                    let v = v.expect("add carries a number");
+                    t.sum += v;
+                    t.seen.push(v);
+                }
+                if done.try_recv().is_some() {
+                    t.done = true;
+                }
+                t.done
+            })?;
+            let sum = tally.borrow().sum;
+            let echoed: String = activity("step", &json!({ "i": sum })).result()?;
+            let t = tally.borrow();
+            Ok(json!({"sum": t.sum, "seen": t.seen, "echo": echoed}))
+        }
+        // Update `add` (validator rejects negatives) runs an activity and returns the total;
+        // signal `finish` ends the workflow.
+        "update" => {
+            let total = Rc::new(RefCell::new(0i64));
+            let t = total.clone();
+            set_query_handler("total", move |_: Value| Ok(*t.borrow()));
+            let t = total.clone();
+            set_update_handler_with_validator(
+                "add",
+                |v: &i64| {
+                    if *v < 0 {
+                        Err(Failure::new("Negative", format!("{v} is negative")))
+                    } else {
+                        Ok(())
+                    }
+                },
+                move |v: i64| {
+                    let _: String = activity("step", &json!({ "i": v })).result()?;
+                    *t.borrow_mut() += v;
+                    Ok(*t.borrow())
+                },
+            );
+            signal_channel::<Value>("finish").recv()?;
+            Ok(json!({"total": *total.borrow()}))
+        }
+        // A long activity and a long timer; on cancel, compensate and end as canceled.
+        "cancel" => {
+            let options = ActivityOptions {
+                heartbeat_timeout: Some(Duration::from_secs(5)),
+                ..ActivityOptions::default()
+            };
+            let work = activity_with::<_, String>("blocking", &json!({}), &options);
+            let wait = timer(Duration::from_secs(3600));
+            let outcome = work.result();
+            let fired = wait.wait();
+            if is_cancel_requested() {
+                let _: String = activity("compensate", &json!({"undo": "work"})).result()?;
+                return Err(Failure::canceled(format!(
+                    "canceled: work ended with {:?}, timer fired {fired}",
+                    outcome.err().map(|f| f.error_type)
+                )));
+            }
+            Ok(json!({"work": outcome?}))
+        }
+        // Starts `children` (of mode `child_mode`) and waits for them if `wait`; otherwise
+        // returns once signal `finish` arrives, leaving them to the parent close policy.
+        "parent" => {
+            let policy = match input.policy.as_str() {
+                "abandon" => ParentClosePolicy::Abandon,
+                "request-cancel" => ParentClosePolicy::RequestCancel,
+                _ => ParentClosePolicy::Terminate,
+            };
+            let options = ChildOptions {
+                parent_close_policy: policy,
+                ..ChildOptions::default()
+            };
+            let kids: Vec<_> = input
+                .children
+                .iter()
+                .enumerate()
+                .map(|(k, id)| {
+                    child_workflow_with::<_, Value>(
+                        "semantics",
+                        id,
+                        &json!({"mode": input.child_mode, "n": k as i64 + 1}),
+                        &options,
+                    )
+                })
+                .collect();
+            if input.wait {
+                let mut results = Vec::new();
+                for k in &kids {
+                    results.push(match k.result() {
+                        Ok(v) => v,
+                        Err(f) => json!({"error": f.error_type}),
+                    });
+                }
+                return Ok(json!({"children": results}));
+            }
+            signal_channel::<Value>("finish").recv()?;
+            Ok(json!("parent done"))
+        }
+        "child" => {
+            let echoed: String = activity("step", &json!({ "i": input.n })).result()?;
+            Ok(json!({"echo": echoed, "double": input.n * 2, "parent": info().parent_workflow_id}))
+        }
+        "child-wait" => {
+            signal_channel::<Value>("finish").recv()?;
+            Ok(json!("child finished"))
+        }
+        // Counts to `n`, one run per step.
+        "continue" => {
+            if input.i < input.n {
+                continue_as_new(&json!({"mode": "continue", "i": input.i + 1, "n": input.n}));
+            }
+            Ok(json!({"i": input.i, "continued": info().continued_from_run_id.is_some()}))
+        }
+        // Fails until attempt `n` of the execution.
+        "retry" => {
+            let attempt = info().attempt;
+            if i64::from(attempt) < input.n {
+                return Err(Failure::new("Flaky", format!("attempt {attempt} fails")));
+            }
+            Ok(json!({"attempt": attempt}))
+        }
+        "sleep" => {
+            sleep(Duration::from_secs(3600))?;
+            Ok(json!("woke"))
+        }
+        // Deterministic helpers: the same values on every replay.
+        "uuid" => {
+            let a = uuid();
+            let _: String = activity("step", &json!({"i": 1})).result()?;
+            Ok(json!({"uuid": a, "again": uuid()}))
+        }
+        // Starts a child with an id given twice: the second start fails.
+        "dup-child" => {
+            let first = child_workflow::<_, Value>("semantics", "dup", &json!({"mode": "child-wait"}));
+            let second = child_workflow::<_, Value>("semantics", "dup", &json!({"mode": "child"}));
+            let err = second.result().err().map(|f| f.error_type);
+            first.cancel();
+            let first = first.result().err().map(|f| f.error_type);
+            Ok(json!({"second": err, "first": first}))
+        }
+        other => Err(Failure::non_retryable("BadMode", format!("unknown mode {other}"))),
+    }
+}
+
+weft_sdk::workflow!(run);

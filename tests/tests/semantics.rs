@@ -1,0 +1,523 @@
+//! Workflow semantics through the real component and database: signals and queries, updates,
+//! cancellation and termination, child workflows and parent close policies, continue-as-new,
+//! versioning, workflow options and deterministic helpers. Each test checks the recorded
+//! events by their Temporal names.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use weft::{
+    ActivityContext, ActivityError, Client, Host, HostBuilder, HostError, IdReusePolicy, Limits,
+    RetryPolicy, RunStatus, StartOptions, WorkflowOutcome,
+};
+use weft_tests::wait_until;
+
+struct Env {
+    host: Host,
+    client: Client,
+    /// Runs of the `step` activity.
+    steps: Arc<AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = Arc::new(AtomicUsize::new(0));
+    let s2 = steps.clone();
+    let host = HostBuilder::new(dir.path().join("weft.redb"))
+        .limits(Limits {
+            workflow_task_retry_initial: Duration::from_millis(50),
+            ..Limits::default()
+        })
+        .workflow_file("semantics", weft_tests::SEMANTICS)
+        .workflow_file("versioned", weft_tests::VERSIONED_V1)
+        .activity("step", move |_c: ActivityContext, v: Value| {
+            let s2 = s2.clone();
+            async move {
+                s2.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ActivityError>(format!("step-{}", v["i"]))
+            }
+        })
+        .activity("blocking", |ctx: ActivityContext, _: Value| async move {
+            loop {
+                ctx.heartbeat(&()).await?;
+                if ctx.is_cancel_requested() {
+                    return Err(ActivityError::canceled("gave up"));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<String, ActivityError>(String::new())
+        })
+        .activity("compensate", |_c: ActivityContext, v: Value| async move {
+            Ok::<_, ActivityError>(format!("undone {}", v["undo"]))
+        })
+        .start()
+        .await
+        .unwrap();
+    let client = host.namespace("default").unwrap();
+    Env {
+        host,
+        client,
+        steps,
+        _dir: dir,
+    }
+}
+
+fn names(c: &Client, id: &str) -> Vec<&'static str> {
+    c.history(id)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.name())
+        .collect()
+}
+
+fn count(c: &Client, id: &str, name: &str) -> usize {
+    names(c, id).iter().filter(|n| **n == name).count()
+}
+
+async fn completed(c: &Client, id: &str) -> Value {
+    match c.result(id).await.unwrap() {
+        WorkflowOutcome::Completed(v) => v,
+        other => panic!("{id} did not complete: {other:?}\n{:#?}", names(c, id)),
+    }
+}
+
+async fn failed(c: &Client, id: &str) -> weft::Failure {
+    match c.result(id).await.unwrap() {
+        WorkflowOutcome::Failed(f) => f,
+        other => panic!("{id} did not fail: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn signals_arrive_in_order_and_queries_read_state() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("semantics", "sig", json!({"mode": "signals"}))
+        .await
+        .unwrap();
+    for v in [1, 2, 3] {
+        c.signal("sig", "add", json!(v)).await.unwrap();
+    }
+    // Queries see the state the signals built, and record nothing.
+    let c2 = c.clone();
+    let mut tally = json!(null);
+    for _ in 0..200 {
+        tally = c2.query("sig", "tally", json!(null)).await.unwrap();
+        if tally["sum"] == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(tally["seen"], json!([1, 2, 3]), "{tally}");
+    let before = names(c, "sig").len();
+    c.query("sig", "tally", json!(null)).await.unwrap();
+    assert_eq!(names(c, "sig").len(), before, "a query adds no event");
+    let err = c.query("sig", "nope", json!(null)).await.unwrap_err();
+    assert!(err.to_string().contains("UnknownQuery"), "{err}");
+    c.signal("sig", "done", json!(null)).await.unwrap();
+    let out = completed(c, "sig").await;
+    assert_eq!(out, json!({"sum": 6, "seen": [1, 2, 3], "echo": "step-6"}));
+    assert_eq!(count(c, "sig", "WorkflowExecutionSignaled"), 4);
+    // A closed workflow answers from its final state; signals are refused.
+    let tally = c.query("sig", "tally", json!(null)).await.unwrap();
+    assert_eq!(tally["done"], true);
+    let err = c.signal("sig", "add", json!(1)).await.unwrap_err();
+    assert!(err.to_string().contains("not running"), "{err}");
+
+    // Signal-with-start starts with the signal right after the start, then signals.
+    let opts = StartOptions::default();
+    let run = c
+        .signal_with_start(
+            "semantics",
+            "sws",
+            json!({"mode": "signals"}),
+            "add",
+            json!(5),
+            &opts,
+        )
+        .await
+        .unwrap();
+    let again = c
+        .signal_with_start(
+            "semantics",
+            "sws",
+            json!({"mode": "signals"}),
+            "add",
+            json!(7),
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        run, again,
+        "the running workflow is signaled, not started again"
+    );
+    let n = names(c, "sws");
+    assert_eq!(
+        &n[..2],
+        &["WorkflowExecutionStarted", "WorkflowExecutionSignaled"]
+    );
+    c.signal("sws", "done", json!(null)).await.unwrap();
+    assert_eq!(completed(c, "sws").await["seen"], json!([5, 7]));
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn updates_are_validated_accepted_and_answered() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("semantics", "upd", json!({"mode": "update"}))
+        .await
+        .unwrap();
+    wait_until("first task", || {
+        names(c, "upd").contains(&"WorkflowTaskCompleted")
+    })
+    .await;
+    let before = c.history("upd").unwrap();
+    let err = c.update("upd", "add", json!(-4)).await.unwrap_err();
+    assert!(
+        matches!(&err, HostError::UpdateRejected(f) if f.error_type == "Negative"),
+        "{err}"
+    );
+    assert_eq!(
+        c.history("upd").unwrap(),
+        before,
+        "a rejected update leaves no trace"
+    );
+    let err = c.update("upd", "nope", json!(1)).await.unwrap_err();
+    assert!(err.to_string().contains("UnknownUpdate"), "{err}");
+    assert_eq!(c.update("upd", "add", json!(5)).await.unwrap(), json!(5));
+    assert_eq!(
+        c.update_with_id("upd", "u-2", "add", json!(10))
+            .await
+            .unwrap(),
+        json!(15)
+    );
+    // The same update id again is the same update: not applied twice.
+    assert_eq!(
+        c.update_with_id("upd", "u-2", "add", json!(10))
+            .await
+            .unwrap(),
+        json!(15)
+    );
+    assert_eq!(c.update_result("upd", "u-2").await.unwrap(), json!(15));
+    assert_eq!(
+        c.query("upd", "total", json!(null)).await.unwrap(),
+        json!(15)
+    );
+    c.signal("upd", "finish", json!(null)).await.unwrap();
+    assert_eq!(completed(c, "upd").await, json!({"total": 15}));
+    assert_eq!(count(c, "upd", "WorkflowExecutionUpdateAccepted"), 2);
+    assert_eq!(count(c, "upd", "WorkflowExecutionUpdateCompleted"), 2);
+    assert_eq!(
+        e.steps.load(Ordering::SeqCst),
+        2,
+        "each accepted update ran once"
+    );
+    c.verify_replay("upd").unwrap();
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_lets_the_workflow_compensate_and_terminate_does_not() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("semantics", "saga", json!({"mode": "cancel"}))
+        .await
+        .unwrap();
+    wait_until("activity running", || {
+        names(c, "saga").contains(&"TimerStarted")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.cancel("saga", "the user gave up").await.unwrap();
+    c.cancel("saga", "twice").await.unwrap();
+    let f = failed(c, "saga").await;
+    assert_eq!(f.error_type, "Canceled");
+    let n = names(c, "saga");
+    assert_eq!(
+        count(c, "saga", "WorkflowExecutionCancelRequested"),
+        1,
+        "{n:?}"
+    );
+    for want in [
+        "ActivityTaskCancelRequested",
+        "ActivityTaskCanceled",
+        "TimerCanceled",
+        "WorkflowExecutionCanceled",
+    ] {
+        assert!(n.contains(&want), "{want} missing: {n:?}");
+    }
+    let history = c.history("saga").unwrap();
+    assert!(history.iter().any(|e| matches!(&e.kind,
+        weft::EventKind::ActivityTaskScheduled { activity_type, .. } if activity_type == "compensate")));
+    assert_eq!(c.describe("saga").unwrap().status, RunStatus::Canceled);
+
+    c.start_workflow("semantics", "term", json!({"mode": "sleep"}))
+        .await
+        .unwrap();
+    wait_until("timer", || names(c, "term").contains(&"TimerStarted")).await;
+    c.terminate("term", "operator stop").await.unwrap();
+    let f = failed(c, "term").await;
+    assert_eq!(f.error_type, "Terminated");
+    assert_eq!(
+        names(c, "term").last(),
+        Some(&"WorkflowExecutionTerminated")
+    );
+    let err = c.cancel("term", "late").await.unwrap_err();
+    assert!(err.to_string().contains("not running"), "{err}");
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn children_report_to_their_parent_and_follow_its_close_policy() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow(
+        "semantics",
+        "fan",
+        json!({"mode": "parent", "children": ["k1", "k2"], "child_mode": "child", "wait": true}),
+    )
+    .await
+    .unwrap();
+    let out = completed(c, "fan").await;
+    assert_eq!(out["children"][0]["double"], 2);
+    assert_eq!(out["children"][1]["echo"], "step-2");
+    assert_eq!(out["children"][1]["parent"], "fan");
+    assert_eq!(count(c, "fan", "StartChildWorkflowExecutionInitiated"), 2);
+    assert_eq!(count(c, "fan", "ChildWorkflowExecutionStarted"), 2);
+    assert_eq!(count(c, "fan", "ChildWorkflowExecutionCompleted"), 2);
+    assert_eq!(
+        c.describe("k1").unwrap().parent_workflow_id.as_deref(),
+        Some("fan")
+    );
+    c.verify_replay("fan").unwrap();
+
+    // Parent close policies: terminate and abandon.
+    for (id, policy) in [
+        ("pt", "terminate"),
+        ("pa", "abandon"),
+        ("pc", "request-cancel"),
+    ] {
+        let kid = format!("{id}-kid");
+        c.start_workflow(
+            "semantics",
+            id,
+            json!({"mode": "parent", "children": [kid], "child_mode": "child-wait", "policy": policy}),
+        )
+        .await
+        .unwrap();
+        wait_until("child started", || {
+            c.describe(&kid)
+                .is_ok_and(|d| d.status == RunStatus::Running)
+                && names(c, id).contains(&"ChildWorkflowExecutionStarted")
+        })
+        .await;
+        assert_eq!(c.describe(id).unwrap().open_children, vec![kid.clone()]);
+        c.signal(id, "finish", json!(null)).await.unwrap();
+        completed(c, id).await;
+        let status = c.describe(&kid).unwrap().status;
+        match policy {
+            "terminate" => assert_eq!(status, RunStatus::Terminated),
+            "abandon" => assert_eq!(status, RunStatus::Running),
+            _ => {
+                wait_until("child canceled", || {
+                    c.describe(&kid).unwrap().status.is_closed()
+                })
+                .await;
+                assert!(names(c, &kid).contains(&"WorkflowExecutionCancelRequested"));
+                assert_eq!(failed(c, &kid).await.error_type, "Canceled");
+            }
+        }
+    }
+
+    // A child id in use: the second start fails; canceling a child ends it as canceled.
+    c.start_workflow("semantics", "dups", json!({"mode": "dup-child"}))
+        .await
+        .unwrap();
+    let out = completed(c, "dups").await;
+    assert_eq!(
+        out,
+        json!({"second": "WorkflowExecutionAlreadyStarted", "first": "Canceled"})
+    );
+    for want in [
+        "StartChildWorkflowExecutionFailed",
+        "RequestCancelExternalWorkflowExecutionInitiated",
+        "ExternalWorkflowExecutionCancelRequested",
+        "ChildWorkflowExecutionCanceled",
+    ] {
+        assert!(names(c, "dups").contains(&want), "{want} missing");
+    }
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn continue_as_new_chains_runs_with_fresh_histories() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("semantics", "loop", json!({"mode": "continue", "n": 3}))
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(c, "loop").await,
+        json!({"i": 3, "continued": true})
+    );
+    let d = c.describe("loop").unwrap();
+    assert_eq!(d.run_chain.len(), 4, "{d:?}");
+    assert_eq!(d.run_chain.last(), Some(&d.run_id));
+    let n = names(c, "loop");
+    assert!(n.len() < 10, "a fresh history: {n:?}");
+    assert_eq!(n[0], "WorkflowExecutionStarted");
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn patched_code_replays_old_histories_and_marks_new_ones() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("versioned", "old", json!(null))
+        .await
+        .unwrap();
+    wait_until("old run waits for go", || {
+        count(c, "old", "ActivityTaskCompleted") == 1
+            && names(c, "old").last() == Some(&"WorkflowTaskCompleted")
+    })
+    .await;
+    // Deploy version 2 while the old run is open.
+    c.register_workflow(
+        "versioned",
+        std::fs::read(weft_tests::VERSIONED_V2).unwrap(),
+    )
+    .await
+    .unwrap();
+    c.start_workflow("versioned", "new", json!(null))
+        .await
+        .unwrap();
+    wait_until("new run waits for go", || {
+        count(c, "new", "ActivityTaskCompleted") == 2
+    })
+    .await;
+    c.signal("old", "go", json!(null)).await.unwrap();
+    c.signal("new", "go", json!(null)).await.unwrap();
+    assert_eq!(completed(c, "old").await, json!(["step-1", "step-2"]));
+    assert_eq!(
+        completed(c, "new").await,
+        json!(["step-1", "step-3", "step-2"])
+    );
+    assert_eq!(count(c, "old", "MarkerRecorded"), 0);
+    assert_eq!(count(c, "new", "MarkerRecorded"), 1);
+    assert!(names(c, "old").iter().all(|n| *n != "WorkflowTaskFailed"));
+    c.verify_replay("old").unwrap();
+    c.verify_replay("new").unwrap();
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn workflow_options_timeouts_retries_and_id_reuse() {
+    let e = env().await;
+    let c = &e.client;
+    // Execution retry: attempts 1 and 2 fail, 3 completes, each a run of the chain.
+    let retry = StartOptions {
+        retry_policy: Some(RetryPolicy {
+            initial_interval_ms: 10,
+            maximum_attempts: 5,
+            ..RetryPolicy::default()
+        }),
+        ..StartOptions::default()
+    };
+    c.start_workflow_with(
+        "semantics",
+        "flaky",
+        json!({"mode": "retry", "n": 3}),
+        &retry,
+    )
+    .await
+    .unwrap();
+    assert_eq!(completed(c, "flaky").await, json!({"attempt": 3}));
+    let d = c.describe("flaky").unwrap();
+    assert_eq!((d.attempt, d.run_chain.len()), (3, 3));
+    // Without attempts left the failure stands.
+    let once = StartOptions {
+        retry_policy: Some(RetryPolicy {
+            initial_interval_ms: 10,
+            maximum_attempts: 2,
+            ..RetryPolicy::default()
+        }),
+        ..StartOptions::default()
+    };
+    c.start_workflow_with(
+        "semantics",
+        "flaky2",
+        json!({"mode": "retry", "n": 9}),
+        &once,
+    )
+    .await
+    .unwrap();
+    assert_eq!(failed(c, "flaky2").await.error_type, "Flaky");
+    assert_eq!(c.describe("flaky2").unwrap().attempt, 2);
+
+    // Run timeout.
+    let timeout = StartOptions {
+        run_timeout: Some(Duration::from_millis(300)),
+        id_reuse_policy: IdReusePolicy::RejectDuplicate,
+        ..StartOptions::default()
+    };
+    c.start_workflow_with("semantics", "slow", json!({"mode": "sleep"}), &timeout)
+        .await
+        .unwrap();
+    // A running id is refused.
+    let err = c
+        .start_workflow("semantics", "slow", json!({"mode": "sleep"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("already running"), "{err}");
+    assert_eq!(failed(c, "slow").await.error_type, "TimedOut");
+    assert_eq!(c.describe("slow").unwrap().status, RunStatus::TimedOut);
+    assert_eq!(names(c, "slow").last(), Some(&"WorkflowExecutionTimedOut"));
+    // RejectDuplicate: the id cannot be used again.
+    let err = c
+        .start_workflow("semantics", "slow", json!({"mode": "sleep"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("RejectDuplicate"), "{err}");
+    // AllowDuplicateFailedOnly: a completed id is refused, a failed one may run again.
+    let failed_only = StartOptions {
+        id_reuse_policy: IdReusePolicy::AllowDuplicateFailedOnly,
+        ..StartOptions::default()
+    };
+    c.start_workflow_with(
+        "semantics",
+        "ok",
+        json!({"mode": "retry", "n": 1}),
+        &failed_only,
+    )
+    .await
+    .unwrap();
+    completed(c, "ok").await;
+    assert!(
+        c.start_workflow("semantics", "ok", json!({"mode": "retry"}))
+            .await
+            .is_err()
+    );
+    e.host.shutdown().await;
+}
+
+#[tokio::test]
+async fn deterministic_helpers_replay_to_the_same_values() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("semantics", "ids", json!({"mode": "uuid"}))
+        .await
+        .unwrap();
+    let out = completed(c, "ids").await;
+    let a = out["uuid"].as_str().unwrap();
+    assert_eq!(a.len(), 36);
+    assert_eq!(&a[14..15], "4");
+    assert_ne!(out["uuid"], out["again"]);
+    // The value computed in the first task survived the replay of the second.
+    c.verify_replay("ids").unwrap();
+    e.host.shutdown().await;
+}
