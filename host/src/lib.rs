@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod api;
+pub mod cli;
 pub mod history;
 pub mod ids;
 pub mod limits;

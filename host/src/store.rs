@@ -2273,6 +2273,12 @@ impl ReadOnlyStore {
         Ok((run, rec, events))
     }
 
+    /// The record of `run`.
+    pub fn run(&self, run: RunId) -> Result<RunRecord, StoreError> {
+        let tx = self.db.begin_read()?;
+        get_run(&tx.open_table(RUNS)?, run)
+    }
+
     /// Every workflow of `namespace` (all namespaces if `None`) with its current run's
     /// record.
     pub fn list(

@@ -105,15 +105,59 @@ pub fn run_query(
             rec.workflow_type, rec.namespace
         )));
     };
-    let replay = prepare(env, run, &rec, &history, 1, now_ms()).with_extra(Extra::Query(query));
-    Ok(match execute(env.sandbox, compiled, replay, &start_input(&history), cpu_limit(env, &rec)) {
+    Ok(query_history(
+        env.sandbox,
+        compiled,
+        env.limits,
+        env.served,
+        run,
+        &rec,
+        &history,
+        query,
+    ))
+}
+
+/// [`run_query`] on a history already read (the `weft query` command reads it while a host
+/// may hold the file).
+#[allow(clippy::too_many_arguments)]
+pub fn query_history(
+    sandbox: &Sandbox,
+    compiled: &CompiledWorkflow,
+    limits: &Limits,
+    served: &Arc<Served>,
+    run: RunId,
+    rec: &RunRecord,
+    history: &[Event],
+    query: QueryRequest,
+) -> Result<Result<Payload, Failure>, String> {
+    let replay = Replay::new(
+        run,
+        rec.workflow_id.clone(),
+        history,
+        1,
+        now_ms(),
+        limits.clone(),
+        served.clone(),
+    )
+    .with_info(run_info(rec))
+    .with_extra(Extra::Query(query));
+    let cpu = task_cpu(limits, rec);
+    match execute(sandbox, compiled, replay, &start_input(history), cpu) {
         GuestOutcome::Query(answer) => Ok(answer),
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(_) => Err(
             "the workflow returned without answering the query (its SDK does not answer queries once the workflow function returned)".into(),
         ),
-    })
+    }
+}
+
+fn run_info(rec: &RunRecord) -> RunInfo {
+    RunInfo {
+        attempt: rec.attempt,
+        continued_from: rec.previous_run,
+        parent_workflow_id: rec.parent.as_ref().map(|p| p.workflow_id.clone()),
+    }
 }
 
 fn start_input(history: &[Event]) -> Payload {
@@ -124,9 +168,13 @@ fn start_input(history: &[Event]) -> Payload {
 }
 
 fn cpu_limit(env: &TaskEnv<'_>, rec: &RunRecord) -> Duration {
+    task_cpu(env.limits, rec)
+}
+
+fn task_cpu(limits: &Limits, rec: &RunRecord) -> Duration {
     match rec.options.task_timeout_ms {
-        Some(ms) => env.limits.max_task_cpu.min(Duration::from_millis(ms)),
-        None => env.limits.max_task_cpu,
+        Some(ms) => limits.max_task_cpu.min(Duration::from_millis(ms)),
+        None => limits.max_task_cpu,
     }
 }
 
@@ -147,11 +195,7 @@ fn prepare(
         env.limits.clone(),
         env.served.clone(),
     )
-    .with_info(RunInfo {
-        attempt: rec.attempt,
-        continued_from: rec.previous_run,
-        parent_workflow_id: rec.parent.as_ref().map(|p| p.workflow_id.clone()),
-    })
+    .with_info(run_info(rec))
 }
 
 fn run_task(

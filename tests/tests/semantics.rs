@@ -18,14 +18,28 @@ struct Env {
     client: Client,
     /// Runs of the `step` activity.
     steps: Arc<AtomicUsize>,
+    db: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("weft.redb");
     let steps = Arc::new(AtomicUsize::new(0));
-    let s2 = steps.clone();
-    let host = HostBuilder::new(dir.path().join("weft.redb"))
+    let host = start_host(&db, steps.clone()).await;
+    let client = host.namespace("default").unwrap();
+    Env {
+        host,
+        client,
+        steps,
+        db,
+        _dir: dir,
+    }
+}
+
+async fn start_host(db: &std::path::Path, steps: Arc<AtomicUsize>) -> Host {
+    let s2 = steps;
+    HostBuilder::new(db)
         .limits(Limits {
             workflow_task_retry_initial: Duration::from_millis(50),
             ..Limits::default()
@@ -55,14 +69,7 @@ async fn env() -> Env {
         })
         .start()
         .await
-        .unwrap();
-    let client = host.namespace("default").unwrap();
-    Env {
-        host,
-        client,
-        steps,
-        _dir: dir,
-    }
+        .unwrap()
 }
 
 fn names(c: &Client, id: &str) -> Vec<&'static str> {
@@ -112,6 +119,14 @@ async fn signals_arrive_in_order_and_queries_read_state() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(tally["seen"], json!([1, 2, 3]), "{tally}");
+    // (A query replays unprocessed events too; wait for the task so the history is still.)
+    wait_until("signals processed", || {
+        c.describe("sig")
+            .unwrap()
+            .pending_workflow_task_attempt
+            .is_none()
+    })
+    .await;
     let before = names(c, "sig").len();
     c.query("sig", "tally", json!(null)).await.unwrap();
     assert_eq!(names(c, "sig").len(), before, "a query adds no event");
@@ -520,4 +535,98 @@ async fn deterministic_helpers_replay_to_the_same_values() {
     // The value computed in the first task survived the replay of the second.
     c.verify_replay("ids").unwrap();
     e.host.shutdown().await;
+}
+
+fn weft_cli(db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weft_cli"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run weft");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
+    let e = env().await;
+    let c = &e.client;
+    c.start_workflow("semantics", "sig", json!({"mode": "signals"}))
+        .await
+        .unwrap();
+    c.start_workflow("semantics", "upd", json!({"mode": "update"}))
+        .await
+        .unwrap();
+    c.start_workflow("semantics", "zzz", json!({"mode": "sleep"}))
+        .await
+        .unwrap();
+    c.signal("sig", "add", json!(1)).await.unwrap();
+    for id in ["sig", "upd", "zzz"] {
+        wait_until("waiting", || {
+            names(c, id).last() == Some(&"WorkflowTaskCompleted")
+                || names(c, id).last() == Some(&"TimerStarted")
+        })
+        .await;
+    }
+    let (steps, db) = (e.steps.clone(), e.db.clone());
+    drop(e.client);
+    e.host.shutdown().await;
+
+    let component = weft_tests::SEMANTICS;
+    let (code, out, err) = weft_cli(&db, &["query", "sig", "tally", "--component", component]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(r#""sum":1"#), "{out}");
+    for args in [
+        ["signal", "sig", "add", "2"],
+        ["signal", "sig", "done", "null"],
+    ] {
+        let (code, _, err) = weft_cli(&db, &args);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = weft_cli(
+        &db,
+        &["update", "upd", "add", "-1", "--component", component],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("update rejected") && err.contains("Negative"),
+        "{err}"
+    );
+    let (code, out, err) = weft_cli(
+        &db,
+        &[
+            "update",
+            "upd",
+            "add",
+            "3",
+            "--component",
+            component,
+            "--id",
+            "u-cli",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("accepted"), "{out}");
+    let (code, _, err) = weft_cli(&db, &["terminate", "zzz", "--reason", "done with it"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = weft_cli(&db, &["describe", "zzz"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Terminated"), "{out}");
+    let (code, out, _) = weft_cli(&db, &["history", "sig", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("WorkflowExecutionSignaled").count(), 3, "{out}");
+
+    // A host started on the file carries on from what the command line recorded.
+    let host = start_host(&db, steps).await;
+    let c = host.namespace("default").unwrap();
+    assert_eq!(completed(&c, "sig").await["seen"], json!([1, 2]));
+    assert_eq!(c.update_result("upd", "u-cli").await.unwrap(), json!(3));
+    c.signal("upd", "finish", json!(null)).await.unwrap();
+    assert_eq!(completed(&c, "upd").await, json!({"total": 3}));
+    drop(c);
+    host.shutdown().await;
 }

@@ -1,0 +1,389 @@
+//! The `weft` command line: inspect and drive workflows in a weft database.
+//!
+//! `describe`, `history`, `list` and `query` read the database file directly (a running host
+//! may keep writing it). `signal`, `cancel`, `terminate` and `update` write it, so they need
+//! the file not to be held by a host; a host started later carries on from what they
+//! recorded. Exit codes: 0 on success, 1 on a runtime error (unknown workflow, unreadable
+//! database, rejected update), 2 on bad usage.
+
+use crate::api::WorkflowDescription;
+use crate::history::{EventKind, Payload};
+use crate::ids::{Namespace, WorkflowId};
+use crate::limits::Limits;
+use crate::replay::{QueryRequest, Served, UpdateRequest, UpdateState};
+use crate::sandbox::Sandbox;
+use crate::store::{ReadOnlyStore, Store};
+use crate::workflow_task::{TaskEnv, TaskOutcome, now_ms, query_history, run_update_task};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "weft",
+    version,
+    about = "Inspect and drive workflows in a weft database"
+)]
+struct Cli {
+    /// The database file.
+    #[arg(long, global = true, default_value = "weft.redb", env = "WEFT_DB")]
+    db: PathBuf,
+    /// The namespace the workflow ids belong to.
+    #[arg(
+        long,
+        short = 'n',
+        global = true,
+        default_value = "default",
+        env = "WEFT_NAMESPACE"
+    )]
+    namespace: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Status of a workflow's current run.
+    Describe {
+        /// Workflow id.
+        workflow_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Event history of a workflow's current run.
+    History {
+        /// Workflow id.
+        workflow_id: String,
+        /// Print JSON (one array of events).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every workflow of the namespace with the status of its current run.
+    List {
+        /// List every namespace.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a signal to a running workflow (needs the file not held by a host).
+    Signal {
+        /// Workflow id.
+        workflow_id: String,
+        /// Signal name.
+        name: String,
+        /// Input as JSON.
+        #[arg(default_value = "null", allow_hyphen_values = true)]
+        input: String,
+    },
+    /// Request cancellation of a running workflow (needs the file not held by a host).
+    Cancel {
+        /// Workflow id.
+        workflow_id: String,
+        /// Why.
+        #[arg(long, default_value = "canceled from the command line")]
+        reason: String,
+    },
+    /// Terminate a running workflow at once (needs the file not held by a host).
+    Terminate {
+        /// Workflow id.
+        workflow_id: String,
+        /// Why.
+        #[arg(long, default_value = "terminated from the command line")]
+        reason: String,
+    },
+    /// Answer a query by replaying the workflow's history with its component. Records
+    /// nothing; works while a host runs.
+    Query {
+        /// Workflow id.
+        workflow_id: String,
+        /// Query name.
+        name: String,
+        /// Input as JSON.
+        #[arg(default_value = "null", allow_hyphen_values = true)]
+        input: String,
+        /// The workflow's component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+    },
+    /// Send an update: its validator runs now; an accepted update is recorded and its result
+    /// printed if the handler finished, otherwise a host completes it (needs the file not
+    /// held by a host).
+    Update {
+        /// Workflow id.
+        workflow_id: String,
+        /// Update name.
+        name: String,
+        /// Input as JSON.
+        #[arg(default_value = "null", allow_hyphen_values = true)]
+        input: String,
+        /// The workflow's component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Update id (a repeated id is the same update).
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+/// Runs the `weft` command line with the process's arguments and exits with its code.
+pub fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn json_input(input: &str) -> anyhow::Result<Payload> {
+    let v: serde_json::Value =
+        serde_json::from_str(input).with_context(|| format!("input is not JSON: {input}"))?;
+    Ok(Payload::json(&v))
+}
+
+/// Task queues and Nexus operations the history uses: what a replay may name again.
+fn served_by(history: &[crate::history::Event]) -> Arc<Served> {
+    let mut served = Served {
+        task_queues: HashSet::from([crate::history::DEFAULT_TASK_QUEUE.to_string()]),
+        nexus_operations: HashSet::new(),
+    };
+    for e in history {
+        match &e.kind {
+            EventKind::ActivityTaskScheduled { task_queue, .. } => {
+                served.task_queues.insert(task_queue.clone());
+            }
+            EventKind::NexusOperationScheduled {
+                endpoint,
+                service,
+                operation,
+                ..
+            } => {
+                served.nexus_operations.insert((
+                    endpoint.clone(),
+                    service.clone(),
+                    operation.clone(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Arc::new(served)
+}
+
+/// Commands that write the database.
+fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
+    let open = || {
+        Store::open(&cli.db, now_ms()).with_context(|| format!("cannot open {}", cli.db.display()))
+    };
+    let running = |store: &Store, id: &str| -> anyhow::Result<crate::ids::RunId> {
+        let (run, rec) = store.current_run(ns, &WorkflowId(id.to_string()))?;
+        anyhow::ensure!(
+            !rec.status.is_closed(),
+            "workflow {id} is not running: its current run {run} is {:?}",
+            rec.status
+        );
+        Ok(run)
+    };
+    match &cli.command {
+        Cmd::Signal {
+            workflow_id,
+            name,
+            input,
+        } => {
+            let input = json_input(input)?;
+            let store = open()?;
+            let run = running(&store, workflow_id)?;
+            store.signal(run, name, input, now_ms())?;
+            println!("signaled {workflow_id} ({run}) with {name}");
+        }
+        Cmd::Cancel {
+            workflow_id,
+            reason,
+        } => {
+            let store = open()?;
+            let run = running(&store, workflow_id)?;
+            store.request_cancel(run, reason, now_ms())?;
+            println!("cancel requested for {workflow_id} ({run})");
+        }
+        Cmd::Terminate {
+            workflow_id,
+            reason,
+        } => {
+            let store = open()?;
+            let run = running(&store, workflow_id)?;
+            store.terminate(run, reason, now_ms())?;
+            println!("terminated {workflow_id} ({run})");
+        }
+        Cmd::Update {
+            workflow_id,
+            name,
+            input,
+            component,
+            id,
+        } => {
+            let input = json_input(input)?;
+            let store = open()?;
+            let run = running(&store, workflow_id)?;
+            let (rec, history) = store.load_run(run)?;
+            let limits = Limits::default();
+            let sandbox = Sandbox::new(limits.clone()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let compiled = sandbox.compile_file(&rec.workflow_type, component)?;
+            let workflows = HashMap::from([(rec.workflow_type.clone(), compiled)]);
+            let served = served_by(&history);
+            let env = TaskEnv {
+                store: &store,
+                sandbox: &sandbox,
+                workflows: &workflows,
+                limits: &limits,
+                served: &served,
+            };
+            let update_id = id
+                .clone()
+                .unwrap_or_else(|| crate::ids::RunId::random().to_string());
+            let update = UpdateRequest {
+                id: update_id.clone(),
+                name: name.clone(),
+                input,
+            };
+            let (outcome, state) = run_update_task(&env, run, update)?;
+            match (outcome, state) {
+                (_, UpdateState::Rejected(f)) => anyhow::bail!("update rejected: {f}"),
+                (TaskOutcome::Failed { message, .. }, _) => {
+                    anyhow::bail!("the workflow task failed: {message}")
+                }
+                (TaskOutcome::Completed(_), UpdateState::Accepted) => {
+                    let (_, history) = store.load_run(run)?;
+                    let done = history.iter().find_map(|e| match &e.kind {
+                        EventKind::WorkflowExecutionUpdateCompleted {
+                            update_id: u,
+                            result,
+                            failure,
+                        } if *u == update_id => Some((result.clone(), failure.clone())),
+                        _ => None,
+                    });
+                    match done {
+                        Some((_, Some(f))) => anyhow::bail!("update failed: {f}"),
+                        Some((r, None)) => {
+                            println!("{}", r.unwrap_or_default().to_json());
+                        }
+                        None => println!(
+                            "update {update_id} accepted; its handler waits for work a host will run (see `weft history {workflow_id}`)"
+                        ),
+                    }
+                }
+                (other, state) => anyhow::bail!(
+                    "the update was not delivered ({other:?}, {state:?}); is the workflow waiting?"
+                ),
+            }
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ns = Namespace::new(&cli.namespace).map_err(anyhow::Error::msg)?;
+    if write(&cli, &ns)? {
+        return Ok(());
+    }
+    let store = ReadOnlyStore::open(&cli.db)
+        .with_context(|| format!("cannot open {}", cli.db.display()))?;
+    match cli.command {
+        Cmd::Describe { workflow_id, json } => {
+            let (run, rec, _) = store.workflow(&ns, &WorkflowId(workflow_id))?;
+            let d = WorkflowDescription::new(run, &rec).with_chain(&rec, |r| store.run(r).ok());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                println!("namespace:     {}", d.namespace);
+                println!("workflow id:   {}", d.workflow_id);
+                println!("run id:        {}", d.run_id);
+                println!("type:          {}", d.workflow_type);
+                println!("status:        {:?}", d.status);
+                println!("started (ms):  {}", d.start_ms);
+                if let Some(c) = d.close_ms {
+                    println!("closed (ms):   {c}");
+                }
+                println!("events:        {}", d.history_length);
+                if let Some(a) = d.pending_workflow_task_attempt {
+                    println!("workflow task: pending, attempt {a}");
+                }
+                if let Some(f) = &d.last_workflow_task_failure {
+                    println!("last task failure: {f}");
+                }
+                if d.attempt > 1 {
+                    println!("attempt:       {}", d.attempt);
+                }
+                if d.cancel_requested {
+                    println!("cancel:        requested");
+                }
+                if let Some(p) = &d.parent_workflow_id {
+                    println!("parent:        {p}");
+                }
+                if !d.open_children.is_empty() {
+                    println!("children:      {}", d.open_children.join(", "));
+                }
+                if d.run_chain.len() > 1 {
+                    println!("runs:          {}", d.run_chain.join(" -> "));
+                }
+            }
+        }
+        Cmd::History { workflow_id, json } => {
+            let (run, _, events) = store.workflow(&ns, &WorkflowId(workflow_id))?;
+            if json {
+                let all: Vec<_> = events.iter().map(|e| e.to_json(run)).collect();
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for e in &events {
+                    println!("{}", e.summary());
+                }
+            }
+        }
+        Cmd::List { all, json } => {
+            let all = store.list((!all).then_some(&ns))?;
+            if json {
+                let v: Vec<_> = all
+                    .iter()
+                    .map(|(_, run, rec)| WorkflowDescription::new(*run, rec))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (id, run, rec) in all {
+                    println!(
+                        "{}\t{id}\t{run}\t{}\t{:?}",
+                        rec.namespace, rec.workflow_type, rec.status
+                    );
+                }
+            }
+        }
+        Cmd::Query {
+            workflow_id,
+            name,
+            input,
+            component,
+        } => {
+            let input = json_input(&input)?;
+            let (run, rec, history) = store.workflow(&ns, &WorkflowId(workflow_id))?;
+            let limits = Limits::default();
+            let sandbox = Sandbox::new(limits.clone()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let compiled = sandbox.compile_file(&rec.workflow_type, &component)?;
+            let query = QueryRequest { name, input };
+            let served = served_by(&history);
+            match query_history(
+                &sandbox, &compiled, &limits, &served, run, &rec, &history, query,
+            ) {
+                Ok(Ok(answer)) => println!("{}", answer.to_json()),
+                Ok(Err(f)) => anyhow::bail!("query failed: {f}"),
+                Err(msg) => anyhow::bail!("query failed: {msg}"),
+            }
+        }
+        Cmd::Signal { .. } | Cmd::Cancel { .. } | Cmd::Terminate { .. } | Cmd::Update { .. } => {
+            unreachable!("handled by write")
+        }
+    }
+    Ok(())
+}
