@@ -4,8 +4,10 @@
 //! handler de-duplicates on the request id and logs every delivery.
 //!
 //! Usage: test_host --db FILE --log FILE [--wasm TYPE=PATH]... [--start ID --type TYPE
-//!        --input JSON] [--wait ID] [--step-ms N] [--retry-ms N]
-//! Prints `RESULT <json>` or `FAILED <failure>` when `--wait` finishes.
+//!        --input JSON] [--signal ID NAME JSON]... [--update ID NAME JSON UPDATE_ID]...
+//!        [--wait ID] [--step-ms N] [--retry-ms N]
+//! Prints `SIGNALED`/`UPDATE` lines as signals and updates are done (in order, after the
+//! start), then `RESULT <json>` or `FAILED <failure>` when `--wait` finishes.
 
 use serde::Deserialize;
 use std::io::Write;
@@ -154,6 +156,35 @@ async fn main() {
             .expect("start workflow");
     }
     println!("READY");
+    // Signals and updates, in the order given.
+    let c = host.namespace("default").expect("default namespace");
+    let mut i = 0;
+    while i < args.len() {
+        let json = |k: usize| -> serde_json::Value {
+            serde_json::from_str(&args[i + k]).expect("JSON argument")
+        };
+        match args[i].as_str() {
+            "--signal" => {
+                c.signal(&args[i + 1], &args[i + 2], json(3))
+                    .await
+                    .expect("signal");
+                println!("SIGNALED {} {}", args[i + 2], args[i + 3]);
+                i += 4;
+            }
+            "--update" => {
+                match c
+                    .update_with_id(&args[i + 1], &args[i + 4], &args[i + 2], json(3))
+                    .await
+                {
+                    Ok(v) => println!("UPDATE {v}"),
+                    Err(e) => println!("UPDATE-ERROR {e}"),
+                }
+                i += 5;
+            }
+            _ => i += 1,
+        }
+    }
+    drop(c);
     if let Some(id) = get("--wait") {
         match host.result(&id).await.expect("result") {
             WorkflowOutcome::Completed(v) => println!("RESULT {v}"),

@@ -1,0 +1,207 @@
+//! Signals, updates and child workflows survive a host process killed with SIGKILL in the
+//! middle: the restarted host continues from the recorded events, nothing is delivered or
+//! applied twice.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+use weft::ids::{Namespace, WorkflowId};
+use weft::store::Store;
+
+const HOST: &str = env!("CARGO_BIN_EXE_test_host");
+
+fn spawn(db: &Path, log: &Path, args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(HOST)
+        .arg("--db")
+        .arg(db)
+        .arg("--log")
+        .arg(log)
+        .arg("--wasm")
+        .arg(format!("semantics={}", weft_tests::SEMANTICS))
+        .args(["--step-ms", "1500", "--retry-ms", "100"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn test host");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+/// Reads lines until one starts with `prefix`.
+fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
+    lines
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("the host exited before printing {prefix}"))
+}
+
+fn log_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(120), "timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn kill(mut child: Child) {
+    child.kill().expect("kill -9");
+    child.wait().unwrap();
+}
+
+/// Event names of workflow `id`'s current run, read after the host is gone.
+fn names(db: &Path, id: &str) -> Vec<&'static str> {
+    let store = Store::open(db, 0).expect("open db");
+    let (run, _) = store
+        .current_run(&Namespace::default_namespace(), &WorkflowId::from(id))
+        .unwrap();
+    store
+        .load_run(run)
+        .unwrap()
+        .1
+        .iter()
+        .map(|e| e.kind.name())
+        .collect()
+}
+
+fn count(names: &[&str], name: &str) -> usize {
+    names.iter().filter(|n| **n == name).count()
+}
+
+#[test]
+fn signals_sent_before_a_kill_are_kept_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = (dir.path().join("s.redb"), dir.path().join("runs.log"));
+    let start = [
+        "--start",
+        "wf",
+        "--type",
+        "semantics",
+        "--input",
+        r#"{"mode":"signals"}"#,
+    ];
+    let (child, mut lines) = spawn(
+        &db,
+        &log,
+        &[
+            &start[..],
+            &[
+                "--signal", "wf", "add", "1", "--signal", "wf", "add", "2", "--wait", "wf",
+            ],
+        ]
+        .concat(),
+    );
+    read_until(&mut lines, "SIGNALED add 2");
+    kill(child);
+    let (mut child, mut lines) = spawn(
+        &db,
+        &log,
+        &[
+            "--signal", "wf", "add", "3", "--signal", "wf", "done", "null", "--wait", "wf",
+        ],
+    );
+    let result = read_until(&mut lines, "RESULT");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(result, r#"RESULT {"echo":"step-6","seen":[1,2,3],"sum":6}"#);
+    assert_eq!(count(&names(&db, "wf"), "WorkflowExecutionSignaled"), 4);
+}
+
+#[test]
+fn an_update_accepted_before_a_kill_completes_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = (dir.path().join("u.redb"), dir.path().join("runs.log"));
+    let (child, _lines) = spawn(
+        &db,
+        &log,
+        &[
+            "--start",
+            "wf",
+            "--type",
+            "semantics",
+            "--input",
+            r#"{"mode":"update"}"#,
+            "--update",
+            "wf",
+            "add",
+            "5",
+            "u-1",
+            "--wait",
+            "wf",
+        ],
+    );
+    // The handler's activity runs: the update was accepted and committed.
+    wait_for(|| !log_lines(&log).is_empty());
+    kill(child);
+    let before = names(&db, "wf");
+    assert_eq!(count(&before, "WorkflowExecutionUpdateAccepted"), 1);
+    assert_eq!(count(&before, "WorkflowExecutionUpdateCompleted"), 0);
+
+    // The caller retries with the same update id after the restart.
+    let (mut child, mut lines) = spawn(
+        &db,
+        &log,
+        &[
+            "--update", "wf", "add", "5", "u-1", "--signal", "wf", "finish", "null", "--wait", "wf",
+        ],
+    );
+    assert_eq!(read_until(&mut lines, "UPDATE"), "UPDATE 5");
+    assert_eq!(read_until(&mut lines, "RESULT"), r#"RESULT {"total":5}"#);
+    assert!(child.wait().unwrap().success());
+    let after = names(&db, "wf");
+    assert_eq!(count(&after, "WorkflowExecutionUpdateAccepted"), 1);
+    assert_eq!(count(&after, "WorkflowExecutionUpdateCompleted"), 1);
+}
+
+#[test]
+fn children_running_at_a_kill_finish_and_report_to_their_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = (dir.path().join("c.redb"), dir.path().join("runs.log"));
+    let input = r#"{"mode":"parent","children":["c1","c2"],"child_mode":"child","wait":true}"#;
+    let (child, _lines) = spawn(
+        &db,
+        &log,
+        &[
+            "--start",
+            "p",
+            "--type",
+            "semantics",
+            "--input",
+            input,
+            "--wait",
+            "p",
+        ],
+    );
+    // Both children's activities are running.
+    wait_for(|| log_lines(&log).len() >= 2);
+    kill(child);
+    let before = names(&db, "p");
+    assert_eq!(count(&before, "ChildWorkflowExecutionStarted"), 2);
+    assert_eq!(count(&before, "ChildWorkflowExecutionCompleted"), 0);
+
+    let (mut child, mut lines) = spawn(&db, &log, &["--wait", "p"]);
+    let result = read_until(&mut lines, "RESULT");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        result.contains(r#""double":2"#) && result.contains(r#""double":4"#),
+        "{result}"
+    );
+    let after = names(&db, "p");
+    assert_eq!(count(&after, "StartChildWorkflowExecutionInitiated"), 2);
+    assert_eq!(count(&after, "ChildWorkflowExecutionCompleted"), 2);
+    for kid in ["c1", "c2"] {
+        let n = names(&db, kid);
+        assert_eq!(
+            n.last(),
+            Some(&"WorkflowExecutionCompleted"),
+            "{kid}: {n:?}"
+        );
+    }
+}
