@@ -20,7 +20,7 @@ use crate::store::{
     Store, StoreError, queue_key,
 };
 use crate::workflow_task::{
-    TaskEnv, TaskOutcome, now_ms, run_query, run_update_task, run_workflow_task,
+    Cache, TaskEnv, TaskOutcome, now_ms, run_query, run_update_task, run_workflow_task,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -479,6 +479,12 @@ impl HostBuilder {
             HashMap::new(),
             HashMap::new(),
         );
+        let cache = (limits.sticky_cache_entries > 0).then(|| {
+            Cache::new(
+                limits.sticky_cache_entries,
+                limits.sticky_cache_memory_bytes,
+            )
+        });
         let inner = Arc::new(Inner {
             store,
             sandbox,
@@ -490,6 +496,7 @@ impl HostBuilder {
             wake,
             in_flight: Mutex::new(HashSet::new()),
             running: Mutex::new(HashMap::new()),
+            cache,
         });
         let mut loops = vec![
             tokio::spawn(workflow_task_loop(inner.clone(), stop.subscribe())),
@@ -586,6 +593,8 @@ struct Inner {
     in_flight: Mutex<HashSet<RunId>>,
     /// Cancel signals of running activity attempts.
     running: Mutex<HashMap<(RunId, crate::ids::EventId), watch::Sender<bool>>>,
+    /// Suspended workflow instances (none when the cache is off).
+    cache: Option<Cache>,
 }
 
 impl Inner {
@@ -714,6 +723,15 @@ pub struct Host {
 impl Host {
     fn clients_alive(&self) -> usize {
         self.inner.clients.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counters of the sticky cache (all zero when it is off).
+    pub fn cache_stats(&self) -> crate::sticky::CacheStats {
+        self.inner
+            .cache
+            .as_ref()
+            .map(|c| c.stats())
+            .unwrap_or_default()
     }
 
     /// A client of the namespace API key `api_key` is bound to. It reaches that namespace
@@ -1153,6 +1171,7 @@ impl Client {
                 workflows: &workflows,
                 limits: &rt.limits,
                 served: &rt.served,
+                cache: inner.cache.as_ref(),
             };
             run_query(&env, run, query)
         })
@@ -1214,6 +1233,7 @@ impl Client {
                     workflows: &workflows,
                     limits: &rt.limits,
                     served: &rt.served,
+                    cache: inner.cache.as_ref(),
                 };
                 run_update_task(&env, run, update)
             })
@@ -1482,6 +1502,7 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
                     workflows: &workflows,
                     limits: &rt.limits,
                     served: &rt.served,
+                    cache: inner2.cache.as_ref(),
                 };
                 let r = run_workflow_task(&env, run);
                 if let Ok(TaskOutcome::Completed(fx)) = &r {

@@ -240,6 +240,7 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
                 workflows: &workflows,
                 limits: &limits,
                 served: &served,
+                cache: None,
             };
             let update_id = id
                 .clone()

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod nexus;
 pub mod replay;
 pub mod sandbox;
+pub mod sticky;
 pub mod store;
 pub mod workflow_task;
 

@@ -47,6 +47,12 @@ pub struct Limits {
     pub max_concurrent_activities: usize,
     /// Workflow Tasks run at once by this host. Default: number of CPUs.
     pub max_concurrent_workflow_tasks: usize,
+    /// Workflow instances kept suspended between tasks (the sticky cache), so a task resumes
+    /// them instead of replaying the history; least recently used are evicted. 0 turns the
+    /// cache off. Default 128.
+    pub sticky_cache_entries: usize,
+    /// Linear memory the cached instances may hold together. Default 512 MiB.
+    pub sticky_cache_memory_bytes: usize,
 }
 
 impl Default for Limits {
@@ -69,6 +75,8 @@ impl Default for Limits {
             max_concurrent_workflow_tasks: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            sticky_cache_entries: 128,
+            sticky_cache_memory_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -51,6 +51,39 @@ pub enum Interrupt {
     /// The query was answered: the query's run of the code ends.
     #[error("the query was answered")]
     QueryAnswered,
+    /// A cached instance was evicted from the sticky cache.
+    #[error("evicted from the sticky cache")]
+    Evicted,
+    /// A cached instance cannot continue on the new history (another task changed it); the
+    /// task replays from the start instead.
+    #[error("cached instance is stale: {0}")]
+    Stale(String),
+}
+
+/// What the host tells a suspended cached instance.
+pub enum Resume {
+    /// Continue with the run's full history, in a new task.
+    Continue {
+        /// The full history.
+        history: Vec<Event>,
+        /// Attempt of the task.
+        attempt: u32,
+        /// When the task started.
+        started_ms: u64,
+        /// `next_event_id` of the run right after the instance's last commit.
+        known_next: u64,
+    },
+    /// Stop: the instance is evicted.
+    Evict,
+}
+
+/// The connection of a cached instance's thread to the host: the commands of each task are
+/// sent when the code suspends, and the next task's history received.
+pub struct StickyLink {
+    /// Hands the commands of a suspended task to the host; false when nobody listens.
+    pub suspended: Box<dyn Fn(Vec<Command>) -> bool + Send>,
+    /// The next task.
+    pub resume: std::sync::mpsc::Receiver<Resume>,
 }
 
 /// A new update delivered to the workflow in this task (not yet in the history).
@@ -187,6 +220,10 @@ pub struct Replay {
     history_len: u64,
     limits: Limits,
     interrupt: Option<Interrupt>,
+    sticky: Option<StickyLink>,
+    /// Commands sent at the last suspension, awaiting their events.
+    sent_commands: Vec<Command>,
+    task_started: std::time::Instant,
 }
 
 impl Replay {
@@ -338,9 +375,140 @@ impl Replay {
             history_len: history.len() as u64,
             limits,
             interrupt: None,
+            sticky: None,
+            sent_commands: Vec::new(),
+            task_started: std::time::Instant::now(),
         };
         replay.publish_task();
         replay
+    }
+
+    /// Makes this replay suspend in place when the code waits for something new, instead of
+    /// unwinding the guest: the instance stays alive in the sticky cache.
+    pub fn with_sticky(mut self, link: StickyLink) -> Replay {
+        self.sticky = Some(link);
+        self
+    }
+
+    /// When the current task started running code (for its CPU limit).
+    pub fn task_started(&self) -> std::time::Instant {
+        self.task_started
+    }
+
+    /// Continues a suspended instance on `history`, the full history of its run now: every
+    /// command it sent at its suspension must be there, committed in the events before
+    /// `known_next`, and no other task may have committed since. Guest progress (matched
+    /// commands, handles, delivered messages, random generator) is kept; what the history
+    /// says is taken afresh.
+    fn rebase(
+        &mut self,
+        history: &[Event],
+        attempt: u32,
+        started_ms: u64,
+        known_next: u64,
+    ) -> Result<(), String> {
+        if let Some(e) = history.iter().find(|e| {
+            e.id.0 >= known_next && matches!(e.kind, EventKind::WorkflowTaskCompleted { .. })
+        }) {
+            return Err(format!("another Workflow Task completed at event {}", e.id));
+        }
+        let fresh = Replay::new(
+            self.run,
+            self.workflow_id.clone(),
+            history,
+            attempt,
+            started_ms,
+            self.limits.clone(),
+            self.served.clone(),
+        );
+        let mut committed = fresh
+            .command_events
+            .iter()
+            .filter(|e| e.id.0 > self.history_len && e.id.0 < known_next);
+        let mut assigned = Vec::with_capacity(self.sent_commands.len());
+        for cmd in &self.sent_commands {
+            if produces_command_event(cmd) {
+                let e = committed
+                    .next()
+                    .ok_or("the history lacks a command the instance issued")?;
+                assigned.push(Some(e.id));
+            } else {
+                assigned.push(None);
+            }
+        }
+        if committed.next().is_some() {
+            return Err("the history has commands the instance did not issue".into());
+        }
+        for (r, _) in &mut self.handles {
+            if let HandleRef::New(i) = *r {
+                let id = assigned
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .ok_or("a handle has no committed event")?;
+                *r = HandleRef::Recorded(id);
+            }
+        }
+        let next_command = fresh
+            .command_events
+            .iter()
+            .position(|e| e.id.0 >= known_next)
+            .unwrap_or(fresh.command_events.len());
+        let issued = assigned.iter().flatten().count();
+        if next_command != self.next_command + issued {
+            return Err(format!(
+                "{} recorded commands, but the instance matched {} and issued {issued}",
+                next_command, self.next_command
+            ));
+        }
+        self.next_command = next_command;
+        self.next_message = fresh
+            .messages
+            .iter()
+            .filter(|(id, _)| id.0 < known_next)
+            .count();
+        self.command_events = fresh.command_events;
+        self.resolutions = fresh.resolutions;
+        self.messages = fresh.messages;
+        self.completed_updates = fresh.completed_updates;
+        self.accepted_updates = fresh.accepted_updates;
+        self.task_starts = fresh.task_starts;
+        self.history_len = fresh.history_len;
+        self.attempt = attempt;
+        self.sent_commands.clear();
+        self.new_commands.clear();
+        self.extra = Extra::None;
+        self.update_state = UpdateState::Pending;
+        self.query_running = false;
+        self.task_started = std::time::Instant::now();
+        self.publish_task();
+        Ok(())
+    }
+
+    /// At the end of the history with nothing to deliver: a cached instance hands its
+    /// commands to the host and waits for the next task (true: go on); otherwise the guest
+    /// unwinds with [`Interrupt::Suspend`].
+    fn suspend(&mut self) -> Result<(), wasmtime::Error> {
+        let Some(link) = &self.sticky else {
+            return Err(self.stop(Interrupt::Suspend));
+        };
+        let commands = std::mem::take(&mut self.new_commands);
+        if !(link.suspended)(commands.clone()) {
+            return Err(self.stop(Interrupt::Evicted));
+        }
+        let next = link.resume.recv();
+        self.sent_commands = commands;
+        match next {
+            Ok(Resume::Continue {
+                history,
+                attempt,
+                started_ms,
+                known_next,
+            }) => self
+                .rebase(&history, attempt, started_ms, known_next)
+                .map_err(|msg| self.stop(Interrupt::Stale(msg))),
+            Ok(Resume::Evict) | Err(_) => Err(self.stop(Interrupt::Evicted)),
+        }
     }
 
     /// Delivers `extra` (a new update or a query) in this task.
@@ -632,6 +800,105 @@ impl Replay {
                 if marker_name == PATCH_MARKER && details.0 == change_id.as_bytes()
         )
     }
+
+    /// One look at the history for `wait-any`: a wake, or `None` after a cached instance
+    /// was resumed on a longer history (look again).
+    fn try_wake(&mut self, handles: &[u32]) -> wasmtime::Result<Option<types::Wake>> {
+        if self.update_state == UpdateState::Validating {
+            return Err(self.stop(Interrupt::InvalidCall(
+                "wait-any called while validating an update: call accept-update or reject-update first".into(),
+            )));
+        }
+        if let (true, Extra::Query(q)) = (self.query_running, &self.extra) {
+            let msg = format!("query handler '{}' must not wait", q.name);
+            return Err(self.stop(Interrupt::InvalidCall(msg)));
+        }
+        let mut best: Option<(EventId, u32)> = None;
+        for &h in handles {
+            let Some((r, _)) = self.handles.get(h as usize).copied() else {
+                return Err(self.stop(Interrupt::InvalidCall(format!(
+                    "wait-any called with unknown handle {h}; this run has created {} handles",
+                    self.handles.len()
+                ))));
+            };
+            if let HandleRef::Recorded(start) = r
+                && let Some((resolved_at, _)) = self.resolutions.get(&start)
+                && best.is_none_or(|(b, _)| *resolved_at < b)
+            {
+                best = Some((*resolved_at, h));
+            }
+        }
+        // A message recorded before every awaited result comes first.
+        if let Some((at, msg)) = self.messages.get(self.next_message).cloned()
+            && best.is_none_or(|(b, _)| at < b)
+        {
+            self.next_message += 1;
+            self.see(at);
+            if matches!(msg, types::Message::CancelRequested(_)) {
+                self.cancel_seen = true;
+            }
+            return Ok(Some(types::Wake::Message(msg)));
+        }
+        let Some((resolved_at, h)) = best else {
+            if let Some(e) = self.unmatched() {
+                return Err(self.stop(Interrupt::NonDeterminism(format!(
+                    "the workflow waits, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history"
+                ))));
+            }
+            // Nothing left in the history: deliver what this task brings, else suspend.
+            let last = self.task_starts.len() - 1;
+            match &self.extra {
+                Extra::Update(u) if self.update_state == UpdateState::Pending => {
+                    let msg = types::Message::Update(types::UpdateRequest {
+                        id: u.id.clone(),
+                        name: u.name.clone(),
+                        input: u.input.0.clone(),
+                        validate: true,
+                    });
+                    self.update_state = UpdateState::Validating;
+                    self.current_task = last;
+                    self.publish_task();
+                    return Ok(Some(types::Wake::Message(msg)));
+                }
+                Extra::Query(q) if !self.query_running => {
+                    let msg = types::Message::Query(types::QueryRequest {
+                        name: q.name.clone(),
+                        input: q.input.0.clone(),
+                    });
+                    self.query_running = true;
+                    return Ok(Some(types::Wake::Message(msg)));
+                }
+                _ => {}
+            }
+            self.suspend()?;
+            return Ok(None);
+        };
+        self.see(resolved_at);
+        let (HandleRef::Recorded(start), _) = self.handles[h as usize] else {
+            unreachable!("only recorded handles resolve")
+        };
+        self.observed.insert(h);
+        Ok(Some(types::Wake::Resolved((
+            h,
+            self.resolutions[&start].1.clone(),
+        ))))
+    }
+}
+
+/// True for commands recorded as a command event (matched by position on replay).
+fn produces_command_event(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::ScheduleActivity { .. }
+            | Command::StartTimer { .. }
+            | Command::RequestCancelActivity { .. }
+            | Command::CancelTimer { .. }
+            | Command::ScheduleNexusOperation { .. }
+            | Command::RequestCancelNexusOperation { .. }
+            | Command::RecordMarker { .. }
+            | Command::StartChild { .. }
+            | Command::RequestCancelChild { .. }
+    )
 }
 
 /// Marker name of `patched` change ids.
@@ -854,83 +1121,12 @@ impl host::Host for Replay {
     }
 
     fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<types::Wake> {
-        if self.update_state == UpdateState::Validating {
-            return Err(self.stop(Interrupt::InvalidCall(
-                "wait-any called while validating an update: call accept-update or reject-update first".into(),
-            )));
-        }
-        if let (true, Extra::Query(q)) = (self.query_running, &self.extra) {
-            let msg = format!("query handler '{}' must not wait", q.name);
-            return Err(self.stop(Interrupt::InvalidCall(msg)));
-        }
-        let mut best: Option<(EventId, u32)> = None;
-        for &h in &handles {
-            let Some((r, _)) = self.handles.get(h as usize).copied() else {
-                return Err(self.stop(Interrupt::InvalidCall(format!(
-                    "wait-any called with unknown handle {h}; this run has created {} handles",
-                    self.handles.len()
-                ))));
-            };
-            if let HandleRef::Recorded(start) = r
-                && let Some((resolved_at, _)) = self.resolutions.get(&start)
-                && best.is_none_or(|(b, _)| *resolved_at < b)
-            {
-                best = Some((*resolved_at, h));
+        loop {
+            if let Some(wake) = self.try_wake(&handles)? {
+                return Ok(wake);
             }
+            // Only a cached instance gets here: it was resumed on a longer history.
         }
-        // A message recorded before every awaited result comes first.
-        if let Some((at, msg)) = self.messages.get(self.next_message).cloned()
-            && best.is_none_or(|(b, _)| at < b)
-        {
-            self.next_message += 1;
-            self.see(at);
-            if matches!(msg, types::Message::CancelRequested(_)) {
-                self.cancel_seen = true;
-            }
-            return Ok(types::Wake::Message(msg));
-        }
-        let Some((resolved_at, h)) = best else {
-            if let Some(e) = self.unmatched() {
-                return Err(self.stop(Interrupt::NonDeterminism(format!(
-                    "the workflow waits, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history"
-                ))));
-            }
-            // Nothing left in the history: deliver what this task brings, else suspend.
-            let last = self.task_starts.len() - 1;
-            match &self.extra {
-                Extra::Update(u) if self.update_state == UpdateState::Pending => {
-                    let msg = types::Message::Update(types::UpdateRequest {
-                        id: u.id.clone(),
-                        name: u.name.clone(),
-                        input: u.input.0.clone(),
-                        validate: true,
-                    });
-                    self.update_state = UpdateState::Validating;
-                    self.current_task = last;
-                    self.publish_task();
-                    return Ok(types::Wake::Message(msg));
-                }
-                Extra::Query(q) if !self.query_running => {
-                    let msg = types::Message::Query(types::QueryRequest {
-                        name: q.name.clone(),
-                        input: q.input.0.clone(),
-                    });
-                    self.query_running = true;
-                    return Ok(types::Wake::Message(msg));
-                }
-                _ => {}
-            }
-            return Err(self.stop(Interrupt::Suspend));
-        };
-        self.see(resolved_at);
-        let (HandleRef::Recorded(start), _) = self.handles[h as usize] else {
-            unreachable!("only recorded handles resolve")
-        };
-        self.observed.insert(h);
-        Ok(types::Wake::Resolved((
-            h,
-            self.resolutions[&start].1.clone(),
-        )))
     }
 
     fn start_child_workflow(

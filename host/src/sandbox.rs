@@ -16,7 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -205,7 +207,11 @@ impl Sandbox {
             .instantiate_pre(&component)
             .map_err(|e| wrong(format!("{e:#}")))?;
         let pre = bindings::WorkflowPre::new(pre).map_err(|e| wrong(format!("{e:#}")))?;
-        Ok(CompiledWorkflow { pre })
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Ok(CompiledWorkflow {
+            pre,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        })
     }
 
     /// A store for one Workflow Task, with limits, a CPU deadline of `cpu` and the deterministic WASI
@@ -231,18 +237,83 @@ impl Sandbox {
         let state = TaskState {
             wasi: b.build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.max_memory_bytes)
-                .table_elements(self.limits.max_table_elements)
-                .instances(100)
-                .build(),
+            limits: TrackedLimits {
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(self.limits.max_memory_bytes)
+                    .table_elements(self.limits.max_table_elements)
+                    .instances(100)
+                    .build(),
+                memory: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            },
             replay,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(ticks(cpu));
         store
+    }
+
+    /// A store for a workflow instance kept suspended between tasks (the sticky cache): the
+    /// CPU limit `cpu` counts from the start of the current task
+    /// ([`Replay::task_started`]), not from the creation of the store.
+    pub fn sticky_store(&self, replay: Replay, cpu: std::time::Duration) -> Store<TaskState> {
+        let mut store = self.store(replay, cpu);
+        store.epoch_deadline_callback(move |ctx| {
+            let elapsed = ctx.data().replay.task_started().elapsed();
+            if elapsed >= cpu {
+                return Err(wasmtime::Trap::Interrupt.into());
+            }
+            Ok(UpdateDeadline::Continue(ticks(cpu - elapsed)))
+        });
+        store
+    }
+}
+
+fn ticks(cpu: std::time::Duration) -> u64 {
+    (cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// The store limits, and the linear memory the instance holds (for the sticky cache's
+/// memory budget).
+pub struct TrackedLimits {
+    inner: StoreLimits,
+    memory: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ResourceLimiter for TrackedLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        if ok {
+            self.memory
+                .fetch_add(desired.saturating_sub(current), Ordering::Relaxed);
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
     }
 }
 
@@ -256,9 +327,16 @@ impl Drop for Sandbox {
 #[derive(Clone)]
 pub struct CompiledWorkflow {
     pre: bindings::WorkflowPre<TaskState>,
+    id: u64,
 }
 
 impl CompiledWorkflow {
+    /// Identifies this compilation: a component registered again gets a new id, so cached
+    /// instances of the old one are not reused.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Instantiates the component in `store` and calls `run(input)`.
     pub fn run(
         &self,
@@ -274,9 +352,16 @@ impl CompiledWorkflow {
 pub struct TaskState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: TrackedLimits,
     /// The replay driving this task.
     pub replay: Replay,
+}
+
+impl TaskState {
+    /// Bytes of linear memory the instance holds.
+    pub fn memory(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.limits.memory.clone()
+    }
 }
 
 impl WasiView for TaskState {

@@ -668,6 +668,8 @@ pub struct Effects {
     pub cancel_activities: Vec<(RunId, EventId)>,
     /// Nexus tasks were queued.
     pub nexus: bool,
+    /// The run's `next_event_id` after the commit (Workflow Task completions).
+    pub next_event_id: u64,
 }
 
 /// Handle to an open weft database file.
@@ -1625,6 +1627,7 @@ impl Store {
             if resolved_now {
                 fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
             }
+            fx.next_event_id = rec.next_event_id;
             w.put_run(run, &rec)?;
         }
         tx.commit()?;

@@ -10,13 +10,15 @@ use crate::history::{Event, EventKind, Failure, Payload, WorkflowTaskFailedCause
 use crate::ids::RunId;
 use crate::limits::Limits;
 use crate::replay::{
-    Extra, Interrupt, QueryRequest, Replay, RunInfo, Served, UpdateRequest, UpdateState,
-    describe_command,
+    Extra, Interrupt, QueryRequest, Replay, Resume, RunInfo, Served, StickyLink, UpdateRequest,
+    UpdateState, describe_command,
 };
 use crate::sandbox::{CompiledWorkflow, Sandbox};
+use crate::sticky::{Report, StickyCache, Worker};
 use crate::store::{Effects, RunRecord, Store, StoreError, TaskCompletion};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -50,12 +52,21 @@ pub enum TaskOutcome {
 }
 
 /// Outcome of running the guest, before anything is committed.
-enum GuestOutcome {
+pub enum GuestOutcome {
+    /// The task's commands (the code suspended or finished).
     Commands(Vec<crate::store::Command>),
+    /// The task failed.
     Failed(WorkflowTaskFailedCause, String),
+    /// The run must be terminated (history limit).
     Terminate(String),
+    /// A query's answer.
     Query(Result<Payload, Failure>),
+    /// A cached instance could not continue on this history; replay from the start.
+    Stale,
 }
+
+/// The host's sticky cache of suspended workflow instances.
+pub type Cache = StickyCache<GuestOutcome>;
 
 /// What the host knows about a namespace's workflows when it runs a task.
 pub struct TaskEnv<'a> {
@@ -69,6 +80,8 @@ pub struct TaskEnv<'a> {
     pub limits: &'a Limits,
     /// What the namespace serves.
     pub served: &'a Arc<Served>,
+    /// The sticky cache, if on.
+    pub cache: Option<&'a Cache>,
 }
 
 /// Runs the pending Workflow Task of `run`, if it is due, with the components and limits of
@@ -149,6 +162,7 @@ pub fn query_history(
         GuestOutcome::Commands(_) => Err(
             "the workflow returned without answering the query (its SDK does not answer queries once the workflow function returned)".into(),
         ),
+        GuestOutcome::Stale => Err("internal: a query ran on a cached instance".into()),
     }
 }
 
@@ -247,6 +261,7 @@ fn run_task(
         );
     }
     let mut update_state = None;
+    let mut worker = None;
     let outcome = match env.workflows.get(&rec.workflow_type) {
         None => GuestOutcome::Failed(
             WorkflowTaskFailedCause::InstantiationFailed,
@@ -255,6 +270,14 @@ fn run_task(
                 rec.workflow_type, rec.namespace
             ),
         ),
+        Some(compiled) if matches!(extra, Extra::None) && env.cache.is_some() => {
+            let cache = env.cache.expect("checked");
+            let (outcome, w) = run_cached(
+                env, cache, compiled, run, &rec, &history, attempt, started_ms,
+            );
+            worker = w;
+            outcome
+        }
         Some(compiled) => {
             let replay = prepare(env, run, &rec, &history, attempt, started_ms).with_extra(extra);
             let (outcome, state) = execute_with_state(
@@ -286,13 +309,17 @@ fn run_task(
             match store.complete_workflow_task(completion, now_ms()) {
                 Ok(fx) => {
                     info!(commands = n, closed = fx.closed, "workflow task completed");
+                    if let (Some(mut w), Some(cache)) = (worker, env.cache) {
+                        w.known_next = fx.next_event_id;
+                        cache.put(run, w);
+                    }
                     Ok((TaskOutcome::Completed(fx), update_state))
                 }
                 Err(StoreError::Conflict(..)) => Ok((TaskOutcome::Conflict, update_state)),
                 Err(e) => Err(e),
             }
         }
-        GuestOutcome::Query(_) => Ok((TaskOutcome::Skipped, update_state)),
+        GuestOutcome::Query(_) | GuestOutcome::Stale => Ok((TaskOutcome::Skipped, update_state)),
         GuestOutcome::Terminate(reason) => terminate(store, run, reason).map(|o| (o, None)),
         GuestOutcome::Failed(cause, message) if speculative => {
             warn!(?cause, %message, "speculative workflow task for an update failed; nothing recorded");
@@ -311,6 +338,90 @@ fn run_task(
             )?;
             Ok((TaskOutcome::Failed { cause, message }, update_state))
         }
+    }
+}
+
+/// Runs a normal task through the sticky cache: resumes the run's cached instance if it can
+/// continue on `history`, otherwise replays from the start on a new instance that stays
+/// suspended for the next task. Returns the instance when it suspended.
+#[allow(clippy::too_many_arguments)]
+fn run_cached(
+    env: &TaskEnv<'_>,
+    cache: &Cache,
+    compiled: &CompiledWorkflow,
+    run: RunId,
+    rec: &RunRecord,
+    history: &[Event],
+    attempt: u32,
+    started_ms: u64,
+) -> (GuestOutcome, Option<Worker<GuestOutcome>>) {
+    if let Some(w) = cache.take(run)
+        && w.compiled_id == compiled.id()
+    {
+        let sent = w.resume.send(Resume::Continue {
+            history: history.to_vec(),
+            attempt,
+            started_ms,
+            known_next: w.known_next,
+        });
+        if sent.is_ok() {
+            match next_report(w) {
+                (GuestOutcome::Stale, _) => {}
+                other => return other,
+            }
+        }
+    }
+    let cpu = cpu_limit(env, rec);
+    let (report_tx, reports) = mpsc::channel();
+    let (resume, resume_rx) = mpsc::channel();
+    let tx = report_tx.clone();
+    let link = StickyLink {
+        suspended: Box::new(move |commands| tx.send(Report::Suspended(commands)).is_ok()),
+        resume: resume_rx,
+    };
+    let replay = prepare(env, run, rec, history, attempt, started_ms).with_sticky(link);
+    let mut store = env.sandbox.sticky_store(replay, cpu);
+    let memory = store.data().memory();
+    let input = start_input(history);
+    let compiled2 = compiled.clone();
+    let spawned = std::thread::Builder::new()
+        .name("weft-workflow".into())
+        .stack_size(env.limits.max_wasm_stack_bytes + 2 * 1024 * 1024)
+        .spawn(move || {
+            let result = compiled2.run(&mut store, &input.0);
+            let outcome = guest_outcome(&mut store.data_mut().replay, result, cpu);
+            let _ = report_tx.send(Report::Done(outcome));
+        });
+    if let Err(e) = spawned {
+        return (
+            GuestOutcome::Failed(
+                WorkflowTaskFailedCause::InstantiationFailed,
+                format!("cannot start a thread for the workflow: {e}"),
+            ),
+            None,
+        );
+    }
+    next_report(Worker {
+        resume,
+        reports,
+        compiled_id: compiled.id(),
+        memory,
+        known_next: 0,
+    })
+}
+
+/// Waits for the instance to suspend (it is returned for the cache) or finish.
+fn next_report(w: Worker<GuestOutcome>) -> (GuestOutcome, Option<Worker<GuestOutcome>>) {
+    match w.reports.recv() {
+        Ok(Report::Suspended(commands)) => (GuestOutcome::Commands(commands), Some(w)),
+        Ok(Report::Done(outcome)) => (outcome, None),
+        Err(_) => (
+            GuestOutcome::Failed(
+                WorkflowTaskFailedCause::GuestTrap,
+                "the workflow's thread ended without a report".into(),
+            ),
+            None,
+        ),
     }
 }
 
@@ -360,6 +471,7 @@ fn guest_outcome(
             Some(Interrupt::Suspend | Interrupt::ContinuedAsNew) => {
                 GuestOutcome::Commands(replay.take_commands())
             }
+            Some(Interrupt::Stale(_)) => GuestOutcome::Stale,
             Some(Interrupt::QueryAnswered) => GuestOutcome::Query(
                 replay
                     .query_answer()
@@ -421,9 +533,11 @@ fn interrupt_failure(i: Interrupt) -> GuestOutcome {
         Interrupt::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterminism,
         Interrupt::Limit(_) => WorkflowTaskFailedCause::LimitExceeded,
         Interrupt::InvalidCall(_) => WorkflowTaskFailedCause::BadCommand,
-        Interrupt::Suspend | Interrupt::ContinuedAsNew | Interrupt::QueryAnswered => {
-            WorkflowTaskFailedCause::GuestTrap
-        }
+        Interrupt::Suspend
+        | Interrupt::ContinuedAsNew
+        | Interrupt::QueryAnswered
+        | Interrupt::Evicted
+        | Interrupt::Stale(_) => WorkflowTaskFailedCause::GuestTrap,
     };
     GuestOutcome::Failed(cause, i.to_string())
 }
@@ -480,7 +594,9 @@ pub fn verify_replay(
         served.clone(),
     );
     match execute(sandbox, compiled, replay, &input, limits.max_task_cpu) {
-        GuestOutcome::Query(_) => Err("the replay answered a query instead of running".into()),
+        GuestOutcome::Query(_) | GuestOutcome::Stale => {
+            Err("the replay answered a query instead of running".into())
+        }
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(commands) => {

@@ -5,6 +5,9 @@
 //! - `replay_history/N`: replay the complete history of a closed `steps` run of N steps
 //!   (activity + timer each, about 10 events per step) against its component, as every
 //!   non-cached Workflow Task of a run that long does.
+//! - `steps_end_to_end/{cache_off,cache_on}`: a `steps` run of 40 steps (81 Workflow Tasks)
+//!   from start to result, each task replaying the whole history (cache off) or resuming the
+//!   suspended instance (sticky cache on).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
@@ -84,6 +87,39 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
     rt.block_on(host.shutdown());
+
+    let mut g = c.benchmark_group("steps_end_to_end");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    for (name, entries) in [("cache_off", 0), ("cache_on", 128)] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = rt.block_on(async {
+            HostBuilder::new(dir.path().join("steps.redb"))
+                .limits(weft::Limits {
+                    sticky_cache_entries: entries,
+                    ..weft::Limits::default()
+                })
+                .workflow_file("steps", weft_tests::STEPS)
+                .activity("step", |_c: ActivityContext, s: Step| async move {
+                    Ok::<_, ActivityError>(format!("step-{}", s.i))
+                })
+                .start()
+                .await
+                .unwrap()
+        });
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let id = format!("s-{}", next.fetch_add(1, Ordering::Relaxed));
+                rt.block_on(async {
+                    host.start_workflow("steps", &id, json!({"count": 40, "sleep_ms": 0}))
+                        .await
+                        .unwrap();
+                    host.result(&id).await.unwrap();
+                })
+            })
+        });
+        rt.block_on(host.shutdown());
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

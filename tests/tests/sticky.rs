@@ -1,0 +1,161 @@
+//! The sticky cache is an optimization only: the same scenarios with the cache off, on, on
+//! with room for one instance (so instances are evicted between tasks) and on with a host
+//! restart in the middle record the same histories, event by event.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use weft::{ActivityContext, ActivityError, Client, Host, HostBuilder, Limits};
+use weft_tests::wait_until;
+
+async fn host(db: &Path, entries: usize) -> Host {
+    HostBuilder::new(db)
+        .limits(Limits {
+            sticky_cache_entries: entries,
+            workflow_task_retry_initial: Duration::from_millis(50),
+            ..Limits::default()
+        })
+        .workflow_file("semantics", weft_tests::SEMANTICS)
+        .workflow_file("steps", weft_tests::STEPS)
+        .activity("step", |_c: ActivityContext, v: Value| async move {
+            Ok::<_, ActivityError>(format!("step-{}", v["i"]))
+        })
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Waits until `id` has no Workflow Task pending and no activity or timer under way, so the
+/// next input lands at the same place in every variant.
+async fn idle(c: &Client, id: &str) {
+    wait_until("workflow idle", || {
+        let d = c.describe(id).unwrap();
+        let h = c.history(id).unwrap();
+        let n = |name: &str| h.iter().filter(|e| e.kind.name() == name).count();
+        d.pending_workflow_task_attempt.is_none()
+            && n("ActivityTaskScheduled") == n("ActivityTaskCompleted")
+            && n("TimerStarted") == n("TimerFired")
+    })
+    .await;
+}
+
+/// Events without what differs between executions (times, run ids, seeds, request ids).
+fn normalized(c: &Client, id: &str) -> Vec<Value> {
+    let run = weft::RunId(0);
+    c.history(id)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut v = e.to_json(run);
+            let o = v.as_object_mut().unwrap();
+            o.remove("time_ms");
+            o.remove("run_id");
+            if let Some(a) = o.get_mut("attributes").and_then(Value::as_object_mut) {
+                for k in [
+                    "random_seed",
+                    "fire_at_ms",
+                    "request_id",
+                    "new_execution_run_id",
+                    "run_id",
+                ] {
+                    a.remove(k);
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+const IDS: [&str; 7] = ["a", "b", "u", "p", "kid", "loop", "steps"];
+
+/// Runs every scenario; with `restart`, the host is restarted half way.
+async fn scenarios(entries: usize, restart: bool) -> (Vec<Vec<Value>>, weft::sticky::CacheStats) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.redb");
+    let mut h = host(&db, entries).await;
+    let mut c = h.namespace("default").unwrap();
+    // Two signal workflows driven in turns: with one cache slot they evict each other.
+    for id in ["a", "b"] {
+        c.start_workflow("semantics", id, json!({"mode": "signals"}))
+            .await
+            .unwrap();
+        idle(&c, id).await;
+    }
+    c.start_workflow("semantics", "u", json!({"mode": "update"}))
+        .await
+        .unwrap();
+    idle(&c, "u").await;
+    for v in 1..=3 {
+        for id in ["a", "b"] {
+            c.signal(id, "add", json!(v)).await.unwrap();
+            idle(&c, id).await;
+        }
+        c.update_with_id("u", &format!("u{v}"), "add", json!(v))
+            .await
+            .unwrap();
+        idle(&c, "u").await;
+        let tally = c.query("a", "tally", json!(null)).await.unwrap();
+        assert_eq!(tally["seen"].as_array().unwrap().len(), v as usize);
+        if restart && v == 2 {
+            drop(c);
+            h.shutdown().await;
+            h = host(&db, entries).await;
+            c = h.namespace("default").unwrap();
+        }
+    }
+    for id in ["a", "b"] {
+        c.signal(id, "done", json!(null)).await.unwrap();
+        c.result(id).await.unwrap();
+    }
+    c.signal("u", "finish", json!(null)).await.unwrap();
+    c.result("u").await.unwrap();
+    c.start_workflow(
+        "semantics",
+        "p",
+        json!({"mode": "parent", "children": ["kid"], "child_mode": "child", "wait": true}),
+    )
+    .await
+    .unwrap();
+    c.result("p").await.unwrap();
+    c.start_workflow("semantics", "loop", json!({"mode": "continue", "n": 3}))
+        .await
+        .unwrap();
+    c.result("loop").await.unwrap();
+    c.start_workflow("steps", "steps", json!({"count": 5, "sleep_ms": 10}))
+        .await
+        .unwrap();
+    c.result("steps").await.unwrap();
+    let histories = IDS.iter().map(|id| normalized(&c, id)).collect();
+    let stats = h.cache_stats();
+    drop(c);
+    h.shutdown().await;
+    (histories, stats)
+}
+
+#[tokio::test]
+async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
+    let (off, stats) = scenarios(0, false).await;
+    assert_eq!(stats, weft::sticky::CacheStats::default());
+    for (entries, restart) in [(128, false), (1, false), (128, true)] {
+        let (on, stats) = scenarios(entries, restart).await;
+        for (k, id) in IDS.iter().enumerate() {
+            assert_eq!(
+                off[k].len(),
+                on[k].len(),
+                "{id}: cache {entries} restart {restart}:\n{:#?}\n{:#?}",
+                off[k],
+                on[k]
+            );
+            for (a, b) in off[k].iter().zip(&on[k]) {
+                assert_eq!(a, b, "{id}: cache {entries} restart {restart}");
+            }
+        }
+        assert!(stats.hits > 0, "the cache was used: {stats:?}");
+        if entries == 1 {
+            assert!(
+                stats.evictions > 0,
+                "one slot for two workflows evicts: {stats:?}"
+            );
+        }
+    }
+}
