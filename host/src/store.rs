@@ -18,7 +18,8 @@
 //!   when each activity task may next be handed out (first attempt, retry, or lease expiry).
 //! - `timers`: (fire at ms, run id, started event id) -> ().
 //! - `deadlines`: (due ms, run id, scheduled event id) -> kind: activity schedule-to-close and
-//!   schedule-to-start, Nexus schedule-to-close.
+//!   schedule-to-start, Nexus schedule-to-close, run timeout (event id 0) and execution
+//!   timeout (event id 1).
 //! - `nexus_tasks`: (run id, scheduled event id) -> [`NexusTask`].
 //! - `nexus_queue`: (visible at ms, run id, scheduled event id) -> (): Nexus starts and cancels
 //!   to deliver.
@@ -3315,4 +3316,54 @@ fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreE
         w.put_nexus(RunId(run), sched, &task)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout release 0.1 (format version 2) wrote run records in.
+    #[derive(Serialize)]
+    struct WrittenByV2 {
+        namespace: Namespace,
+        history_bytes: u64,
+        workflow_id: WorkflowId,
+        workflow_type: String,
+        status: RunStatus,
+        next_event_id: u64,
+        start_ms: u64,
+        close_ms: Option<u64>,
+        workflow_task: Option<PendingWorkflowTask>,
+        nexus_callback: Option<NexusCallback>,
+    }
+
+    #[test]
+    fn run_records_of_format_2_decode_with_defaults() {
+        let old = WrittenByV2 {
+            namespace: Namespace::new("acme").unwrap(),
+            history_bytes: 120,
+            workflow_id: WorkflowId::from("o-1"),
+            workflow_type: "order".into(),
+            status: RunStatus::Completed,
+            next_event_id: 9,
+            start_ms: 5,
+            close_ms: Some(7),
+            workflow_task: None,
+            nexus_callback: None,
+        };
+        let mut bytes = vec![2u8];
+        bytes.extend(postcard::to_stdvec(&old).unwrap());
+        let rec = decode_run(&bytes).unwrap();
+        assert_eq!(rec.workflow_id, WorkflowId::from("o-1"));
+        assert_eq!(
+            (rec.status, rec.next_event_id, rec.close_ms),
+            (RunStatus::Completed, 9, Some(7))
+        );
+        assert_eq!(
+            (rec.attempt, rec.parent.clone(), rec.children.len()),
+            (1, None, 0)
+        );
+        // Written again, it carries the current version and decodes to the same record.
+        assert_eq!(decode_run(&history::encode(&rec)).unwrap(), rec);
+    }
 }
