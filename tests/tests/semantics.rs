@@ -132,6 +132,17 @@ async fn signals_arrive_in_order_and_queries_read_state() {
     assert_eq!(names(c, "sig").len(), before, "a query adds no event");
     let err = c.query("sig", "nope", json!(null)).await.unwrap_err();
     assert!(err.to_string().contains("UnknownQuery"), "{err}");
+    let err = c.query("sig", "sneaky", json!(null)).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("query handler 'sneaky' must not change the workflow"),
+        "{err}"
+    );
+    assert_eq!(
+        names(c, "sig").len(),
+        before,
+        "the refused query left no trace"
+    );
     c.signal("sig", "done", json!(null)).await.unwrap();
     let out = completed(c, "sig").await;
     assert_eq!(out, json!({"sum": 6, "seen": [1, 2, 3], "echo": "step-6"}));
@@ -349,6 +360,26 @@ async fn children_report_to_their_parent_and_follow_its_close_policy() {
         }
     }
 
+    // A child terminated from outside: its parent sees ChildWorkflowExecutionTerminated.
+    c.start_workflow(
+        "semantics",
+        "pw",
+        json!({"mode": "parent", "children": ["pw-kid"], "child_mode": "child-wait", "wait": true}),
+    )
+    .await
+    .unwrap();
+    wait_until("child running", || {
+        c.describe("pw-kid")
+            .is_ok_and(|d| d.status == RunStatus::Running)
+    })
+    .await;
+    c.terminate("pw-kid", "operator").await.unwrap();
+    assert_eq!(
+        completed(c, "pw").await,
+        json!({"children": [{"error": "Terminated"}]})
+    );
+    assert!(names(c, "pw").contains(&"ChildWorkflowExecutionTerminated"));
+
     // A child id in use: the second start fails; canceling a child ends it as canceled.
     c.start_workflow("semantics", "dups", json!({"mode": "dup-child"}))
         .await
@@ -492,6 +523,20 @@ async fn workflow_options_timeouts_retries_and_id_reuse() {
     assert_eq!(failed(c, "slow").await.error_type, "TimedOut");
     assert_eq!(c.describe("slow").unwrap().status, RunStatus::TimedOut);
     assert_eq!(names(c, "slow").last(), Some(&"WorkflowExecutionTimedOut"));
+    // Execution timeout, over all runs.
+    let exec = StartOptions {
+        execution_timeout: Some(Duration::from_millis(300)),
+        ..StartOptions::default()
+    };
+    c.start_workflow_with("semantics", "slow2", json!({"mode": "sleep"}), &exec)
+        .await
+        .unwrap();
+    assert_eq!(failed(c, "slow2").await.error_type, "TimedOut");
+    let last = c.history("slow2").unwrap().pop().unwrap();
+    assert!(
+        matches!(&last.kind, weft::EventKind::WorkflowExecutionTimedOut { timeout } if timeout == "ExecutionTimeout"),
+        "{last:?}"
+    );
     // RejectDuplicate: the id cannot be used again.
     let err = c
         .start_workflow("semantics", "slow", json!({"mode": "sleep"}))

@@ -8,10 +8,11 @@ use std::time::Duration;
 use weft::{ActivityContext, ActivityError, Client, Host, HostBuilder, Limits};
 use weft_tests::wait_until;
 
-async fn host(db: &Path, entries: usize) -> Host {
+async fn host(db: &Path, entries: usize, bytes: usize) -> Host {
     HostBuilder::new(db)
         .limits(Limits {
             sticky_cache_entries: entries,
+            sticky_cache_memory_bytes: bytes,
             workflow_task_retry_initial: Duration::from_millis(50),
             ..Limits::default()
         })
@@ -69,10 +70,14 @@ fn normalized(c: &Client, id: &str) -> Vec<Value> {
 const IDS: [&str; 7] = ["a", "b", "u", "p", "kid", "loop", "steps"];
 
 /// Runs every scenario; with `restart`, the host is restarted half way.
-async fn scenarios(entries: usize, restart: bool) -> (Vec<Vec<Value>>, weft::sticky::CacheStats) {
+async fn scenarios(
+    entries: usize,
+    bytes: usize,
+    restart: bool,
+) -> (Vec<Vec<Value>>, weft::sticky::CacheStats) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.redb");
-    let mut h = host(&db, entries).await;
+    let mut h = host(&db, entries, bytes).await;
     let mut c = h.namespace("default").unwrap();
     // Two signal workflows driven in turns: with one cache slot they evict each other.
     for id in ["a", "b"] {
@@ -99,7 +104,7 @@ async fn scenarios(entries: usize, restart: bool) -> (Vec<Vec<Value>>, weft::sti
         if restart && v == 2 {
             drop(c);
             h.shutdown().await;
-            h = host(&db, entries).await;
+            h = host(&db, entries, bytes).await;
             c = h.namespace("default").unwrap();
         }
     }
@@ -134,10 +139,17 @@ async fn scenarios(entries: usize, restart: bool) -> (Vec<Vec<Value>>, weft::sti
 
 #[tokio::test]
 async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
-    let (off, stats) = scenarios(0, false).await;
+    const MIB: usize = 1024 * 1024;
+    let (off, stats) = scenarios(0, 512 * MIB, false).await;
     assert_eq!(stats, weft::sticky::CacheStats::default());
-    for (entries, restart) in [(128, false), (1, false), (128, true)] {
-        let (on, stats) = scenarios(entries, restart).await;
+    // On; one slot; a memory budget smaller than one instance; a restart half way.
+    for (entries, bytes, restart) in [
+        (128, 512 * MIB, false),
+        (1, 512 * MIB, false),
+        (128, 1, false),
+        (128, 512 * MIB, true),
+    ] {
+        let (on, stats) = scenarios(entries, bytes, restart).await;
         for (k, id) in IDS.iter().enumerate() {
             assert_eq!(
                 off[k].len(),
@@ -149,6 +161,12 @@ async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
             for (a, b) in off[k].iter().zip(&on[k]) {
                 assert_eq!(a, b, "{id}: cache {entries} restart {restart}");
             }
+        }
+        if bytes == 1 {
+            // Every instance is above the budget: none is kept.
+            assert_eq!((stats.entries, stats.hits), (0, 0), "{stats:?}");
+            assert!(stats.evictions > 0, "{stats:?}");
+            continue;
         }
         assert!(stats.hits > 0, "the cache was used: {stats:?}");
         if entries == 1 {

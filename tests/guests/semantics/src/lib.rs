@@ -40,6 +40,11 @@ fn run(input: Input) -> Result<Value, Failure> {
             let tally = Rc::new(RefCell::new(Tally::default()));
             let t = tally.clone();
             set_query_handler("tally", move |_: Value| Ok(t.borrow().clone()));
+            // A query must not change the workflow: this one tries.
+            set_query_handler("sneaky", |_: Value| {
+                let _ = activity::<_, String>("step", &json!({"i": 0}));
+                Ok(json!("scheduled"))
+            });
             let add = signal_channel::<i64>("add");
             let done = signal_channel::<Value>("done");
             wait_condition(|| {
