@@ -12,7 +12,7 @@ use crate::ids::{Namespace, WorkflowId};
 use crate::limits::Limits;
 use crate::replay::{QueryRequest, Served, UpdateRequest, UpdateState};
 use crate::sandbox::Sandbox;
-use crate::store::{ReadOnlyStore, Store};
+use crate::store::{ReadOnlyStore, StartQuota, StartRequest, Store};
 use crate::workflow_task::{TaskEnv, TaskOutcome, now_ms, query_history, run_update_task};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -70,7 +70,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Send a signal to a running workflow (needs the file not held by a host).
+    /// Send a signal to a running workflow; with `--start TYPE`, signal-with-start: start the
+    /// workflow with the signal if it is not running (needs the file not held by a host).
     Signal {
         /// Workflow id.
         workflow_id: String,
@@ -79,6 +80,12 @@ enum Cmd {
         /// Input as JSON.
         #[arg(default_value = "null", allow_hyphen_values = true)]
         input: String,
+        /// Signal-with-start: the workflow type to start when the id is not running.
+        #[arg(long)]
+        start: Option<String>,
+        /// Signal-with-start: the workflow's input as JSON.
+        #[arg(long, default_value = "null", allow_hyphen_values = true)]
+        start_input: String,
     },
     /// Request cancellation of a running workflow (needs the file not held by a host).
     Cancel {
@@ -193,6 +200,31 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
             workflow_id,
             name,
             input,
+            start: Some(workflow_type),
+            start_input,
+        } => {
+            let req = StartRequest {
+                namespace: Some(ns.clone()),
+                workflow_id: WorkflowId(workflow_id.clone()),
+                workflow_type: workflow_type.clone(),
+                input: json_input(start_input)?,
+                random_seed: rand::random(),
+                options: Default::default(),
+                id_reuse_policy: Default::default(),
+                signal: Some((name.clone(), json_input(input)?)),
+            };
+            let store = open()?;
+            let (run, started) =
+                store.start_workflow_with(&req, now_ms(), StartQuota::UNLIMITED, None)?;
+            let how = if started { "started" } else { "signaled" };
+            println!("{how} {workflow_id} ({run}) with {name}");
+        }
+        Cmd::Signal {
+            workflow_id,
+            name,
+            input,
+            start: None,
+            ..
         } => {
             let input = json_input(input)?;
             let store = open()?;

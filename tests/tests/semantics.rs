@@ -661,6 +661,22 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
     let (code, out, _) = weft_cli(&db, &["describe", "zzz"]);
     assert_eq!(code, 0);
     assert!(out.contains("Terminated"), "{out}");
+    // Signal-with-start from the command line.
+    let (code, out, err) = weft_cli(
+        &db,
+        &[
+            "signal",
+            "late",
+            "add",
+            "9",
+            "--start",
+            "semantics",
+            "--start-input",
+            r#"{"mode":"signals"}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("started late"), "{out}");
     let (code, out, _) = weft_cli(&db, &["history", "sig", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(out.matches("WorkflowExecutionSignaled").count(), 3, "{out}");
@@ -670,6 +686,8 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
     let c = host.namespace("default").unwrap();
     assert_eq!(completed(&c, "sig").await["seen"], json!([1, 2]));
     assert_eq!(c.update_result("upd", "u-cli").await.unwrap(), json!(3));
+    c.signal("late", "done", json!(null)).await.unwrap();
+    assert_eq!(completed(&c, "late").await["seen"], json!([9]));
     c.signal("upd", "finish", json!(null)).await.unwrap();
     assert_eq!(completed(&c, "upd").await, json!({"total": 3}));
     drop(c);
