@@ -616,6 +616,20 @@ impl Inner {
         self.bump();
     }
 
+    /// Runs `f` with what a task of namespace `ns` needs.
+    fn with_env<T>(&self, ns: &Namespace, f: impl FnOnce(&TaskEnv<'_>) -> T) -> T {
+        let rt = self.ns(ns);
+        let workflows = rt.workflows();
+        f(&TaskEnv {
+            store: &self.store,
+            sandbox: &self.sandbox,
+            workflows: &workflows,
+            limits: &rt.limits,
+            served: &rt.served,
+            cache: self.cache.as_ref(),
+        })
+    }
+
     fn bump(&self) {
         self.wake.send_modify(|v| *v = v.wrapping_add(1));
     }
@@ -1163,17 +1177,7 @@ impl Client {
         let inner = self.inner.clone();
         let ns = self.namespace.clone();
         let answer = tokio::task::spawn_blocking(move || {
-            let rt = inner.ns(&ns);
-            let workflows = rt.workflows();
-            let env = TaskEnv {
-                store: &inner.store,
-                sandbox: &inner.sandbox,
-                workflows: &workflows,
-                limits: &rt.limits,
-                served: &rt.served,
-                cache: inner.cache.as_ref(),
-            };
-            run_query(&env, run, query)
+            inner.with_env(&ns, |env| run_query(env, run, query))
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;
@@ -1225,17 +1229,7 @@ impl Client {
                 input: input.clone(),
             };
             let r = tokio::task::spawn_blocking(move || {
-                let rt = inner.ns(&ns);
-                let workflows = rt.workflows();
-                let env = TaskEnv {
-                    store: &inner.store,
-                    sandbox: &inner.sandbox,
-                    workflows: &workflows,
-                    limits: &rt.limits,
-                    served: &rt.served,
-                    cache: inner.cache.as_ref(),
-                };
-                run_update_task(&env, run, update)
+                inner.with_env(&ns, |env| run_update_task(env, run, update))
             })
             .await
             .map_err(|e| HostError::Engine(e.to_string()))?;
@@ -1494,17 +1488,7 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
             inner.in_flight.lock().expect("in-flight lock").insert(run);
             let inner2 = inner.clone();
             tokio::task::spawn_blocking(move || {
-                let rt = inner2.ns(&ns);
-                let workflows = rt.workflows();
-                let env = TaskEnv {
-                    store: &inner2.store,
-                    sandbox: &inner2.sandbox,
-                    workflows: &workflows,
-                    limits: &rt.limits,
-                    served: &rt.served,
-                    cache: inner2.cache.as_ref(),
-                };
-                let r = run_workflow_task(&env, run);
+                let r = inner2.with_env(&ns, |env| run_workflow_task(env, run));
                 if let Ok(TaskOutcome::Completed(fx)) = &r {
                     inner2.apply(fx);
                 }
