@@ -1421,11 +1421,13 @@ pub fn outcome_of(history: &[Event]) -> WorkflowOutcome {
             EventKind::WorkflowExecutionTerminated { reason } => {
                 return WorkflowOutcome::Failed(Failure::new("Terminated", reason.clone()));
             }
-            EventKind::WorkflowExecutionCanceled { .. } => {
-                return WorkflowOutcome::Failed(Failure::new(
-                    "Canceled",
-                    "the workflow was canceled",
-                ));
+            EventKind::WorkflowExecutionCanceled { details } => {
+                let message = match details.as_ref().map(Payload::to_json) {
+                    Some(serde_json::Value::String(m)) => m,
+                    Some(other) => other.to_string(),
+                    None => "the workflow was canceled".into(),
+                };
+                return WorkflowOutcome::Failed(Failure::new("Canceled", message));
             }
             EventKind::WorkflowExecutionTimedOut { timeout } => {
                 return WorkflowOutcome::Failed(Failure::new(

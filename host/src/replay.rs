@@ -605,7 +605,12 @@ impl Replay {
                 }
             }
             Err(f) if self.cancel_seen && f.error_type == "Canceled" => Command::CancelWorkflow {
-                details: f.details.map(Payload),
+                // The details, or else the message, as Temporal's canceled details.
+                details: Some(
+                    f.details
+                        .map(Payload)
+                        .unwrap_or_else(|| Payload::json(&serde_json::Value::String(f.message))),
+                ),
             },
             Err(f) => Command::FailWorkflow {
                 failure: from_wit_failure(f),

@@ -263,6 +263,11 @@ async fn cancel_lets_the_workflow_compensate_and_terminate_does_not() {
     c.cancel("saga", "twice").await.unwrap();
     let f = failed(c, "saga").await;
     assert_eq!(f.error_type, "Canceled");
+    assert!(
+        f.message
+            .contains("work ended with Some(\"Canceled\"), timer fired false"),
+        "the workflow's own message is kept: {f}"
+    );
     let n = names(c, "saga");
     assert_eq!(
         count(c, "saga", "WorkflowExecutionCancelRequested"),
