@@ -5,9 +5,9 @@
 //! - `replay_history/N`: replay the complete history of a closed `steps` run of N steps
 //!   (activity + timer each, about 10 events per step) against its component, as every
 //!   non-cached Workflow Task of a run that long does.
-//! - `steps_end_to_end/{cache_off,cache_on}`: a `steps` run of 40 steps (81 Workflow Tasks)
-//!   from start to result, each task replaying the whole history (cache off) or resuming the
-//!   suspended instance (sticky cache on).
+//! - `steps_end_to_end/{cache_off,cache_on}/N`: a `steps` run of N steps (2N+1 Workflow
+//!   Tasks) from start to result, each task replaying the whole history (cache off) or
+//!   resuming the suspended instance (sticky cache on).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
@@ -106,17 +106,19 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap()
         });
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let id = format!("s-{}", next.fetch_add(1, Ordering::Relaxed));
-                rt.block_on(async {
-                    host.start_workflow("steps", &id, json!({"count": 40, "sleep_ms": 0}))
-                        .await
-                        .unwrap();
-                    host.result(&id).await.unwrap();
+        for steps in [40u32, 150] {
+            g.bench_with_input(BenchmarkId::new(name, steps), &steps, |b, steps| {
+                b.iter(|| {
+                    let id = format!("s-{}", next.fetch_add(1, Ordering::Relaxed));
+                    rt.block_on(async {
+                        host.start_workflow("steps", &id, json!({"count": steps, "sleep_ms": 0}))
+                            .await
+                            .unwrap();
+                        host.result(&id).await.unwrap();
+                    })
                 })
-            })
-        });
+            });
+        }
         rt.block_on(host.shutdown());
     }
     g.finish();
