@@ -1691,8 +1691,11 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         .non_retryable()),
         other => other,
     };
-    if let Err(f) = &outcome {
-        warn!(failure = %f, "activity attempt failed");
+    match &outcome {
+        // Giving up after a cancel request is the expected end, recorded as canceled.
+        Err(f) if f.error_type == "Canceled" => info!(failure = %f, "activity attempt canceled"),
+        Err(f) => warn!(failure = %f, "activity attempt failed"),
+        Ok(_) => {}
     }
     let inner2 = inner.clone();
     let r = tokio::task::spawn_blocking(move || {

@@ -776,6 +776,7 @@ impl Event {
                 format!("{signal_name} input={input:?}")
             }
             EventKind::WorkflowExecutionCancelRequested { reason } => reason.clone(),
+            EventKind::WorkflowExecutionCanceled { details: Some(d) } => format!("details={d:?}"),
             EventKind::WorkflowExecutionTimedOut { timeout } => timeout.clone(),
             EventKind::WorkflowExecutionContinuedAsNew {
                 new_execution_run_id,
@@ -793,7 +794,8 @@ impl Event {
                 failure,
             } => match (result, failure) {
                 (_, Some(f)) => format!("id={update_id} {f}"),
-                (r, None) => format!("id={update_id} result={r:?}"),
+                (Some(r), None) => format!("id={update_id} result={r:?}"),
+                (None, None) => format!("id={update_id}"),
             },
             EventKind::MarkerRecorded {
                 marker_name,
