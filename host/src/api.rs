@@ -109,19 +109,17 @@ pub struct StartOptions {
 impl StartOptions {
     fn workflow_options(&self) -> Result<WorkflowOptions, HostError> {
         let ms = |d: Option<Duration>| d.map(|d| d.as_millis().max(1) as u64);
-        if let Some(p) = &self.retry_policy
-            && !(p.backoff_coefficient.is_finite() && p.backoff_coefficient >= 1.0)
-        {
-            return Err(HostError::InvalidArgument(format!(
-                "the retry policy's backoff coefficient must be at least 1, not {}",
-                p.backoff_coefficient
-            )));
-        }
+        let retry_policy = self
+            .retry_policy
+            .as_ref()
+            .map(RetryPolicy::checked)
+            .transpose()
+            .map_err(HostError::InvalidArgument)?;
         Ok(WorkflowOptions {
             execution_timeout_ms: ms(self.execution_timeout),
             run_timeout_ms: ms(self.run_timeout),
             task_timeout_ms: ms(self.task_timeout),
-            retry_policy: self.retry_policy.clone(),
+            retry_policy,
         })
     }
 }
@@ -963,41 +961,9 @@ impl Client {
         id: &str,
         input: Payload,
     ) -> Result<RunId, HostError> {
-        if !self.rt().workflows().contains_key(workflow_type) {
-            let mut known: Vec<_> = self.rt().workflows().keys().cloned().collect();
-            known.sort();
-            return Err(HostError::UnknownWorkflowType(
-                workflow_type.to_string(),
-                known.join(", "),
-            ));
-        }
-        if id.is_empty() || id.len() > 1000 {
-            return Err(HostError::InvalidArgument(format!(
-                "workflow id must have 1 to 1000 bytes, got {}",
-                id.len()
-            )));
-        }
-        let limit = self.rt().limits.max_payload_bytes;
-        if input.len() > limit {
-            return Err(HostError::PayloadTooLarge {
-                what: format!("input of workflow {id}"),
-                size: input.len(),
-                limit,
-            });
-        }
-        let inner = self.inner.clone();
-        let ns = self.namespace.clone();
-        let quota = self.rt().start_quota;
-        let (id, ty) = (WorkflowId(id.to_string()), workflow_type.to_string());
-        let run = tokio::task::spawn_blocking(move || {
-            inner
-                .store
-                .start_workflow(&ns, &id, &ty, input, rand::random(), now_ms(), quota, None)
-        })
-        .await
-        .map_err(|e| HostError::Engine(e.to_string()))??;
-        self.inner.bump();
-        Ok(run)
+        self.start(workflow_type, id, input, &StartOptions::default(), None)
+            .await
+            .map(|(run, _)| run)
     }
 
     /// Waits until workflow `id`'s current run closes and returns how it ended.
@@ -1312,14 +1278,20 @@ impl Client {
         update_id: &str,
     ) -> Result<serde_json::Value, HostError> {
         let mut rx = self.inner.wake.subscribe();
+        let mut seen = 0;
         loop {
             rx.borrow_and_update();
-            match self.find_update(run, update_id)? {
-                (_, Some(Ok(p))) => return Ok(p.to_json()),
-                (_, Some(Err(f))) => return Err(HostError::UpdateFailed(f)),
-                _ => {}
-            }
+            // Wake-ups come with every commit of the host: read the history only when this
+            // run's grew.
             let rec = self.inner.store.run(run)?;
+            if rec.next_event_id != seen {
+                seen = rec.next_event_id;
+                match self.find_update(run, update_id)? {
+                    (_, Some(Ok(p))) => return Ok(p.to_json()),
+                    (_, Some(Err(f))) => return Err(HostError::UpdateFailed(f)),
+                    _ => {}
+                }
+            }
             if rec.status.is_closed() {
                 return Err(HostError::UpdateFailed(Failure::new(
                     "WorkflowClosed",

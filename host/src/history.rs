@@ -133,6 +133,36 @@ impl RetryPolicy {
         raw.min(cap).max(0.0) as u64
     }
 
+    /// The policy with Temporal's meaning of zero filled in (initial interval 0: the default
+    /// 1 s; maximum interval 0: 100 x the initial one), or why it is invalid (Temporal's
+    /// checks of a retry policy).
+    pub fn checked(&self) -> Result<RetryPolicy, String> {
+        if !(self.backoff_coefficient.is_finite() && self.backoff_coefficient >= 1.0) {
+            return Err(format!(
+                "the retry policy's backoff-coefficient must be at least 1, not {}",
+                self.backoff_coefficient
+            ));
+        }
+        let initial = match self.initial_interval_ms {
+            0 => RetryPolicy::default().initial_interval_ms,
+            v => v,
+        };
+        if self.maximum_interval_ms != 0 && self.maximum_interval_ms < initial {
+            return Err(format!(
+                "the retry policy's maximum-interval-ms ({}) is below its initial-interval-ms ({initial})",
+                self.maximum_interval_ms
+            ));
+        }
+        Ok(RetryPolicy {
+            initial_interval_ms: initial,
+            maximum_interval_ms: match self.maximum_interval_ms {
+                0 => initial.saturating_mul(100),
+                v => v,
+            },
+            ..self.clone()
+        })
+    }
+
     /// Whether a failure of attempt `attempt` may be retried under this policy.
     pub fn may_retry(&self, attempt: u32, failure: &Failure) -> bool {
         if failure.non_retryable || self.non_retryable_error_types.contains(&failure.error_type) {

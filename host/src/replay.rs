@@ -64,8 +64,8 @@ pub enum Interrupt {
 pub enum Resume {
     /// Continue with the run's full history, in a new task.
     Continue {
-        /// The full history.
-        history: Vec<Event>,
+        /// The full history (shared: the task keeps it for a fallback replay).
+        history: Arc<[Event]>,
         /// Attempt of the task.
         attempt: u32,
         /// When the task started.
@@ -922,38 +922,21 @@ fn validate_activity(
             activity_type.len()
         ));
     }
-    let Some(p) = &options.retry_policy else {
-        return Ok(RetryPolicy::default());
-    };
-    if !(p.backoff_coefficient.is_finite() && p.backoff_coefficient >= 1.0) {
-        return bad(format!(
-            "the retry policy's backoff-coefficient must be at least 1, not {}",
-            p.backoff_coefficient
-        ));
+    match &options.retry_policy {
+        None => Ok(RetryPolicy::default()),
+        Some(p) => retry_from_wit(p).checked().or_else(bad),
     }
-    // 0 means "the default", as in Temporal.
-    let initial = if p.initial_interval_ms == 0 {
-        RetryPolicy::default().initial_interval_ms
-    } else {
-        p.initial_interval_ms
-    };
-    if p.maximum_interval_ms != 0 && p.maximum_interval_ms < initial {
-        return bad(format!(
-            "the retry policy's maximum-interval-ms ({}) is below its initial-interval-ms ({initial})",
-            p.maximum_interval_ms
-        ));
-    }
-    Ok(RetryPolicy {
-        initial_interval_ms: initial,
+}
+
+/// A WIT retry policy as stored (zeros not yet filled in; see [`RetryPolicy::checked`]).
+fn retry_from_wit(p: &types::RetryPolicy) -> RetryPolicy {
+    RetryPolicy {
+        initial_interval_ms: p.initial_interval_ms,
         backoff_coefficient: p.backoff_coefficient,
-        maximum_interval_ms: if p.maximum_interval_ms == 0 {
-            initial.saturating_mul(100)
-        } else {
-            p.maximum_interval_ms
-        },
+        maximum_interval_ms: p.maximum_interval_ms,
         maximum_attempts: p.maximum_attempts,
         non_retryable_error_types: p.non_retryable_error_types.clone(),
-    })
+    }
 }
 
 fn describe(kind: &EventKind) -> String {
@@ -1152,21 +1135,17 @@ impl host::Host for Replay {
                 workflow_id.len()
             ))));
         }
-        let retry_policy = match &options.retry_policy {
+        let retry_policy = match options
+            .retry_policy
+            .as_ref()
+            .map(|p| retry_from_wit(p).checked())
+        {
             None => None,
-            Some(p) => {
-                let probe = types::ActivityOptions {
-                    start_to_close_timeout_ms: None,
-                    schedule_to_close_timeout_ms: None,
-                    schedule_to_start_timeout_ms: None,
-                    heartbeat_timeout_ms: None,
-                    task_queue: None,
-                    retry_policy: Some(p.clone()),
-                };
-                match validate_activity(&workflow_type, &probe) {
-                    Ok(p) => Some(p),
-                    Err(msg) => return Err(self.stop(Interrupt::InvalidCall(msg))),
-                }
+            Some(Ok(p)) => Some(p),
+            Some(Err(msg)) => {
+                return Err(self.stop(Interrupt::InvalidCall(format!(
+                    "start-child-workflow '{workflow_id}': {msg}"
+                ))));
             }
         };
         let positive = |v: Option<u64>| v.filter(|t| *t > 0);

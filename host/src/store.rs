@@ -2621,6 +2621,13 @@ impl<'t> W<'t> {
         if let Some(p) = rec.workflow_task.take() {
             self.wft.remove((p.due_ms, run.0))?;
         }
+        if let Some(t) = rec.options.run_timeout_ms {
+            self.deadlines
+                .remove((rec.start_ms.saturating_add(t), run.0, 0))?;
+        }
+        if let Some(d) = rec.execution_deadline_ms {
+            self.deadlines.remove((d, run.0, 1))?;
+        }
         let pending: Records<ActivityTask> =
             decode_records(&self.tasks, (run.0, 0)..=(run.0, u64::MAX))?;
         let ns = rec.namespace.clone();

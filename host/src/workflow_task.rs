@@ -181,10 +181,6 @@ fn start_input(history: &[Event]) -> Payload {
     }
 }
 
-fn cpu_limit(env: &TaskEnv<'_>, rec: &RunRecord) -> Duration {
-    task_cpu(env.limits, rec)
-}
-
 fn task_cpu(limits: &Limits, rec: &RunRecord) -> Duration {
     match rec.options.task_timeout_ms {
         Some(ms) => limits.max_task_cpu.min(Duration::from_millis(ms)),
@@ -221,6 +217,7 @@ fn run_task(
     let limits = env.limits;
     let started_ms = now_ms();
     let (rec, history) = store.load_run(run)?;
+    let history: Arc<[Event]> = history.into();
     let speculative = rec.workflow_task.is_none();
     let is_update = matches!(extra, Extra::Update(_));
     let attempt = rec.workflow_task.as_ref().map_or(1, |p| p.attempt);
@@ -285,7 +282,7 @@ fn run_task(
                 compiled,
                 replay,
                 &start_input(&history),
-                cpu_limit(env, &rec),
+                task_cpu(env.limits, &rec),
             );
             update_state = Some(state);
             outcome
@@ -351,7 +348,7 @@ fn run_cached(
     compiled: &CompiledWorkflow,
     run: RunId,
     rec: &RunRecord,
-    history: &[Event],
+    history: &Arc<[Event]>,
     attempt: u32,
     started_ms: u64,
 ) -> (GuestOutcome, Option<Worker<GuestOutcome>>) {
@@ -359,7 +356,7 @@ fn run_cached(
         && w.compiled_id == compiled.id()
     {
         let sent = w.resume.send(Resume::Continue {
-            history: history.to_vec(),
+            history: history.clone(),
             attempt,
             started_ms,
             known_next: w.known_next,
@@ -371,7 +368,7 @@ fn run_cached(
             }
         }
     }
-    let cpu = cpu_limit(env, rec);
+    let cpu = task_cpu(env.limits, rec);
     let (report_tx, reports) = mpsc::channel();
     let (resume, resume_rx) = mpsc::channel();
     let tx = report_tx.clone();

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 use weft::history::EventKind;
 use weft::ids::{Namespace, WorkflowId};
 use weft::store::Store;
+
+use weft_tests::{log_lines, wait_blocking};
 
 const HOST: &str = env!("CARGO_BIN_EXE_test_host");
 
@@ -33,26 +34,6 @@ fn spawn(db: &Path, log: &Path, start: bool) -> Child {
         ]);
     }
     cmd.stdout(Stdio::piped()).spawn().expect("spawn test host")
-}
-
-fn log_lines(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn wait_for(deadline: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < deadline,
-            "condition not met within {deadline:?}"
-        );
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// Completed activity ids, and timer due times, in the history on disk.
@@ -89,9 +70,7 @@ fn kill_9_at_any_point_then_restart_completes_the_workflow() {
         let log = dir.path().join("runs.log");
 
         let mut child = spawn(&db, &log, true);
-        wait_for(Duration::from_secs(120), || {
-            log_lines(&log).len() >= kill_after
-        });
+        wait_blocking("the run log", || log_lines(&log).len() >= kill_after);
         child.kill().expect("kill -9");
         child.wait().unwrap();
 
@@ -183,7 +162,7 @@ fn a_long_activity_resumes_from_its_last_heartbeat_after_kill_9() {
     let log = dir.path().join("runs.log");
     let mut child = spawn_features(&db, &log, Some(r#"{"mode":"heartbeat","n":30}"#));
     // Kill once several heartbeats were recorded.
-    wait_for(Duration::from_secs(120), || {
+    wait_blocking("the run log", || {
         log_lines(&log).iter().any(|l| l == "beat 8")
     });
     child.kill().expect("kill -9");
@@ -222,7 +201,7 @@ fn a_nexus_start_interrupted_by_kill_9_is_redelivered_with_the_same_request_id()
     let mut child = spawn_features(&db, &log, Some(r#"{"mode":"nexus-async"}"#));
     // The handler did its side effect and has not returned: NexusOperationStarted is not
     // recorded yet.
-    wait_for(Duration::from_secs(120), || {
+    wait_blocking("the run log", || {
         log_lines(&log).iter().any(|l| l.starts_with("effect "))
     });
     child.kill().expect("kill -9");

@@ -5,9 +5,10 @@
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
 use weft::ids::{Namespace, WorkflowId};
 use weft::store::Store;
+
+use weft_tests::{log_lines, wait_blocking};
 
 const HOST: &str = env!("CARGO_BIN_EXE_test_host");
 
@@ -34,22 +35,6 @@ fn read_until(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String
         .map(|l| l.unwrap())
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("the host exited before printing {prefix}"))
-}
-
-fn log_lines(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(120), "timed out");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn kill(mut child: Child) {
@@ -138,7 +123,7 @@ fn an_update_accepted_before_a_kill_completes_once_after_restart() {
         ],
     );
     // The handler's activity runs: the update was accepted and committed.
-    wait_for(|| !log_lines(&log).is_empty());
+    wait_blocking("the run log", || !log_lines(&log).is_empty());
     kill(child);
     let before = names(&db, "wf");
     assert_eq!(count(&before, "WorkflowExecutionUpdateAccepted"), 1);
@@ -180,7 +165,7 @@ fn children_running_at_a_kill_finish_and_report_to_their_parent() {
         ],
     );
     // Both children's activities are running.
-    wait_for(|| log_lines(&log).len() >= 2);
+    wait_blocking("the run log", || log_lines(&log).len() >= 2);
     kill(child);
     let before = names(&db, "p");
     assert_eq!(count(&before, "ChildWorkflowExecutionStarted"), 2);
