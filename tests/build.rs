@@ -15,6 +15,8 @@ fn main() {
         "semantics",
         "versioned-v1",
         "versioned-v2",
+        "wasi-probe",
+        "fanout",
         "spin",
         "memory-bomb",
         "deep-recursion",

@@ -6,21 +6,22 @@
 //! what a task does and what it commits.
 
 use crate::activity::{self, ActivityContext, ActivityError, ActivityFn, AttemptParts};
+use crate::fair::FairShare;
 use crate::history::{
     Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy, WorkflowOptions,
 };
 use crate::ids::{Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
 use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
-use crate::replay::{QueryRequest, Served, UpdateRequest, UpdateState};
+use crate::replay::{QueryRequest, ReplayMode, Served, UpdateRequest, UpdateState};
 use crate::sandbox::{AdmissionError, CompiledWorkflow, Sandbox};
 use crate::store::{
-    Effects, HeartbeatAck, LeasedActivity, LeasedNexus, NamespaceUsage, NexusCallback,
-    NexusOutcome, NexusReport, NexusTaskKind, RunRecord, RunStatus, StartQuota, StartRequest,
-    Store, StoreError, queue_key,
+    Effects, HeartbeatAck, LeasedActivity, LeasedNexus, NamespaceLimits, NamespaceUsage,
+    NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, RunRecord, RunStatus, StartQuota,
+    StartRequest, Store, StoreError, queue_key,
 };
 use crate::workflow_task::{
-    Cache, TaskEnv, TaskOutcome, now_ms, run_query, run_update_task, run_workflow_task,
+    Cache, TaskEnv, TaskOutcome, TaskProbe, now_ms, run_query, run_update_task, run_workflow_task,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -97,7 +98,7 @@ pub struct StartOptions {
     /// Maximum time of one run; a run passing it times out (and is retried if the retry
     /// policy allows).
     pub run_timeout: Option<Duration>,
-    /// Maximum time of one Workflow Task (capped by the host's task CPU limit).
+    /// Maximum time of one Workflow Task (capped by the host's task time limit, `Limits::max_task_time`).
     pub task_timeout: Option<Duration>,
     /// Retry policy of the execution: a failed or timed-out run starts again as a new run of
     /// the same id after the policy's backoff. Default: not retried.
@@ -128,16 +129,18 @@ impl StartOptions {
 struct RunGuard {
     inner: Arc<Inner>,
     run: RunId,
+    token: u64,
 }
 
 impl RunGuard {
     async fn acquire(inner: &Arc<Inner>, run: RunId) -> RunGuard {
         let mut rx = inner.wake.subscribe();
         loop {
-            if inner.in_flight.lock().expect("in-flight lock").insert(run) {
+            if let Some(token) = inner.claim(run) {
                 return RunGuard {
                     inner: inner.clone(),
                     run,
+                    token,
                 };
             }
             let _ = tokio::time::timeout(Duration::from_millis(20), rx.changed()).await;
@@ -147,11 +150,7 @@ impl RunGuard {
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        self.inner
-            .in_flight
-            .lock()
-            .expect("in-flight lock")
-            .remove(&self.run);
+        self.inner.release(self.run, self.token);
         self.inner.bump();
     }
 }
@@ -169,6 +168,8 @@ pub struct Quotas {
     pub max_open_workflows: Option<u64>,
     /// Most events in one run's history; a run that would pass it is terminated.
     pub max_history_events: Option<u64>,
+    /// Largest encoded history of one run, bytes; a run that would pass it is terminated.
+    pub max_history_bytes: Option<u64>,
     /// Largest payload (inputs and results of workflows and activities).
     pub max_payload_bytes: Option<usize>,
     /// Workflow Tasks of this namespace run at once.
@@ -187,9 +188,29 @@ pub struct NamespaceBuilder {
     api_keys: Vec<String>,
     task_queues: BTreeMap<String, usize>,
     nexus: HashMap<(String, String, String), NexusHandler>,
+    replay_mode: ReplayMode,
+    replay_modes: HashMap<String, ReplayMode>,
 }
 
 impl NamespaceBuilder {
+    /// Sets how replay compares the commands of this namespace's workflows with their recorded
+    /// events. [`ReplayMode::Lenient`] (the default, as Temporal) checks kind and identity
+    /// only; [`ReplayMode::Strict`] also compares inputs, timeouts, retry policies, task
+    /// queues, timer durations and child options, and fails the Workflow Task
+    /// (non-determinism) on any difference. [`NamespaceBuilder::replay_mode_for`] overrides it
+    /// per workflow type.
+    pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
+        self.replay_mode = mode;
+        self
+    }
+
+    /// Sets the replay mode of workflow type `workflow_type` in this namespace, overriding
+    /// [`NamespaceBuilder::replay_mode`]: `.replay_mode_for("payment", ReplayMode::Strict)`.
+    pub fn replay_mode_for(mut self, workflow_type: &str, mode: ReplayMode) -> Self {
+        self.replay_modes.insert(workflow_type.to_string(), mode);
+        self
+    }
+
     /// Serves activity task queue `name` with at most `max_concurrent` activities of it
     /// running at once on this host. The `default` queue is always served (with the host's
     /// `max_concurrent_activities` unless set here); a workflow naming a queue the namespace
@@ -457,10 +478,19 @@ impl HostBuilder {
                 rt.served = Arc::new(Served {
                     task_queues: rt.queues.keys().cloned().collect(),
                     nexus_operations: rt.nexus.keys().cloned().collect(),
+                    replay_mode: b.replay_mode,
+                    replay_modes: b.replay_modes,
                 });
                 out.insert(ns, rt);
             }
-            let store = Store::open(&db_path, now_ms())?;
+            // The store checks each namespace's history limits and quotas in the transaction
+            // that would pass them; a namespace not configured here gets the host's limits.
+            let store = Store::open(&db_path, now_ms())?.with_limits(
+                NamespaceLimits::host(&lim),
+                out.iter()
+                    .map(|(ns, rt)| (ns.clone(), rt.store_limits()))
+                    .collect(),
+            );
             Ok::<_, HostError>((store, sandbox, out))
         })
         .await
@@ -490,9 +520,13 @@ impl HostBuilder {
             unserved,
             api_keys,
             clients: Default::default(),
+            workflow_task_slots: FairShare::new(limits.max_concurrent_workflow_tasks),
+            activity_slots: FairShare::new(limits.max_concurrent_activities),
+            nexus_slots: FairShare::new(limits.max_concurrent_activities),
             limits,
             wake,
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            next_claim: std::sync::atomic::AtomicU64::new(1),
             running: Mutex::new(HashMap::new()),
             cache,
         });
@@ -532,6 +566,14 @@ struct NamespaceRt {
 }
 
 impl NamespaceRt {
+    /// What the store enforces for this namespace.
+    fn store_limits(&self) -> NamespaceLimits {
+        NamespaceLimits {
+            start: self.start_quota,
+            ..NamespaceLimits::host(&self.limits)
+        }
+    }
+
     fn workflows(&self) -> HashMap<String, CompiledWorkflow> {
         self.workflows.read().expect("workflows lock").clone()
     }
@@ -546,6 +588,9 @@ impl NamespaceRt {
         let mut limits = host.clone();
         if let Some(v) = q.max_history_events {
             limits.max_history_events = v.min(host.max_history_events);
+        }
+        if let Some(v) = q.max_history_bytes {
+            limits.max_history_bytes = v.min(host.max_history_bytes);
         }
         if let Some(v) = q.max_payload_bytes {
             limits.max_payload_bytes = v.min(host.max_payload_bytes);
@@ -571,6 +616,7 @@ impl NamespaceRt {
             served: Arc::new(Served {
                 task_queues: HashSet::from([crate::history::DEFAULT_TASK_QUEUE.to_string()]),
                 nexus_operations: HashSet::new(),
+                ..Served::default()
             }),
         }
     }
@@ -588,7 +634,13 @@ struct Inner {
     clients: std::sync::atomic::AtomicUsize,
     limits: Limits,
     wake: watch::Sender<u64>,
-    in_flight: Mutex<HashSet<RunId>>,
+    /// Runs with a task in flight, each with the token of the claim that holds it.
+    in_flight: Mutex<HashMap<RunId, u64>>,
+    next_claim: std::sync::atomic::AtomicU64,
+    /// The host's Workflow Task, activity and Nexus slots, shared fairly between namespaces.
+    workflow_task_slots: Arc<FairShare>,
+    activity_slots: Arc<FairShare>,
+    nexus_slots: Arc<FairShare>,
     /// Cancel signals of running activity attempts.
     running: Mutex<HashMap<(RunId, crate::ids::EventId), watch::Sender<bool>>>,
     /// Suspended workflow instances (none when the cache is off).
@@ -614,8 +666,39 @@ impl Inner {
         self.bump();
     }
 
+    /// Holds `run` for one task; `None` if a task of it is in flight.
+    fn claim(&self, run: RunId) -> Option<u64> {
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        if in_flight.contains_key(&run) {
+            return None;
+        }
+        let token = self
+            .next_claim
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        in_flight.insert(run, token);
+        Some(token)
+    }
+
+    /// Releases the claim `token` on `run` (a later claim is left alone).
+    fn release(&self, run: RunId, token: u64) {
+        let mut in_flight = self.in_flight.lock().expect("in-flight lock");
+        if in_flight.get(&run) == Some(&token) {
+            in_flight.remove(&run);
+        }
+    }
+
     /// Runs `f` with what a task of namespace `ns` needs.
     fn with_env<T>(&self, ns: &Namespace, f: impl FnOnce(&TaskEnv<'_>) -> T) -> T {
+        self.with_env_probe(ns, None, f)
+    }
+
+    /// [`Inner::with_env`] for a task a watchdog may give up on.
+    fn with_env_probe<T>(
+        &self,
+        ns: &Namespace,
+        probe: Option<&TaskProbe>,
+        f: impl FnOnce(&TaskEnv<'_>) -> T,
+    ) -> T {
         let rt = self.ns(ns);
         let workflows = rt.workflows();
         f(&TaskEnv {
@@ -625,6 +708,7 @@ impl Inner {
             limits: &rt.limits,
             served: &rt.served,
             cache: self.cache.as_ref(),
+            probe,
         })
     }
 
@@ -724,8 +808,8 @@ impl WorkflowDescription {
     }
 }
 
-/// A running weft host. Dropping it stops the background loops; [`Host::shutdown`] also
-/// waits for them.
+/// A running weft host. Dropping it stops the background loops and closes the database;
+/// [`Host::shutdown`] also waits for them and for Workflow Tasks under way first.
 pub struct Host {
     inner: Arc<Inner>,
     stop: watch::Sender<bool>,
@@ -815,30 +899,38 @@ impl Host {
         self.default_client().verify_replay(id)
     }
 
-    /// Stops the loops and waits for them. Running activities are abandoned; their leases
-    /// are released when the database is next opened, so they run again.
+    /// Stops the loops, waits for them and for Workflow Tasks already under way (at most
+    /// 5 s), then closes the database file cleanly: on return, the next open (a host, or a
+    /// read-only `weft list`) finds nothing to recover. Running activities are abandoned; their
+    /// leases are released when the database is next opened, so they run again. Clients still
+    /// held, even by handlers this host runs, fail with [`StoreError::Closed`] afterwards.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         for l in self.loops.drain(..) {
             let _ = l.await;
         }
         // Let Workflow Tasks already running on blocking threads finish their commit, and
-        // aborted activity tasks release the host, so the database is closed on return
-        // (unless the caller still holds a `Client`).
+        // aborted activity tasks release the host.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while Arc::strong_count(&self.inner) > 1 + self.clients_alive() {
             if std::time::Instant::now() > deadline {
-                warn!("host shutdown: tasks or clients still hold the database open");
+                warn!("host shutdown: tasks still running are cut off from the database");
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // Closed here, not when the last `Arc<Inner>` goes: a `Client` kept by a handler the
+        // host owns (a Nexus handler completing its operations later, say) is a cycle that
+        // would keep the file open until the process exits, and leave it to be recovered.
+        self.inner.store.close();
+        info!(db = %self.inner.store.path().display(), "weft host shut down");
     }
 }
 
 /// Access to one namespace: from [`Host::client`] (an API key) or [`Host::namespace`]. Ids are
 /// looked up in that namespace only; a workflow of another namespace is reported unknown.
-/// A client keeps the host's database open until it is dropped.
+/// A client keeps the host's memory alive until it is dropped; it can no longer reach the
+/// database once the host is shut down or dropped.
 pub struct Client {
     inner: Arc<Inner>,
     namespace: Namespace,
@@ -1075,9 +1167,10 @@ impl Client {
             id_reuse_policy: options.id_reuse_policy,
             signal,
         };
-        let inner = self.inner.clone();
+        let (inner, ns) = (self.inner.clone(), self.namespace.clone());
         let quota = self.rt().start_quota;
         let started = tokio::task::spawn_blocking(move || {
+            let _turn = inner.store.lane(req.namespace.as_ref().unwrap_or(&ns));
             inner.store.start_workflow_with(&req, now_ms(), quota, None)
         })
         .await
@@ -1319,10 +1412,13 @@ impl Client {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, HostError> {
-        let inner = self.inner.clone();
-        let r = tokio::task::spawn_blocking(move || f(&inner.store))
-            .await
-            .map_err(|e| HostError::Engine(e.to_string()))??;
+        let (inner, ns) = (self.inner.clone(), self.namespace.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            let _turn = inner.store.lane(&ns);
+            f(&inner.store)
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))??;
         self.inner.bump();
         Ok(r)
     }
@@ -1367,6 +1463,8 @@ impl Drop for Host {
         for l in &self.loops {
             l.abort();
         }
+        // As in `shutdown`, without waiting: a commit under way still completes.
+        self.inner.store.close();
     }
 }
 
@@ -1432,7 +1530,6 @@ async fn wait(
 
 async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let mut wake = inner.wake.subscribe();
-    let permits = Arc::new(Semaphore::new(inner.limits.max_concurrent_workflow_tasks));
     loop {
         wake.borrow_and_update();
         let now = now_ms();
@@ -1443,50 +1540,107 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
                 Vec::new()
             }
         };
+        let due: Vec<(RunId, Namespace)> = {
+            let in_flight = inner.in_flight.lock().expect("in-flight lock");
+            due.into_iter()
+                .filter(|(run, _)| !in_flight.contains_key(run))
+                .collect()
+        };
+        let mut demand: HashMap<Namespace, usize> = HashMap::new();
+        for (_, ns) in &due {
+            *demand.entry(ns.clone()).or_default() += 1;
+        }
+        inner.workflow_task_slots.want_only(&demand);
         for (run, ns) in due {
-            if inner
-                .in_flight
-                .lock()
-                .expect("in-flight lock")
-                .contains(&run)
-            {
-                continue;
-            }
-            // A namespace at its share waits; others go on.
+            // A namespace at its quota or its fair share waits; others go on.
             let Ok(ns_permit) = inner.ns(&ns).task_permits.clone().try_acquire_owned() else {
                 continue;
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                break;
+            let Some(slot) = inner.workflow_task_slots.acquire(&ns, 1).pop() else {
+                continue;
             };
-            inner.in_flight.lock().expect("in-flight lock").insert(run);
-            let inner2 = inner.clone();
-            tokio::task::spawn_blocking(move || {
-                let r = inner2.with_env(&ns, |env| run_workflow_task(env, run));
-                if let Ok(TaskOutcome::Completed(fx)) = &r {
-                    inner2.apply(fx);
-                }
-                match r {
-                    Ok(TaskOutcome::Conflict) => {
-                        info!(run = %run, "history changed during the task; running it again")
-                    }
-                    Ok(_) => {}
-                    Err(e) => error!(run = %run, "workflow task could not be committed: {e}"),
-                }
-                inner2
-                    .in_flight
-                    .lock()
-                    .expect("in-flight lock")
-                    .remove(&run);
-                drop((permit, ns_permit));
-                inner2.bump();
-            });
+            let Some(token) = inner.claim(run) else {
+                continue;
+            };
+            spawn_workflow_task(&inner, run, ns, token, (slot, ns_permit));
         }
         let next = inner.store.next_workflow_task_after(now).ok().flatten();
         if !wait(&mut wake, &mut stop, next).await {
             return;
         }
     }
+}
+
+/// Runs `run`'s Workflow Task on a blocking thread, watched from outside: if the task is
+/// still running the guest past the namespace's task time limit plus the watchdog grace
+/// (which can only mean it is blocked inside a host call: guest code is stopped by the limit
+/// itself), the task is recorded as failed, its slot and run are released, and whatever the
+/// thread does later is dropped.
+fn spawn_workflow_task(
+    inner: &Arc<Inner>,
+    run: RunId,
+    ns: Namespace,
+    token: u64,
+    slots: (crate::fair::Slot, tokio::sync::OwnedSemaphorePermit),
+) {
+    let probe = Arc::new(TaskProbe::default());
+    let held = Arc::new(Mutex::new(Some(slots)));
+    let limits = inner.ns(&ns).limits.clone();
+    let (inner2, probe2, held2) = (inner.clone(), probe.clone(), held.clone());
+    let handle = tokio::task::spawn_blocking(move || {
+        let r = inner2.with_env_probe(&ns, Some(&probe2), |env| run_workflow_task(env, run));
+        if let Ok(TaskOutcome::Completed(fx)) = &r {
+            inner2.apply(fx);
+        }
+        match r {
+            Ok(TaskOutcome::Conflict) => {
+                info!(run = %run, "history changed during the task; running it again")
+            }
+            Ok(_) => {}
+            Err(e) => error!(run = %run, "workflow task could not be committed: {e}"),
+        }
+        inner2.release(run, token);
+        drop(held2.lock().expect("slot lock").take());
+        inner2.bump();
+    });
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let mut handle = handle;
+        let patience = limits.max_task_time + limits.task_watchdog_grace;
+        if tokio::time::timeout(patience, &mut handle).await.is_ok() {
+            return;
+        }
+        let Some((what, attempt, started_ms)) = probe.time_out() else {
+            // Already committing: let it finish.
+            return;
+        };
+        let message = format!(
+            "the Workflow Task did not finish within its time limit of {:?} (plus a grace of {:?}, enforced from outside the guest): it was {what}; the task is failed and retried",
+            limits.max_task_time, limits.task_watchdog_grace
+        );
+        warn!(run = %run, %message, "watchdog: giving up on a Workflow Task");
+        if attempt > 0 {
+            let retry_at = now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
+            let inner2 = inner.clone();
+            let failed = tokio::task::spawn_blocking(move || {
+                inner2.store.fail_workflow_task(
+                    run,
+                    attempt,
+                    started_ms,
+                    crate::history::WorkflowTaskFailedCause::LimitExceeded,
+                    &message,
+                    retry_at,
+                )
+            })
+            .await;
+            if let Ok(Err(e)) = failed {
+                error!(run = %run, "cannot record the task failure: {e}");
+            }
+        }
+        inner.release(run, token);
+        drop(held.lock().expect("slot lock").take());
+        inner.bump();
+    });
 }
 
 async fn activity_loop(
@@ -1506,14 +1660,32 @@ async fn activity_loop(
         let now = now_ms();
         let next = inner.store.next_due(&qk).map(|d| d[1]).unwrap_or(None);
         let free = permits.available_permits();
-        if free > 0 && next.is_some_and(|d| d <= now) {
-            match inner.store.lease_activities(&qk, now, free) {
+        let due_now = free > 0 && next.is_some_and(|d| d <= now);
+        // The host's activity slots are shared fairly between namespaces.
+        let slots = if due_now {
+            inner.activity_slots.acquire(&namespace, free)
+        } else {
+            inner.activity_slots.want(&namespace, 0);
+            Vec::new()
+        };
+        if !slots.is_empty() {
+            let (inner2, qk2, ns2, n) = (inner.clone(), qk.clone(), namespace.clone(), slots.len());
+            let leased = tokio::task::spawn_blocking(move || {
+                let _turn = inner2.store.lane(&ns2);
+                inner2.store.lease_activities(&qk2, now, n)
+            })
+            .await
+            .unwrap_or_else(|e| {
+                error!("the activity lease thread failed: {e}");
+                Ok((Vec::new(), Effects::default()))
+            });
+            match leased {
                 Ok((leased, fx)) => {
                     if fx != Effects::default() {
                         inner.apply(&fx);
                     }
                     let idle = leased.is_empty();
-                    for task in leased {
+                    for (task, slot) in leased.into_iter().zip(slots) {
                         let permit = permits
                             .clone()
                             .try_acquire_owned()
@@ -1521,7 +1693,7 @@ async fn activity_loop(
                         let inner2 = inner.clone();
                         running.push(tokio::spawn(async move {
                             run_activity(&inner2, task).await;
-                            drop(permit);
+                            drop((permit, slot));
                             inner2.bump();
                         }));
                     }
@@ -1533,6 +1705,7 @@ async fn activity_loop(
             }
         }
         if !wait(&mut wake, &mut stop, next.filter(|_| free > 0)).await {
+            inner.activity_slots.want(&namespace, 0);
             for h in running {
                 h.abort();
             }
@@ -1671,6 +1844,7 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     }
     let inner2 = inner.clone();
     let r = tokio::task::spawn_blocking(move || {
+        let _turn = inner2.store.lane(&namespace);
         inner2
             .store
             .report_activity(run, sched, attempt, outcome, now_ms())
@@ -1695,12 +1869,15 @@ async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         let next = inner.store.next_due("").map(|d| d[3]).unwrap_or(None);
         let free = permits.available_permits();
         if free > 0 && next.is_some_and(|d| d <= now) {
+            // Each task's namespace must get a slot of its fair share; the others stay queued.
+            let pool = inner.nexus_slots.clone();
             match inner
                 .store
-                .lease_nexus(now, free, NEXUS_TASK_TIMEOUT.as_millis() as u64)
-            {
+                .lease_nexus(now, free, NEXUS_TASK_TIMEOUT.as_millis() as u64, |ns| {
+                    pool.acquire(ns, 1).pop()
+                }) {
                 Ok(leased) if !leased.is_empty() => {
-                    for task in leased {
+                    for (task, slot) in leased {
                         let permit = permits
                             .clone()
                             .try_acquire_owned()
@@ -1708,7 +1885,7 @@ async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                         let inner2 = inner.clone();
                         running.push(tokio::spawn(async move {
                             run_nexus(&inner2, task).await;
-                            drop(permit);
+                            drop((permit, slot));
                             inner2.bump();
                         }));
                     }
@@ -1834,6 +2011,20 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
                     NexusReport::Finished(NexusOutcome::Failed(Failure::new(
                         "WorkflowAlreadyRunning",
                         format!("workflow {id} is already running for another caller"),
+                    )))
+                }
+                // Refused in the start's transaction: the operation fails, as a child start
+                // over the quota fails.
+                Ok(Err(e @ StoreError::QuotaExceeded { .. })) => {
+                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                        crate::history::child_start_cause::NAMESPACE_QUOTA,
+                        format!("the workflow backing the operation was not started: {e}"),
+                    )))
+                }
+                Ok(Err(e @ StoreError::HistoryLimit(_))) => {
+                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                        crate::history::child_start_cause::HISTORY_LIMIT,
+                        format!("the workflow backing the operation was not started: {e}"),
                     )))
                 }
                 Ok(Err(e)) => NexusReport::Retry {

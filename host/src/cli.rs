@@ -1,9 +1,11 @@
 //! The `weft` command line: inspect and drive workflows in a weft database.
 //!
 //! `describe`, `history`, `list` and `query` read the database file directly (a running host
-//! may keep writing it). `signal`, `cancel`, `terminate` and `update` write it, so they need
-//! the file not to be held by a host; a host started later carries on from what they
-//! recorded. Exit codes: 0 on success, 1 on a runtime error (unknown workflow, unreadable
+//! may keep writing it) and never write it: a file a crash left unclean, or an earlier release
+//! wrote, is read through a recovered copy. `signal`, `cancel`, `terminate` and `update` write
+//! it, so they need the file not to be held by a host; a host started later carries on from
+//! what they recorded. No command creates a database: a missing or empty file is refused, and
+//! a refused command leaves the file as it was. Exit codes: 0 on success, 1 on a runtime error (unknown workflow, unreadable
 //! database, rejected update), 2 on bad usage.
 
 use crate::api::WorkflowDescription;
@@ -12,7 +14,7 @@ use crate::ids::{Namespace, WorkflowId};
 use crate::limits::Limits;
 use crate::replay::{QueryRequest, Served, UpdateRequest, UpdateState};
 use crate::sandbox::Sandbox;
-use crate::store::{ReadOnlyStore, StartQuota, StartRequest, Store};
+use crate::store::{ReadOnlyStore, RunRecord, StartQuota, StartRequest, Store};
 use crate::workflow_task::{TaskEnv, TaskOutcome, now_ms, query_history, run_update_task};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -157,6 +159,7 @@ fn served_by(history: &[crate::history::Event]) -> Arc<Served> {
     let mut served = Served {
         task_queues: HashSet::from([crate::history::DEFAULT_TASK_QUEUE.to_string()]),
         nexus_operations: HashSet::new(),
+        ..Served::default()
     };
     for e in history {
         match &e.kind {
@@ -183,17 +186,31 @@ fn served_by(history: &[crate::history::Event]) -> Arc<Served> {
 
 /// Commands that write the database.
 fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
+    // A refused command changes nothing on disk: a missing or empty file is refused, not
+    // created, and the workflow is checked read-only before the file is opened for writing.
     let open = || {
-        Store::open(&cli.db, now_ms()).with_context(|| format!("cannot open {}", cli.db.display()))
+        Store::open_existing(&cli.db, now_ms())
+            .with_context(|| format!("cannot open {}", cli.db.display()))
     };
-    let running = |store: &Store, id: &str| -> anyhow::Result<crate::ids::RunId> {
-        let (run, rec) = store.current_run(ns, &WorkflowId(id.to_string()))?;
+    let ensure_running = |id: &str, run: crate::ids::RunId, rec: &RunRecord| {
         anyhow::ensure!(
             !rec.status.is_closed(),
             "workflow {id} is not running: its current run {run} is {:?}",
             rec.status
         );
+        Ok(())
+    };
+    let running = |store: &Store, id: &str| -> anyhow::Result<crate::ids::RunId> {
+        let (run, rec) = store.current_run(ns, &WorkflowId(id.to_string()))?;
+        ensure_running(id, run, &rec)?;
         Ok(run)
+    };
+    let check_running = |id: &str| -> anyhow::Result<RunRecord> {
+        let reader = ReadOnlyStore::open(&cli.db)
+            .with_context(|| format!("cannot open {}", cli.db.display()))?;
+        let (run, rec) = reader.current_run(ns, &WorkflowId(id.to_string()))?;
+        ensure_running(id, run, &rec)?;
+        Ok(rec)
     };
     match &cli.command {
         Cmd::Signal {
@@ -227,6 +244,7 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
             ..
         } => {
             let input = json_input(input)?;
+            check_running(workflow_id)?;
             let store = open()?;
             let run = running(&store, workflow_id)?;
             store.signal(run, name, input, now_ms())?;
@@ -236,6 +254,7 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
             workflow_id,
             reason,
         } => {
+            check_running(workflow_id)?;
             let store = open()?;
             let run = running(&store, workflow_id)?;
             store.request_cancel(run, reason, now_ms())?;
@@ -245,6 +264,7 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
             workflow_id,
             reason,
         } => {
+            check_running(workflow_id)?;
             let store = open()?;
             let run = running(&store, workflow_id)?;
             store.terminate(run, reason, now_ms())?;
@@ -258,12 +278,18 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
             id,
         } => {
             let input = json_input(input)?;
+            // The component is compiled before the file is opened for writing.
+            let checked = check_running(workflow_id)?;
+            let limits = Limits::default();
+            let sandbox = Sandbox::new(limits.clone()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let compiled = sandbox.compile_file(&checked.workflow_type, component)?;
             let store = open()?;
             let run = running(&store, workflow_id)?;
             let (rec, history) = store.load_run(run)?;
-            let limits = Limits::default();
-            let sandbox = Sandbox::new(limits.clone()).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let compiled = sandbox.compile_file(&rec.workflow_type, component)?;
+            anyhow::ensure!(
+                rec.workflow_type == checked.workflow_type,
+                "workflow {workflow_id} changed while the update was prepared; try again"
+            );
             let workflows = HashMap::from([(rec.workflow_type.clone(), compiled)]);
             let served = served_by(&history);
             let env = TaskEnv {
@@ -273,6 +299,7 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
                 limits: &limits,
                 served: &served,
                 cache: None,
+                probe: None,
             };
             let update_id = id
                 .clone()
@@ -325,6 +352,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let store = ReadOnlyStore::open(&cli.db)
         .with_context(|| format!("cannot open {}", cli.db.display()))?;
+    if let Some(why) = store.copy_reason() {
+        eprintln!(
+            "note: {} {why}; read from a recovered copy, the file itself was not changed (a host started on it recovers it in place)",
+            cli.db.display()
+        );
+    }
     match cli.command {
         Cmd::Describe { workflow_id, json } => {
             let (run, rec, _) = store.workflow(&ns, &WorkflowId(workflow_id))?;

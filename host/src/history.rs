@@ -221,7 +221,7 @@ pub struct WorkflowOptions {
     pub execution_timeout_ms: Option<u64>,
     /// Maximum time of one run.
     pub run_timeout_ms: Option<u64>,
-    /// Maximum time of one Workflow Task (capped by the host's task CPU limit).
+    /// Maximum time of one Workflow Task (capped by the host's task time limit, `Limits::max_task_time`).
     pub task_timeout_ms: Option<u64>,
     /// Retry policy of the execution: a failed or timed-out run starts again as a new run.
     pub retry_policy: Option<RetryPolicy>,
@@ -484,7 +484,8 @@ pub enum EventKind {
         initiated_event_id: EventId,
         /// Child workflow id.
         workflow_id: String,
-        /// Why (`WorkflowExecutionAlreadyStarted`).
+        /// Why: one of [`child_start_cause`]'s names (a string, so later causes decode in
+        /// earlier histories).
         cause: String,
     },
     /// The child's first run started.
@@ -1092,6 +1093,29 @@ mod v1 {
 
 /// The task queue of activities that name none.
 pub const DEFAULT_TASK_QUEUE: &str = "default";
+
+/// Causes of StartChildWorkflowExecutionFailed; the parent's code sees the cause as the
+/// failure's type.
+pub mod child_start_cause {
+    /// A run with the child's workflow id is open, or its id may not be reused (Temporal's
+    /// `WORKFLOW_ALREADY_EXISTS`).
+    pub const ALREADY_STARTED: &str = "WorkflowExecutionAlreadyStarted";
+    /// The namespace is at its open-workflow or stored-bytes quota.
+    pub const NAMESPACE_QUOTA: &str = "NamespaceQuotaExceeded";
+    /// The child's input alone would pass the namespace's history limit per run.
+    pub const HISTORY_LIMIT: &str = "HistoryLimitExceeded";
+
+    /// What `cause` means, for the failure the parent's code sees.
+    pub fn describe(cause: &str) -> &'static str {
+        match cause {
+            NAMESPACE_QUOTA => {
+                "the namespace is at its quota of open workflows or stored history bytes; wait for workflows to close or raise the quota"
+            }
+            HISTORY_LIMIT => "its input is larger than the namespace's history limit per run",
+            _ => "its workflow id is in use",
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod api;
 pub mod cli;
+pub mod fair;
 pub mod history;
 pub mod ids;
 pub mod limits;
@@ -15,6 +16,7 @@ pub mod replay;
 pub mod sandbox;
 pub mod sticky;
 pub mod store;
+pub mod wasi;
 pub mod workflow_task;
 
 pub use activity::{ActivityContext, ActivityError};
@@ -26,5 +28,6 @@ pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy
 pub use ids::{EventId, Namespace, RunId, WorkflowId};
 pub use limits::Limits;
 pub use nexus::{NexusContext, NexusError, NexusStart};
+pub use replay::ReplayMode;
 pub use store::NexusOutcome;
 pub use store::{NamespaceUsage, RunStatus};

@@ -11,13 +11,14 @@ pub struct Limits {
     /// host API on start, by `replay` on commands and by `activity` on results. Default 2 MiB,
     /// Temporal's blob limit.
     pub max_payload_bytes: usize,
-    /// Most events in one run's history. A run that would pass it is terminated
-    /// (WorkflowExecutionTerminated), as Temporal does; enforced by `replay` and
-    /// `workflow_task`. Default 51,200 as in Temporal.
+    /// Most events in one run's history. Checked by `store` before every commit that appends
+    /// to a run: a change that would pass it is not committed, and the run is terminated
+    /// instead (WorkflowExecutionTerminated), as Temporal does, except for a signal, which is
+    /// refused to its sender. Also `replay` and `workflow_task`. Default 51,200 as in
+    /// Temporal.
     pub max_history_events: u64,
-    /// Largest encoded history of one run, bytes. A run past it is terminated
-    /// (WorkflowExecutionTerminated), as Temporal does; enforced by `workflow_task`.
-    /// Default 50 MiB.
+    /// Largest encoded history of one run, bytes; enforced by `store` as
+    /// `max_history_events`. Default 50 MiB.
     pub max_history_bytes: u64,
     /// A Workflow Task of a run whose history has more events than this logs a warning.
     /// Default 10,240, Temporal's warning level.
@@ -26,9 +27,15 @@ pub struct Limits {
     pub warn_history_bytes: u64,
     /// Most new commands in one Workflow Task; enforced by `replay`. Default 1,000.
     pub max_commands_per_task: usize,
-    /// CPU time of one Workflow Task, enforced by epoch interruption in `sandbox`.
-    /// Default 2 s.
-    pub max_task_cpu: Duration,
+    /// Wall-clock time one Workflow Task may run the guest, counted from the start of the task
+    /// whether the guest computes or not: enforced inside the guest by epoch interruption in
+    /// `sandbox`, and from outside by the workflow-task loop's watchdog (this limit plus
+    /// [`Limits::task_watchdog_grace`]). Host calls never block, so a guest cannot hide from
+    /// it. Default 2 s.
+    pub max_task_time: Duration,
+    /// How long past [`Limits::max_task_time`] the watchdog outside the guest waits before it
+    /// gives up on a Workflow Task (recorded as failed, its slot released). Default 1 s.
+    pub task_watchdog_grace: Duration,
     /// Linear memory of one workflow instance, enforced by a `StoreLimits` in `sandbox`.
     /// Default 256 MiB.
     pub max_memory_bytes: usize,
@@ -64,7 +71,8 @@ impl Default for Limits {
             warn_history_events: 10_240,
             warn_history_bytes: 10 * 1024 * 1024,
             max_commands_per_task: 1_000,
-            max_task_cpu: Duration::from_secs(2),
+            max_task_time: Duration::from_secs(2),
+            task_watchdog_grace: Duration::from_secs(1),
             max_memory_bytes: 256 * 1024 * 1024,
             max_table_elements: 100_000,
             max_wasm_stack_bytes: 512 * 1024,

@@ -5,7 +5,9 @@
 //! Rules that keep replay deterministic:
 //! - The k-th command the code issues must match the k-th command event of the history
 //!   (ActivityTaskScheduled by activity type, TimerStarted); otherwise the task fails with a
-//!   non-determinism error naming the event.
+//!   non-determinism error naming the event. In [`ReplayMode::Strict`] (per namespace or
+//!   workflow type, see [`Served`]) every attribute the code decides must match too
+//!   (`strict`).
 //! - `wait-any` returns, among the awaited operations resolved in the history, the one whose
 //!   resolving event comes first. The host's timing never decides.
 //! - Workflow time is the start time of the Workflow Task in which the code originally ran at
@@ -25,6 +27,9 @@ use crate::store::{Command, Target};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod strict;
+pub use strict::{Mismatch, ReplayMode};
 
 /// Why a task stopped running guest code early. Raised as a trap to unwind the guest.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -176,6 +181,20 @@ pub struct Served {
     pub task_queues: HashSet<String>,
     /// Nexus operations as (endpoint, service, operation).
     pub nexus_operations: HashSet<(String, String, String)>,
+    /// Replay mode of the workflow types not in `replay_modes`.
+    pub replay_mode: ReplayMode,
+    /// Replay mode per workflow type, overriding `replay_mode`.
+    pub replay_modes: HashMap<String, ReplayMode>,
+}
+
+impl Served {
+    /// The replay mode of `workflow_type`.
+    pub fn replay_mode_of(&self, workflow_type: &str) -> ReplayMode {
+        self.replay_modes
+            .get(workflow_type)
+            .copied()
+            .unwrap_or(self.replay_mode)
+    }
 }
 
 /// Host state of one Workflow Task.
@@ -194,6 +213,8 @@ pub struct Replay {
     /// Handles the code asked to cancel.
     cancel_asked: HashSet<u32>,
     served: Arc<Served>,
+    /// Compare every decided attribute of a replayed command ([`ReplayMode::Strict`]).
+    strict: bool,
     /// Messages in history order: signals, cancel requests, accepted updates.
     messages: Vec<(EventId, types::Message)>,
     next_message: usize,
@@ -316,7 +337,8 @@ impl Replay {
                     } => types::Outcome::Failed(to_wit_failure(&Failure::new(
                         cause.clone(),
                         format!(
-                            "child workflow {workflow_id} could not be started: its id is in use"
+                            "child workflow {workflow_id} could not be started: {}",
+                            crate::history::child_start_cause::describe(cause)
                         ),
                     ))),
                     EventKind::ChildWorkflowExecutionCanceled { .. } => types::Outcome::Canceled,
@@ -340,6 +362,7 @@ impl Replay {
             context: format!("{workflow_id}/{run}"),
             ..GuestLog::default()
         });
+        let strict = served.replay_mode_of(&workflow_type) == ReplayMode::Strict;
         let replay = Replay {
             workflow_id,
             run,
@@ -352,6 +375,7 @@ impl Replay {
             observed: HashSet::new(),
             cancel_asked: HashSet::new(),
             served,
+            strict,
             messages,
             next_message: 0,
             cancel_seen: false,
@@ -390,7 +414,7 @@ impl Replay {
         self
     }
 
-    /// When the current task started running code (for its CPU limit).
+    /// When the current task started running code (for its time limit).
     pub fn task_started(&self) -> std::time::Instant {
         self.task_started
     }
@@ -740,6 +764,19 @@ impl Replay {
                     describe_command(&cmd),
                     describe(&event.kind),
                     event.id
+                )));
+            }
+            if self.strict
+                && let Some(m) = strict::first_mismatch(&cmd, &event.kind)
+            {
+                return Err(Interrupt::NonDeterminism(format!(
+                    "strict replay: command {} of the workflow is {} as recorded at event {}, but its {} differs: recorded {}, the code now gives {}. Deploy the code that wrote this history, or version the change (patched)",
+                    self.next_command + 1,
+                    describe_command(&cmd),
+                    event.id,
+                    m.attribute,
+                    m.recorded,
+                    m.new
                 )));
             }
             if let Some(kind) = kind {

@@ -117,7 +117,7 @@ pub struct Sandbox {
     stop_ticker: Arc<AtomicBool>,
 }
 
-/// Interval of the epoch ticker that bounds a task's CPU time.
+/// Interval of the epoch ticker that bounds a task's running time.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 impl Sandbox {
@@ -214,15 +214,14 @@ impl Sandbox {
         })
     }
 
-    /// A store for one Workflow Task, with limits, a CPU deadline of `cpu` and the deterministic WASI
+    /// A store for one Workflow Task, with limits, a time limit of `limit` (wall clock, enforced by epoch interruption while guest code runs) and the deterministic WASI
     /// bound to `replay`'s clock, seed and log.
-    pub fn store(&self, replay: Replay, cpu: std::time::Duration) -> Store<TaskState> {
+    pub fn store(&self, replay: Replay, limit: std::time::Duration) -> Store<TaskState> {
         let clock = replay.clock();
         let seed = replay.seed();
         let log = replay.log();
         let mut b = WasiCtx::builder();
-        b.wall_clock(WorkflowClock(clock.clone()))
-            .monotonic_clock(WorkflowClock(clock))
+        b.wall_clock(WorkflowClock(clock))
             .secure_random(SeededRng::new(seed ^ 0x5eed_0001))
             .insecure_random(SeededRng::new(seed ^ 0x5eed_0002))
             .insecure_random_seed(u128::from(seed) << 64 | u128::from(seed ^ 0x5eed_0003))
@@ -236,6 +235,8 @@ impl Sandbox {
             .allow_ip_name_lookup(false);
         let state = TaskState {
             wasi: b.build(),
+            clock: replay.clock(),
+            clock_waits: Default::default(),
             table: ResourceTable::new(),
             limits: TrackedLimits {
                 inner: StoreLimitsBuilder::new()
@@ -249,28 +250,28 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(ticks(cpu));
+        store.set_epoch_deadline(ticks(limit));
         store
     }
 
     /// A store for a workflow instance kept suspended between tasks (the sticky cache): the
-    /// CPU limit `cpu` counts from the start of the current task
+    /// time limit `limit` counts from the start of the current task
     /// ([`Replay::task_started`]), not from the creation of the store.
-    pub fn sticky_store(&self, replay: Replay, cpu: std::time::Duration) -> Store<TaskState> {
-        let mut store = self.store(replay, cpu);
+    pub fn sticky_store(&self, replay: Replay, limit: std::time::Duration) -> Store<TaskState> {
+        let mut store = self.store(replay, limit);
         store.epoch_deadline_callback(move |ctx| {
             let elapsed = ctx.data().replay.task_started().elapsed();
-            if elapsed >= cpu {
+            if elapsed >= limit {
                 return Err(wasmtime::Trap::Interrupt.into());
             }
-            Ok(UpdateDeadline::Continue(ticks(cpu - elapsed)))
+            Ok(UpdateDeadline::Continue(ticks(limit - elapsed)))
         });
         store
     }
 }
 
-fn ticks(cpu: std::time::Duration) -> u64 {
-    (cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+fn ticks(limit: std::time::Duration) -> u64 {
+    (limit.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 /// The store limits, and the linear memory the instance holds (for the sticky cache's
@@ -351,7 +352,11 @@ impl CompiledWorkflow {
 /// Data of a task's store.
 pub struct TaskState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    /// Workflow time (ms since the epoch), shared with the replay.
+    pub(crate) clock: Arc<AtomicU64>,
+    /// Clock pollables the guest holds (see [`crate::wasi`]).
+    pub(crate) clock_waits: crate::wasi::ClockWaits,
     limits: TrackedLimits,
     /// The replay driving this task.
     pub replay: Replay,
@@ -383,7 +388,8 @@ impl HasData for IoData {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// Links the WASI interfaces in [`ALLOWED_IMPORTS`]; sockets are not linked at all.
+/// Links the WASI interfaces in [`ALLOWED_IMPORTS`] (what each answers: [`crate::wasi`]);
+/// sockets are not linked at all.
 fn add_deterministic_wasi(l: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
@@ -392,10 +398,8 @@ fn add_deterministic_wasi(l: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::random::WasiRandom;
     type T = TaskState;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
-    sync::io::poll::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
-    sync::io::streams::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
+    crate::wasi::add_to_linker(l)?;
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
     random::random::add_to_linker::<T, WasiRandom>(l, |t| t.wasi.random())?;
@@ -414,7 +418,7 @@ fn add_deterministic_wasi(l: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// Wall and monotonic clock reading workflow time (ms since the epoch) from the replay.
+/// Wall clock reading workflow time (ms since the epoch) from the replay.
 struct WorkflowClock(Arc<AtomicU64>);
 
 impl wasmtime_wasi::HostWallClock for WorkflowClock {
@@ -423,15 +427,6 @@ impl wasmtime_wasi::HostWallClock for WorkflowClock {
     }
     fn now(&self) -> Duration {
         Duration::from_millis(self.0.load(Ordering::Relaxed))
-    }
-}
-
-impl wasmtime_wasi::HostMonotonicClock for WorkflowClock {
-    fn resolution(&self) -> u64 {
-        1_000_000
-    }
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::Relaxed).saturating_mul(1_000_000)
     }
 }
 

@@ -6,6 +6,13 @@
 //! does not run guests, activities or Nexus handlers and makes no timing decisions: callers
 //! pass `now`.
 //!
+//! Limits are checked inside the transaction that would pass them, never after a commit: each
+//! appended event against its run's history limits, each opened run (start, child, Nexus
+//! workflow operation) against its namespace's quotas, as [`NamespaceLimits`] says per
+//! namespace ([`Store::with_limits`]). A change a run cannot do without (a task completion, a
+//! result, a timer) that would pass a history limit terminates the run instead; a signal is
+//! refused to its sender.
+//!
 //! Tables:
 //! - `meta`: schema version.
 //! - `ns_workflows`: (namespace, workflow id) -> current run id.
@@ -30,8 +37,10 @@ use crate::history::{
     RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
 };
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
+use crate::limits::Limits;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Schema version of the tables written by this release. Version 1 (no namespaces) is
@@ -129,11 +138,35 @@ pub enum StoreError {
         /// The quota.
         limit: u64,
     },
-    /// The database needs crash recovery, which only a writer can run.
+    /// An event would take a run's history past its limit; nothing of the change was
+    /// recorded. Returned to callers whose change is refused (a signal, a start); changes the
+    /// run cannot do without (results, timers, task completions) terminate it instead.
+    #[error("{0}")]
+    HistoryLimit(HistoryOverflow),
+    /// The database needs crash recovery or a schema upgrade, which only a writer does in
+    /// place, and a read-only open could not make a recovered copy to read instead.
     #[error(
-        "database {0} was not closed cleanly and needs recovery; start the host on it (or run any `weft` command while no host is running) and try again"
+        "database {path} was not closed cleanly or is of an older schema, and weft could not read a recovered copy of it ({reason}); the file was not changed. Start the host on it to recover it in place, then try again"
     )]
-    NeedsRecovery(PathBuf),
+    NeedsRecovery {
+        /// File.
+        path: PathBuf,
+        /// Why the copy failed.
+        reason: String,
+    },
+    /// There is no database at the path (missing or empty file); nothing was created.
+    #[error(
+        "no weft database at {path}: {reason}; nothing was created or changed (a host creates the database when it starts on a new path)"
+    )]
+    NoDatabase {
+        /// File.
+        path: PathBuf,
+        /// "no such file" or "the file is empty".
+        reason: &'static str,
+    },
+    /// The store was closed (its host shut down); open the file again to use it.
+    #[error("database {0} is closed: its host was shut down; start a host on it again")]
+    Closed(PathBuf),
     /// No workflow with this id.
     #[error("no workflow with id {0}")]
     UnknownWorkflow(WorkflowId),
@@ -385,7 +418,7 @@ pub struct NamespaceUsage {
 }
 
 /// Quotas checked when a workflow starts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StartQuota {
     /// Most open runs in the namespace.
     pub max_open_workflows: u64,
@@ -399,6 +432,146 @@ impl StartQuota {
         max_open_workflows: u64::MAX,
         max_stored_bytes: u64::MAX,
     };
+
+    /// The lower of each quota of `self` and `other`.
+    pub fn tighter(self, other: StartQuota) -> StartQuota {
+        StartQuota {
+            max_open_workflows: self.max_open_workflows.min(other.max_open_workflows),
+            max_stored_bytes: self.max_stored_bytes.min(other.max_stored_bytes),
+        }
+    }
+}
+
+/// What the store enforces for the runs of one namespace, inside the write transaction that
+/// would pass it: the history limits of each run, and the quotas every path that opens a run
+/// (a start, a child, a workflow-backed Nexus operation) is held to. Continue-as-new and
+/// retries close one run as they open the next, so they are not refused by the open-workflow
+/// quota; nor by the stored-bytes quota, which stops new work, not running executions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamespaceLimits {
+    /// Most events in one run's history.
+    pub max_history_events: u64,
+    /// Largest encoded history of one run, bytes.
+    pub max_history_bytes: u64,
+    /// Quotas on opening runs.
+    pub start: StartQuota,
+}
+
+impl NamespaceLimits {
+    /// The host's history limits and no start quotas.
+    pub fn host(limits: &Limits) -> NamespaceLimits {
+        NamespaceLimits {
+            max_history_events: limits.max_history_events,
+            max_history_bytes: limits.max_history_bytes,
+            start: StartQuota::UNLIMITED,
+        }
+    }
+}
+
+/// The limits of every namespace, given to the store when the host starts.
+#[derive(Clone, Debug)]
+struct StoreLimits {
+    /// For namespaces not listed (not configured on this host).
+    default: NamespaceLimits,
+    namespaces: HashMap<Namespace, NamespaceLimits>,
+}
+
+impl StoreLimits {
+    fn of(&self, namespace: &Namespace) -> NamespaceLimits {
+        self.namespaces
+            .get(namespace)
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// How many runs one change may terminate at their history limits before giving up; each is
+/// the parent, Nexus caller or child of the one before, so this bounds a chain's length.
+const MAX_LIMIT_TERMINATIONS: u32 = 16;
+
+/// An event that would take a run's history past one of its limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryOverflow {
+    /// The run (for `first_events`, the run that was not created).
+    pub run: RunId,
+    /// Its workflow id.
+    pub workflow_id: WorkflowId,
+    /// What was to be recorded: an event name, or a description of several events.
+    pub recording: &'static str,
+    /// `"events"` or `"bytes"`.
+    pub unit: &'static str,
+    /// The limit passed.
+    pub limit: u64,
+    /// What the history would have reached (at least).
+    pub reached: u64,
+    /// The first events of a new run (its input is too large for the limit).
+    pub first_events: bool,
+}
+
+impl HistoryOverflow {
+    /// The reason recorded when the run is terminated instead.
+    pub fn termination_reason(&self) -> String {
+        format!(
+            "the history reached its limit of {} {unit}: recording {} would have brought it to {} {unit}, so it was not recorded; a long-running workflow must continue as a new run (continue-as-new) before its history reaches the limit",
+            self.limit,
+            self.recording,
+            self.reached,
+            unit = self.unit
+        )
+    }
+}
+
+impl std::fmt::Display for HistoryOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first_events {
+            return write!(
+                f,
+                "a new run of workflow {} would start with {} {unit} of history, past the namespace's limit of {} {unit} per run; nothing was started (make its input smaller)",
+                self.workflow_id,
+                self.reached,
+                self.limit,
+                unit = self.unit
+            );
+        }
+        write!(
+            f,
+            "workflow {} (run {}): recording {} would bring its history to {} {unit}, past its limit of {} {unit}; nothing was recorded. A long-running workflow must continue as a new run (continue-as-new) before its history reaches the limit",
+            self.workflow_id,
+            self.run,
+            self.recording,
+            self.reached,
+            self.limit,
+            unit = self.unit
+        )
+    }
+}
+
+/// The overflow, if a run of `namespace` with `events` events and `bytes` bytes of history
+/// passes `lim`.
+fn overflow_of(
+    lim: NamespaceLimits,
+    run: RunId,
+    workflow_id: &WorkflowId,
+    recording: &'static str,
+    events: u64,
+    bytes: u64,
+) -> Option<HistoryOverflow> {
+    let (unit, limit, reached) = if events > lim.max_history_events {
+        ("events", lim.max_history_events, events)
+    } else if bytes > lim.max_history_bytes {
+        ("bytes", lim.max_history_bytes, bytes)
+    } else {
+        return None;
+    };
+    Some(HistoryOverflow {
+        run,
+        workflow_id: workflow_id.clone(),
+        recording,
+        unit,
+        limit,
+        reached,
+        first_events: false,
+    })
 }
 
 /// An activity waiting in the queue or running.
@@ -639,6 +812,34 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Bytes of the payloads (and failure texts) the command's event carries: the least it
+    /// adds to the history.
+    pub fn payload_bytes(&self) -> u64 {
+        let failure = |f: &Failure| (f.error_type.len() + f.message.len()) as u64;
+        match self {
+            Command::ScheduleActivity { input, .. }
+            | Command::ScheduleNexusOperation { input, .. }
+            | Command::ContinueAsNew { input }
+            | Command::AcceptUpdate { input, .. }
+            | Command::StartChild { input, .. } => input.0.len() as u64,
+            Command::CompleteWorkflow { result } => result.0.len() as u64,
+            Command::RecordMarker { details, .. } => details.0.len() as u64,
+            Command::CancelWorkflow { details } => details.as_ref().map_or(0, |d| d.0.len() as u64),
+            Command::FailWorkflow { failure: f } => failure(f),
+            Command::CompleteUpdate { outcome, .. } => match outcome {
+                Ok(p) => p.0.len() as u64,
+                Err(f) => failure(f),
+            },
+            Command::StartTimer { .. }
+            | Command::RequestCancelActivity { .. }
+            | Command::CancelTimer { .. }
+            | Command::RequestCancelNexusOperation { .. }
+            | Command::RequestCancelChild { .. } => 0,
+        }
+    }
+}
+
 /// What a completed Workflow Task hands to [`Store::complete_workflow_task`].
 #[derive(Clone, Debug)]
 pub struct TaskCompletion {
@@ -671,12 +872,84 @@ pub struct Effects {
     pub nexus: bool,
     /// The run's `next_event_id` after the commit (Workflow Task completions).
     pub next_event_id: u64,
+    /// Workflow Task completions: the task would have taken the history past its limit, so
+    /// nothing of it was recorded and the run was terminated for this reason.
+    pub terminated: Option<String>,
+}
+
+/// The writer's redb handle. [`Store::close`] closes it even while others still share the
+/// `Store` (a host's tasks, or a [`crate::Client`] captured by a handler the host owns), so a
+/// shut-down host leaves a file that needs no recovery. Transactions begun before the close
+/// finish normally (redb defers the close past a live write transaction); later ones fail with
+/// [`StoreError::Closed`].
+struct Db {
+    handle: std::sync::Mutex<Option<std::sync::Arc<redb::Database>>>,
+    path: PathBuf,
+}
+
+impl Db {
+    fn new(db: redb::Database, path: &Path) -> Db {
+        Db {
+            handle: std::sync::Mutex::new(Some(std::sync::Arc::new(db))),
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// The open database; the lock is held only to clone the handle, never across a
+    /// transaction.
+    fn get(&self) -> Result<std::sync::Arc<redb::Database>, StoreError> {
+        self.handle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Closed(self.path.clone()))
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        Ok(self.get()?.begin_write()?)
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(self.get()?.begin_read()?)
+    }
+
+    /// Closes the database: now if nothing else uses the handle, otherwise as soon as the
+    /// last transaction begun before the close ends. Idempotent.
+    fn close(&self) {
+        let taken = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // A thread inside `begin_*` holds a clone for that call only; it closes the database
+        // when it drops it.
+        if let Some(Ok(db)) = taken.map(std::sync::Arc::try_unwrap) {
+            match db.close() {
+                Ok(()) => tracing::info!(db = %self.path.display(), "database closed"),
+                Err(redb::DatabaseError::TransactionInProgress) => tracing::info!(
+                    db = %self.path.display(),
+                    "database closes when its last write transaction ends"
+                ),
+                Err(e) => tracing::warn!(db = %self.path.display(), "closing the database: {e}"),
+            }
+        }
+    }
 }
 
 /// Handle to an open weft database file.
 pub struct Store {
-    db: redb::Database,
+    db: Db,
     path: PathBuf,
+    limits: StoreLimits,
+    gate: crate::fair::WriteGate,
+}
+
+/// [`StoreError::NoDatabase`] for a missing or empty `path`.
+fn no_database(path: &Path) -> StoreError {
+    StoreError::NoDatabase {
+        path: path.to_path_buf(),
+        reason: if path.exists() {
+            "the file is empty"
+        } else {
+            "no such file"
+        },
+    }
 }
 
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
@@ -716,11 +989,25 @@ impl Store {
     /// leases held by an earlier process are released: it is gone, since only one process may
     /// open the file for writing.
     pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
-        let path = path.as_ref();
+        Store::open_as(path.as_ref(), now_ms, true)
+    }
+
+    /// [`Store::open`] for a database that must already exist: a missing or empty file is
+    /// refused with [`StoreError::NoDatabase`] and left as it is (nothing is created). For
+    /// commands that change an existing database, such as the `weft` command line's.
+    pub fn open_existing(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
+        Store::open_as(path.as_ref(), now_ms, false)
+    }
+
+    fn open_as(path: &Path, now_ms: u64, create: bool) -> Result<Store, StoreError> {
         let existed = path.exists()
             && std::fs::metadata(path)
                 .map(|m| m.len() > 0)
                 .unwrap_or(false);
+        if !existed && !create {
+            return Err(no_database(path));
+        }
+        // Never `create` an existing file: a file emptied meanwhile is refused, not initialized.
         let db = if existed {
             builder().open(path)
         } else {
@@ -728,8 +1015,13 @@ impl Store {
         }
         .map_err(|e| open_error(path, e))?;
         let store = Store {
-            db,
+            db: Db::new(db, path),
             path: path.to_path_buf(),
+            limits: StoreLimits {
+                default: NamespaceLimits::host(&Limits::default()),
+                namespaces: HashMap::new(),
+            },
+            gate: Default::default(),
         };
         let tx = store.db.begin_write()?;
         {
@@ -761,15 +1053,77 @@ impl Store {
             tx.open_table(NS_USAGE)?;
             tx.open_table(WORKFLOW_TASKS)?;
             tx.open_table(TIMERS)?;
-            release_leases(&tx, now_ms)?;
+            release_leases(&tx, &store.limits, now_ms)?;
         }
         tx.commit()?;
         Ok(store)
     }
 
+    /// Sets the limits the store enforces: `namespaces` for the namespaces listed, `default`
+    /// for any other. Until this is called, every namespace has the default [`Limits`]'
+    /// history limits and no start quotas.
+    pub fn with_limits(
+        mut self,
+        default: NamespaceLimits,
+        namespaces: HashMap<Namespace, NamespaceLimits>,
+    ) -> Store {
+        self.limits = StoreLimits {
+            default,
+            namespaces,
+        };
+        self
+    }
+
+    /// The limits the store enforces for `namespace`.
+    pub fn limits(&self, namespace: &Namespace) -> NamespaceLimits {
+        self.limits.of(namespace)
+    }
+
+    /// Runs `op`, one write transaction. When it fails because an event would take a run's
+    /// history past its limit, nothing of it was committed: that run is terminated instead
+    /// (as Temporal terminates a run at its history limit) and `op` runs again, finding the
+    /// run closed. The first events of a run not yet created cannot be: that error is
+    /// returned.
+    fn or_terminate<T>(
+        &self,
+        now_ms: u64,
+        depth: u32,
+        mut op: impl FnMut() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut terminated = 0;
+        loop {
+            match op() {
+                Err(StoreError::HistoryLimit(o))
+                    if !o.first_events
+                        && terminated < MAX_LIMIT_TERMINATIONS
+                        && depth < MAX_LIMIT_TERMINATIONS =>
+                {
+                    self.terminate_inner(o.run, &o.termination_reason(), now_ms, false, depth + 1)?;
+                    terminated += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Waits for `namespace`'s turn at the writer (round-robin between namespaces, see
+    /// [`crate::fair::WriteGate`]); hold the turn across the write calls made for that
+    /// namespace. Blocking: call it on a thread that may block.
+    pub fn lane(&self, namespace: &Namespace) -> crate::fair::Turn<'_> {
+        self.gate.enter(namespace)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Closes the database file cleanly, so the next open needs no recovery, even while
+    /// other holders still share this `Store`. A write transaction under way commits first;
+    /// every later call fails with [`StoreError::Closed`]. Dropping the last holder does the
+    /// same; closing twice does nothing.
+    pub fn close(&self) {
+        self.db.close();
     }
 
     /// Creates a run of `workflow_type` for `id` in `namespace` with `input` and schedules its
@@ -807,8 +1161,10 @@ impl Store {
     /// A running workflow with the same id fails with [`StoreError::AlreadyRunning`], unless
     /// `callback` is given and equals the running one's (a repeated start by the same Nexus
     /// operation: the existing run is returned) or `req.signal` is set (the running one is
-    /// signaled). A closed one may start again as its id reuse policy allows. Quotas are
-    /// checked first; nothing is written when one is reached.
+    /// signaled). A closed one may start again as its id reuse policy allows. Quotas (the
+    /// tighter of `quota` and the namespace's, see [`Store::with_limits`]) are checked in the
+    /// same transaction; nothing is written when one is reached. A signal that would take the
+    /// running run's history past its limit is refused with [`StoreError::HistoryLimit`].
     pub fn start_workflow_with(
         &self,
         req: &StartRequest,
@@ -824,7 +1180,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let run;
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let key = (namespace.as_str(), id.0.as_str());
             let existing = w.workflows.get(key)?.map(|v| RunId(v.value()));
             if let Some(existing) = existing {
@@ -856,20 +1212,8 @@ impl Store {
                     });
                 }
             }
-            let usage = get_usage(&w.usage, &namespace)?;
-            if usage.open_workflows >= quota.max_open_workflows {
-                return Err(StoreError::QuotaExceeded {
-                    namespace: namespace.clone(),
-                    what: "open workflows",
-                    limit: quota.max_open_workflows,
-                });
-            }
-            if usage.stored_bytes >= quota.max_stored_bytes {
-                return Err(StoreError::QuotaExceeded {
-                    namespace: namespace.clone(),
-                    what: "stored history bytes",
-                    limit: quota.max_stored_bytes,
-                });
+            if let Some(refused) = w.quota_refusal(&namespace, quota)? {
+                return Err(refused);
             }
             let execution_deadline_ms = req
                 .options
@@ -898,7 +1242,10 @@ impl Store {
     }
 
     /// Sends signal `name` to the open run `run`: WorkflowExecutionSignaled and a Workflow
-    /// Task. Fails with [`StoreError::NotRunning`] when the run is closed.
+    /// Task. Fails with [`StoreError::NotRunning`] when the run is closed, and with
+    /// [`StoreError::HistoryLimit`] (nothing recorded, the run goes on) when the signal would
+    /// take its history past its limit: the sender is refused, as Temporal refuses signals
+    /// past a workflow's signal limit.
     pub fn signal(
         &self,
         run: RunId,
@@ -910,9 +1257,16 @@ impl Store {
     }
 
     /// Records a cancel request of the open run `run` (WorkflowExecutionCancelRequested and a
-    /// Workflow Task); a repeated request changes nothing.
+    /// Workflow Task); a repeated request changes nothing. A request that would take the
+    /// history past its limit terminates the run instead, which ends it as the caller asked.
     pub fn request_cancel(&self, run: RunId, reason: &str, now_ms: u64) -> Result<(), StoreError> {
-        self.change_open_run(run, |w, rec| w.request_cancel(run, rec, reason, now_ms))
+        match self.change_open_run(run, |w, rec| w.request_cancel(run, rec, reason, now_ms)) {
+            Err(StoreError::HistoryLimit(o)) if o.run == run => {
+                self.terminate_inner(run, &o.termination_reason(), now_ms, false, 1)?;
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     fn change_open_run(
@@ -922,7 +1276,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let mut rec = w.get_run(run)?;
             if rec.status.is_closed() {
                 return Err(StoreError::NotRunning(
@@ -946,7 +1300,8 @@ impl Store {
 
     /// Closes `run` with WorkflowExecutionTerminated without running workflow code: the host
     /// ends it (for example, its history reached the limit). Pending activities, timers and
-    /// Nexus operations are dropped. Returns false if the run was already closed.
+    /// Nexus operations are dropped. Returns false if the run was already closed. A parent or
+    /// Nexus caller whose history cannot take the news is terminated at its limit first.
     pub fn terminate(&self, run: RunId, reason: &str, now_ms: u64) -> Result<bool, StoreError> {
         self.terminate_as(run, reason, now_ms, false)
     }
@@ -958,9 +1313,33 @@ impl Store {
         now_ms: u64,
         canceled: bool,
     ) -> Result<bool, StoreError> {
+        self.terminate_inner(run, reason, now_ms, canceled, 0)
+    }
+
+    /// [`Store::terminate_as`] at `depth` runs terminated at their limits up the stack.
+    fn terminate_inner(
+        &self,
+        run: RunId,
+        reason: &str,
+        now_ms: u64,
+        canceled: bool,
+        depth: u32,
+    ) -> Result<bool, StoreError> {
+        self.or_terminate(now_ms, depth, || {
+            self.terminate_once(run, reason, now_ms, canceled)
+        })
+    }
+
+    fn terminate_once(
+        &self,
+        run: RunId,
+        reason: &str,
+        now_ms: u64,
+        canceled: bool,
+    ) -> Result<bool, StoreError> {
         let tx = self.db.begin_write()?;
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let mut rec = w.get_run(run)?;
             if rec.status.is_closed() {
                 return Ok(false);
@@ -1092,15 +1471,58 @@ impl Store {
     ///
     /// Fails with [`StoreError::Conflict`] when the history grew since the task loaded it; the
     /// caller must drop its result and run the task again.
+    ///
+    /// A task whose events would take the run's history past its limit (events or bytes of
+    /// its namespace) is refused as a whole: nothing of it is written, and the run is
+    /// terminated instead (WorkflowExecutionTerminated, as Temporal does at the history
+    /// limit); the returned [`Effects::terminated`] holds the reason. Its payloads alone are
+    /// checked before anything is written, so a task far past the limit writes no page. A
+    /// parent, child or Nexus caller whose history cannot take what the task tells it is
+    /// terminated at its limit, and the task is committed without it.
     pub fn complete_workflow_task(
         &self,
         c: TaskCompletion,
         now_ms: u64,
     ) -> Result<Effects, StoreError> {
+        let mut terminated = 0;
+        loop {
+            match self.commit_task(&c, now_ms) {
+                Err(StoreError::HistoryLimit(o)) if o.run == c.run => {
+                    let payload: u64 = c.commands.iter().map(Command::payload_bytes).sum();
+                    let reason = format!(
+                        "the history reached its limit of {limit} {unit}: this Workflow Task ({n} commands carrying {payload} bytes of payloads) would have brought it to {reached} {unit} or more, so nothing of it was recorded; a long-running workflow must continue as a new run (continue-as-new) before its history reaches the limit",
+                        limit = o.limit,
+                        unit = o.unit,
+                        n = c.commands.len(),
+                        reached = o.reached,
+                    );
+                    if !self.terminate_inner(c.run, &reason, now_ms, false, 1)? {
+                        let found = self.run(c.run)?.next_event_id;
+                        return Err(StoreError::Conflict(c.run, c.expected_next_event_id, found));
+                    }
+                    return Ok(Effects {
+                        closed: true,
+                        terminated: Some(reason),
+                        ..Effects::default()
+                    });
+                }
+                Err(StoreError::HistoryLimit(o))
+                    if !o.first_events && terminated < MAX_LIMIT_TERMINATIONS =>
+                {
+                    self.terminate_inner(o.run, &o.termination_reason(), now_ms, false, 1)?;
+                    terminated += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// One attempt of [`Store::complete_workflow_task`].
+    fn commit_task(&self, c: &TaskCompletion, now_ms: u64) -> Result<Effects, StoreError> {
         let tx = self.db.begin_write()?;
         let mut fx = Effects::default();
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let mut rec = w.get_run(c.run)?;
             if rec.next_event_id != c.expected_next_event_id {
                 return Err(StoreError::Conflict(
@@ -1110,6 +1532,21 @@ impl Store {
                 ));
             }
             let run = c.run;
+            // What the task adds at least: its task events, one event per command and the
+            // commands' payloads. Checked before anything is written.
+            let recorded = rec
+                .workflow_task
+                .as_ref()
+                .is_some_and(|p| p.scheduled_event_id.is_some());
+            let floor_events = 3 - u64::from(recorded) + c.commands.len() as u64;
+            let floor_bytes: u64 = c.commands.iter().map(Command::payload_bytes).sum();
+            w.check_growth(
+                run,
+                &rec,
+                "this Workflow Task's events",
+                floor_events,
+                floor_bytes,
+            )?;
             let pending = rec.workflow_task.take();
             if let Some(p) = &pending {
                 w.wft.remove((p.due_ms, run.0))?;
@@ -1146,7 +1583,7 @@ impl Store {
                 Target::Recorded(id) => id,
                 Target::New(i) => assigned[i],
             };
-            for cmd in c.commands {
+            for cmd in c.commands.iter().cloned() {
                 let id = match cmd {
                     Command::ScheduleActivity {
                         activity_type,
@@ -1522,20 +1959,21 @@ impl Store {
                             }
                             None => false,
                         };
-                        if busy {
-                            w.append(
-                                run,
-                                &mut rec,
-                                now_ms,
-                                EventKind::StartChildWorkflowExecutionFailed {
-                                    initiated_event_id: id,
-                                    workflow_id: workflow_id.0.clone(),
-                                    cause: "WorkflowExecutionAlreadyStarted".into(),
-                                },
-                            )?;
-                            resolved_now = true;
+                        // The child is held to the namespace's quotas like any start, in
+                        // this transaction; a refusal is the parent's to handle.
+                        let mut refused = if busy {
+                            Some(history::child_start_cause::ALREADY_STARTED)
+                        } else if w
+                            .quota_refusal(&rec.namespace, StartQuota::UNLIMITED)?
+                            .is_some()
+                        {
+                            Some(history::child_start_cause::NAMESPACE_QUOTA)
                         } else {
-                            let child = w.create_run(NewRun {
+                            None
+                        };
+                        let created = match refused {
+                            Some(_) => None,
+                            None => match w.create_run(NewRun {
                                 namespace: rec.namespace.clone(),
                                 workflow_id: workflow_id.clone(),
                                 workflow_type,
@@ -1557,7 +1995,30 @@ impl Store {
                                 signal: None,
                                 first_task_due_ms: now_ms,
                                 now_ms,
-                            })?;
+                            }) {
+                                Ok(child) => Some(child),
+                                // Nothing of the child was written.
+                                Err(StoreError::HistoryLimit(o)) if o.first_events => {
+                                    refused = Some(history::child_start_cause::HISTORY_LIMIT);
+                                    None
+                                }
+                                Err(e) => return Err(e),
+                            },
+                        };
+                        if let Some(cause) = refused {
+                            w.append(
+                                run,
+                                &mut rec,
+                                now_ms,
+                                EventKind::StartChildWorkflowExecutionFailed {
+                                    initiated_event_id: id,
+                                    workflow_id: workflow_id.0.clone(),
+                                    cause: cause.into(),
+                                },
+                            )?;
+                            resolved_now = true;
+                        }
+                        if let Some(child) = created {
                             w.append(
                                 run,
                                 &mut rec,
@@ -1639,8 +2100,30 @@ impl Store {
     ///
     /// The first failure of a series writes WorkflowTaskStarted and WorkflowTaskFailed; later
     /// attempts are transient, as in Temporal, and only update the run record. The run stays
-    /// open.
+    /// open, unless recording the failure would take its history past its limit: then it is
+    /// terminated.
     pub fn fail_workflow_task(
+        &self,
+        run: RunId,
+        attempt: u32,
+        started_ms: u64,
+        cause: WorkflowTaskFailedCause,
+        message: &str,
+        retry_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.or_terminate(started_ms, 0, || {
+            self.fail_workflow_task_once(
+                run,
+                attempt,
+                started_ms,
+                cause.clone(),
+                message,
+                retry_at_ms,
+            )
+        })
+    }
+
+    fn fail_workflow_task_once(
         &self,
         run: RunId,
         attempt: u32,
@@ -1651,7 +2134,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let mut rec = w.get_run(run)?;
             let Some(mut pending) = rec.workflow_task.take() else {
                 return Ok(());
@@ -1693,8 +2176,19 @@ impl Store {
     /// leasing each until its start-to-close (or heartbeat) deadline. A task whose lease
     /// expired counts as a failed attempt (timed out, or its worker was lost) and is retried or
     /// ended by its retry policy; one that waited past its schedule-to-start timeout ends as
-    /// timed out.
+    /// timed out. A run whose history cannot take such an outcome is terminated at its limit.
     pub fn lease_activities(
+        &self,
+        queue_key: &str,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<(Vec<LeasedActivity>, Effects), StoreError> {
+        self.or_terminate(now_ms, 0, || {
+            self.lease_activities_once(queue_key, now_ms, limit)
+        })
+    }
+
+    fn lease_activities_once(
         &self,
         queue_key: &str,
         now_ms: u64,
@@ -1712,7 +2206,7 @@ impl Store {
         let mut out = Vec::new();
         let mut fx = Effects::default();
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let due: Vec<(u64, u128, u64)> = w
                 .queue
                 .range((queue_key, 0, 0, 0)..=(queue_key, now_ms, u128::MAX, u64::MAX))?
@@ -1797,8 +2291,23 @@ impl Store {
     /// timeout. Each final outcome schedules a Workflow Task.
     ///
     /// Returns `None` when the attempt is no longer current (the activity ended, timed out or
-    /// its run closed): the outcome is dropped, as at-least-once delivery allows.
+    /// its run closed): the outcome is dropped, as at-least-once delivery allows. An outcome
+    /// the run's history cannot take within its limit is not recorded: the run is terminated
+    /// instead (the workflow cannot go on without it), and `None` is returned.
     pub fn report_activity(
+        &self,
+        run: RunId,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        outcome: Result<Payload, Failure>,
+        now_ms: u64,
+    ) -> Result<Option<Effects>, StoreError> {
+        self.or_terminate(now_ms, 0, || {
+            self.report_activity_once(run, scheduled_event_id, attempt, outcome.clone(), now_ms)
+        })
+    }
+
+    fn report_activity_once(
         &self,
         run: RunId,
         scheduled_event_id: EventId,
@@ -1809,7 +2318,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let mut fx = Effects::default();
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let Some(task) = w.get_task(run, scheduled_event_id.0)? else {
                 return Ok(None);
             };
@@ -1843,7 +2352,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let ack;
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let sched = scheduled_event_id.0;
             let Some(mut task) = w.get_task(run, sched)? else {
                 return Ok(HeartbeatAck::Gone);
@@ -1875,13 +2384,17 @@ impl Store {
 
     /// Fires every timer due at `now_ms` (TimerFired) and every due deadline (activity and
     /// Nexus timeouts), and schedules a Workflow Task for each open run affected. Returns how
-    /// many fired.
+    /// many fired. A run whose history cannot take what fired is terminated at its limit.
     pub fn fire_timers(&self, now_ms: u64) -> Result<(usize, Effects), StoreError> {
+        self.or_terminate(now_ms, 0, || self.fire_timers_once(now_ms))
+    }
+
+    fn fire_timers_once(&self, now_ms: u64) -> Result<(usize, Effects), StoreError> {
         let tx = self.db.begin_write()?;
         let mut fired = 0;
         let mut fx = Effects::default();
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let due: Vec<(u64, u128, u64)> = w
                 .timers
                 .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
@@ -2022,17 +2535,19 @@ impl Store {
 
     /// Hands out up to `limit` due Nexus tasks (a start, or the cancel of a started
     /// operation), leasing each for `lease_ms`; an expired lease hands the task out again with
-    /// the same request id.
-    pub fn lease_nexus(
+    /// the same request id. `admit` is asked for each task's namespace first (its fair share of
+    /// the host's Nexus slots); a task it refuses stays queued.
+    pub fn lease_nexus<T>(
         &self,
         now_ms: u64,
         limit: usize,
         lease_ms: u64,
-    ) -> Result<Vec<LeasedNexus>, StoreError> {
+        mut admit: impl FnMut(&Namespace) -> Option<T>,
+    ) -> Result<Vec<(LeasedNexus, T)>, StoreError> {
         let tx = self.db.begin_write()?;
         let mut out = Vec::new();
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let due: Vec<(u64, u128, u64)> = w
                 .nexus_queue
                 .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
@@ -2040,9 +2555,14 @@ impl Store {
                 .map(|e| e.map(|(k, _)| k.value()))
                 .collect::<Result<_, _>>()?;
             for key in due {
-                w.nexus_queue.remove(key)?;
                 let (_, run_id, sched) = key;
                 let run = RunId(run_id);
+                let namespace = w.get_run(run)?.namespace;
+                let Some(admitted) = admit(&namespace) else {
+                    // The namespace is at its share: the task stays queued.
+                    continue;
+                };
+                w.nexus_queue.remove(key)?;
                 let Some(mut task) = w.get_nexus(run, sched)? else {
                     continue;
                 };
@@ -2062,21 +2582,38 @@ impl Store {
                 w.nexus_queue
                     .insert((task.visible_at_ms, run_id, sched), ())?;
                 w.put_nexus(run, sched, &task)?;
-                out.push(LeasedNexus {
-                    run,
-                    namespace: w.get_run(run)?.namespace,
-                    scheduled_event_id: EventId(sched),
-                    kind,
-                    task,
-                });
+                out.push((
+                    LeasedNexus {
+                        run,
+                        namespace,
+                        scheduled_event_id: EventId(sched),
+                        kind,
+                        task,
+                    },
+                    admitted,
+                ));
             }
         }
         tx.commit()?;
         Ok(out)
     }
 
-    /// Records what a Nexus task delivery of attempt `attempt` achieved.
+    /// Records what a Nexus task delivery of attempt `attempt` achieved. A caller whose
+    /// history cannot take it within its limit is terminated instead (`None`).
     pub fn report_nexus(
+        &self,
+        run: RunId,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        report: NexusReport,
+        now_ms: u64,
+    ) -> Result<Option<Effects>, StoreError> {
+        self.or_terminate(now_ms, 0, || {
+            self.report_nexus_once(run, scheduled_event_id, attempt, report.clone(), now_ms)
+        })
+    }
+
+    fn report_nexus_once(
         &self,
         run: RunId,
         scheduled_event_id: EventId,
@@ -2087,7 +2624,7 @@ impl Store {
         let tx = self.db.begin_write()?;
         let mut fx = Effects::default();
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let sched = scheduled_event_id.0;
             let Some(mut task) = w.get_nexus(run, sched)? else {
                 return Ok(None);
@@ -2156,8 +2693,22 @@ impl Store {
     }
 
     /// Completes the started asynchronous Nexus operation `token` of `namespace` (the
-    /// completion callback of its handler). Returns false if no such operation is pending.
+    /// completion callback of its handler). Returns false if no such operation is pending,
+    /// or if the caller's history could not take the outcome within its limit (the caller is
+    /// then terminated).
     pub fn complete_nexus(
+        &self,
+        namespace: &Namespace,
+        token: &str,
+        outcome: NexusOutcome,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.or_terminate(now_ms, 0, || {
+            self.complete_nexus_once(namespace, token, outcome.clone(), now_ms)
+        })
+    }
+
+    fn complete_nexus_once(
         &self,
         namespace: &Namespace,
         token: &str,
@@ -2166,7 +2717,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let tx = self.db.begin_write()?;
         {
-            let mut w = W::open(&tx)?;
+            let mut w = W::open(&tx, &self.limits)?;
             let Some((run_id, sched)) = w
                 .tokens
                 .get((namespace.as_str(), token))?
@@ -2208,31 +2759,93 @@ impl Store {
     }
 }
 
-/// Read-only access for the CLI while a host may be writing.
+/// Read-only access for the CLI while a host may be writing. It never writes the file: one
+/// that needs crash recovery or a schema upgrade (which only a writer does in place) is read
+/// through a private copy, recovered and upgraded as a host would, in the temporary directory.
 pub struct ReadOnlyStore {
     db: redb::ReadOnlyDatabase,
+    /// The recovered copy `db` reads, if any (dropped after `db`).
+    copy: Option<RecoveredCopy>,
+}
+
+/// How often a read-only open copies a file that changes while it is copied.
+const COPY_ATTEMPTS: usize = 3;
+
+/// A private copy of a database file, removed when dropped.
+struct RecoveredCopy {
+    path: PathBuf,
+    /// Why the file itself could not be read.
+    why: &'static str,
+}
+
+impl Drop for RecoveredCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// What a read-only open found in place.
+enum InPlace {
+    Readable(redb::ReadOnlyDatabase),
+    /// Needs what only a writer does; the reason.
+    NeedsWriter(&'static str),
+}
+
+/// Length and modification time: whether a file changed meanwhile.
+fn stamp(path: &Path) -> std::io::Result<(u64, std::time::SystemTime)> {
+    let m = std::fs::metadata(path)?;
+    Ok((m.len(), m.modified()?))
 }
 
 impl ReadOnlyStore {
-    /// Opens `path` for reading. Refuses files of a newer schema and files that are not weft
-    /// databases.
+    /// Opens `path` for reading without ever writing it. Refuses a missing or empty file
+    /// ([`StoreError::NoDatabase`]), files of a newer schema and files that are not weft
+    /// databases. A file left unclean by a crash, or written by an earlier release, is read
+    /// through a recovered copy (see [`ReadOnlyStore::copy_reason`]).
     pub fn open(path: impl AsRef<Path>) -> Result<ReadOnlyStore, StoreError> {
         let path = path.as_ref();
-        if !path.exists() {
-            return Err(StoreError::Corrupt {
-                path: path.to_path_buf(),
-                reason: "no such file".into(),
-            });
+        match std::fs::metadata(path) {
+            Ok(m) if m.len() > 0 => {}
+            Ok(_) => return Err(no_database(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_database(path)),
+            // redb reports it (permissions, ...).
+            Err(_) => {}
         }
+        let mut reason = String::new();
+        for _ in 0..COPY_ATTEMPTS {
+            let why = match ReadOnlyStore::open_in_place(path)? {
+                InPlace::Readable(db) => return Ok(ReadOnlyStore { db, copy: None }),
+                InPlace::NeedsWriter(why) => why,
+            };
+            match ReadOnlyStore::copy_to_temp(path, why) {
+                Ok(Some(copy)) => return ReadOnlyStore::open_recovered(path, copy),
+                // A writer started on it meanwhile: read it in place again.
+                Ok(None) => reason = "the file changed while it was copied".into(),
+                Err(io) => {
+                    reason = io;
+                    break;
+                }
+            }
+        }
+        Err(StoreError::NeedsRecovery {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Why the file was read through a recovered copy ("was not closed cleanly", "is of an
+    /// older schema"); `None` when it was read in place.
+    pub fn copy_reason(&self) -> Option<&'static str> {
+        self.copy.as_ref().map(|c| c.why)
+    }
+
+    fn open_in_place(path: &Path) -> Result<InPlace, StoreError> {
         let db = match builder().open_read_only(path) {
             Err(redb::DatabaseError::RepairAborted) => {
-                // A crashed writer left the file to recover.
-                open_as_host(path)?;
-                builder().open_read_only(path)
+                return Ok(InPlace::NeedsWriter("was not closed cleanly"));
             }
-            other => other,
-        }
-        .map_err(|e| open_error(path, e))?;
+            other => other.map_err(|e| open_error(path, e))?,
+        };
         let tx = db.begin_read()?;
         let meta = tx.open_table(META).map_err(|e| StoreError::Corrupt {
             path: path.to_path_buf(),
@@ -2243,12 +2856,63 @@ impl ReadOnlyStore {
         drop(meta);
         drop(tx);
         if found != Some(SCHEMA_VERSION) {
-            // Written by an earlier release: migrate it as the host would, then read.
-            drop(db);
-            open_as_host(path)?;
-            return ReadOnlyStore::open(path);
+            return Ok(InPlace::NeedsWriter("is of an older schema"));
         }
-        Ok(ReadOnlyStore { db })
+        Ok(InPlace::Readable(db))
+    }
+
+    /// A copy of `path` in the temporary directory; `None` if the file changed meanwhile,
+    /// `Err` saying why no copy could be made.
+    fn copy_to_temp(path: &Path, why: &'static str) -> Result<Option<RecoveredCopy>, String> {
+        let io = |e: std::io::Error| e.to_string();
+        let before = stamp(path).map_err(io)?;
+        let copy = RecoveredCopy {
+            path: std::env::temp_dir().join(format!(
+                "weft-read-{}-{:016x}.redb",
+                std::process::id(),
+                rand::random::<u64>()
+            )),
+            why,
+        };
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&copy.path)
+            .map_err(|e| format!("cannot create {}: {e}", copy.path.display()))?;
+        let mut from = std::fs::File::open(path).map_err(io)?;
+        std::io::copy(&mut from, &mut to)
+            .map_err(|e| format!("cannot copy it to {}: {e}", copy.path.display()))?;
+        drop(to);
+        if stamp(path).map_err(io)? != before {
+            return Ok(None);
+        }
+        Ok(Some(copy))
+    }
+
+    /// Recovers and upgrades `copy` of `path` as a host would, and opens it for reading.
+    fn open_recovered(path: &Path, copy: RecoveredCopy) -> Result<ReadOnlyStore, StoreError> {
+        let as_file = |e: StoreError| match e {
+            StoreError::Corrupt { reason, .. } => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            },
+            StoreError::NewerSchema {
+                found, supported, ..
+            } => StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                supported,
+            },
+            other => other,
+        };
+        Store::open(&copy.path, 0).map_err(as_file)?.close();
+        let db = builder()
+            .open_read_only(&copy.path)
+            .map_err(|e| as_file(open_error(&copy.path, e)))?;
+        Ok(ReadOnlyStore {
+            db,
+            copy: Some(copy),
+        })
     }
 
     /// The current run of workflow `id` in `namespace`, its record and its history.
@@ -2283,6 +2947,21 @@ impl ReadOnlyStore {
         get_run(&tx.open_table(RUNS)?, run)
     }
 
+    /// The current run of workflow `id` in `namespace` and its record, without its history.
+    pub fn current_run(
+        &self,
+        namespace: &Namespace,
+        id: &WorkflowId,
+    ) -> Result<(RunId, RunRecord), StoreError> {
+        let tx = self.db.begin_read()?;
+        let run = tx
+            .open_table(WORKFLOWS)?
+            .get((namespace.as_str(), id.0.as_str()))?
+            .map(|v| RunId(v.value()))
+            .ok_or_else(|| StoreError::UnknownWorkflow(id.clone()))?;
+        Ok((run, get_run(&tx.open_table(RUNS)?, run)?))
+    }
+
     /// Every workflow of `namespace` (all namespaces if `None`) with its current run's
     /// record.
     pub fn list(
@@ -2306,20 +2985,6 @@ impl ReadOnlyStore {
     }
 }
 
-/// Opens `path` for writing and closes it again, which runs redb's crash recovery and weft's
-/// schema migration, exactly as a host starting on the file would. Refused while a host holds
-/// the file (it has done both already, unless it is still starting).
-fn open_as_host(path: &Path) -> Result<(), StoreError> {
-    match Store::open(path, 0) {
-        Ok(store) => {
-            drop(store);
-            Ok(())
-        }
-        Err(StoreError::InUse(p)) => Err(StoreError::NeedsRecovery(p)),
-        Err(e) => Err(e),
-    }
-}
-
 /// Every table a write transaction may change, opened once per transaction.
 struct W<'t> {
     workflows: redb::Table<'t, (&'static str, &'static str), u128>,
@@ -2334,11 +2999,13 @@ struct W<'t> {
     nexus_queue: redb::Table<'t, (u64, u128, u64), ()>,
     tokens: redb::Table<'t, (&'static str, &'static str), (u128, u64)>,
     usage: redb::Table<'t, &'static str, (u64, u64)>,
+    limits: &'t StoreLimits,
 }
 
 impl<'t> W<'t> {
-    fn open(tx: &'t redb::WriteTransaction) -> Result<W<'t>, StoreError> {
+    fn open(tx: &'t redb::WriteTransaction, limits: &'t StoreLimits) -> Result<W<'t>, StoreError> {
         Ok(W {
+            limits,
             workflows: tx.open_table(WORKFLOWS)?,
             runs: tx.open_table(RUNS)?,
             history: tx.open_table(HISTORY)?,
@@ -2362,6 +3029,10 @@ impl<'t> W<'t> {
         put_run(&mut self.runs, &mut self.usage, run, rec)
     }
 
+    /// Appends one event to `rec`'s history, unless it would take the history past its
+    /// namespace's limits ([`StoreError::HistoryLimit`]; nothing is written). The closing
+    /// events the host decides (WorkflowExecutionTerminated, WorkflowExecutionTimedOut) are
+    /// always written: they end the run, so its history grows by that one small event only.
     fn append(
         &mut self,
         run: RunId,
@@ -2369,7 +3040,66 @@ impl<'t> W<'t> {
         time_ms: u64,
         kind: EventKind,
     ) -> Result<EventId, StoreError> {
-        append(&mut self.history, run, rec, time_ms, kind)
+        let closing = matches!(
+            kind,
+            EventKind::WorkflowExecutionTerminated { .. }
+                | EventKind::WorkflowExecutionTimedOut { .. }
+        );
+        let recording = kind.name();
+        let id = EventId(rec.next_event_id);
+        let bytes = history::encode(&Event { id, time_ms, kind });
+        if !closing {
+            self.check_growth(run, rec, recording, 1, bytes.len() as u64)?;
+        }
+        self.history.insert((run.0, id.0), bytes.as_slice())?;
+        rec.next_event_id += 1;
+        rec.history_bytes += bytes.len() as u64;
+        Ok(id)
+    }
+
+    /// Fails with [`StoreError::HistoryLimit`] if `events` more events and `bytes` more bytes
+    /// would take `rec`'s history past its namespace's limits.
+    fn check_growth(
+        &self,
+        run: RunId,
+        rec: &RunRecord,
+        recording: &'static str,
+        events: u64,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        let lim = self.limits.of(&rec.namespace);
+        let events = (rec.next_event_id - 1).saturating_add(events);
+        let bytes = rec.history_bytes.saturating_add(bytes);
+        match overflow_of(lim, run, &rec.workflow_id, recording, events, bytes) {
+            Some(o) => Err(StoreError::HistoryLimit(o)),
+            None => Ok(()),
+        }
+    }
+
+    /// The error that refuses opening one more run in `namespace`, if that would pass the
+    /// tighter of `quota` and the namespace's quotas. Read in the caller's transaction, so
+    /// runs it opened already count.
+    fn quota_refusal(
+        &self,
+        namespace: &Namespace,
+        quota: StartQuota,
+    ) -> Result<Option<StoreError>, StoreError> {
+        let quota = quota.tighter(self.limits.of(namespace).start);
+        let usage = get_usage(&self.usage, namespace)?;
+        let refused = |what, limit| {
+            Some(StoreError::QuotaExceeded {
+                namespace: namespace.clone(),
+                what,
+                limit,
+            })
+        };
+        Ok(if usage.open_workflows >= quota.max_open_workflows {
+            refused("open workflows", quota.max_open_workflows)
+        } else if usage.stored_bytes >= quota.max_stored_bytes {
+            refused("stored history bytes", quota.max_stored_bytes)
+        } else {
+            None
+        })
     }
 
     /// Writes WorkflowTaskScheduled and queues the task unless one is already pending.
@@ -2717,48 +3447,93 @@ impl<'t> W<'t> {
         if rec.status.is_closed() {
             return Ok(());
         }
-        match child.policy {
+        let reason = match child.policy {
             ParentClosePolicy::Abandon => return Ok(()),
             ParentClosePolicy::RequestCancel => {
-                self.request_cancel(child.run, &mut rec, "its parent closed", now_ms)?;
+                match self.request_cancel(child.run, &mut rec, "its parent closed", now_ms) {
+                    Ok(()) => None,
+                    // A child at its history limit cannot record the request: it is ended
+                    // here, not in a transaction of its own, which would tell the parent
+                    // that is closing in this one.
+                    Err(StoreError::HistoryLimit(o)) if o.run == child.run => {
+                        Some(o.termination_reason())
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             ParentClosePolicy::Terminate => {
-                // The parent is closing: it is not told.
-                rec.parent = None;
-                let reason = "its parent closed (parent close policy Terminate)".to_string();
-                self.append(
-                    child.run,
-                    &mut rec,
-                    now_ms,
-                    EventKind::WorkflowExecutionTerminated {
-                        reason: reason.clone(),
-                    },
-                )?;
-                self.close(
-                    child.run,
-                    &mut rec,
-                    RunStatus::Terminated,
-                    CloseOutcome::Terminated(reason),
-                    now_ms,
-                    false,
-                )?;
+                Some("its parent closed (parent close policy Terminate)".to_string())
             }
+        };
+        if let Some(reason) = reason {
+            // The parent is closing: it is not told.
+            rec.parent = None;
+            self.append(
+                child.run,
+                &mut rec,
+                now_ms,
+                EventKind::WorkflowExecutionTerminated {
+                    reason: reason.clone(),
+                },
+            )?;
+            self.close(
+                child.run,
+                &mut rec,
+                RunStatus::Terminated,
+                CloseOutcome::Terminated(reason),
+                now_ms,
+                false,
+            )?;
         }
         self.put_run(child.run, &rec)
     }
 
     /// Creates a run as `n` says: WorkflowExecutionStarted, the signal of signal-with-start,
     /// WorkflowTaskScheduled due at `n.first_task_due_ms`, and its timeout deadlines. The
-    /// workflow id points to the new run.
+    /// workflow id points to the new run. Quotas are the caller's to check; the history
+    /// limits are checked here, before anything is written: first events past them fail with
+    /// a [`HistoryOverflow`] marked `first_events`, and leave no trace.
     fn create_run(&mut self, n: NewRun) -> Result<RunId, StoreError> {
         let run = RunId::random();
+        let mut first = vec![EventKind::WorkflowExecutionStarted {
+            workflow_type: n.workflow_type.clone(),
+            input: n.input,
+            random_seed: n.random_seed,
+        }];
+        if let Some((signal_name, input)) = n.signal {
+            first.push(EventKind::WorkflowExecutionSignaled { signal_name, input });
+        }
+        first.push(EventKind::WorkflowTaskScheduled { attempt: 1 });
+        let encoded: Vec<Vec<u8>> = first
+            .into_iter()
+            .zip(1u64..)
+            .map(|(kind, id)| {
+                history::encode(&Event {
+                    id: EventId(id),
+                    time_ms: n.now_ms,
+                    kind,
+                })
+            })
+            .collect();
+        let bytes: u64 = encoded.iter().map(|b| b.len() as u64).sum();
+        if let Some(mut o) = overflow_of(
+            self.limits.of(&n.namespace),
+            run,
+            &n.workflow_id,
+            "the first events of a new run",
+            encoded.len() as u64,
+            bytes,
+        ) {
+            o.first_events = true;
+            return Err(StoreError::HistoryLimit(o));
+        }
         self.workflows
             .insert((n.namespace.as_str(), n.workflow_id.0.as_str()), run.0)?;
         let mut rec = RunRecord {
             namespace: n.namespace,
             history_bytes: 0,
             workflow_id: n.workflow_id,
-            workflow_type: n.workflow_type.clone(),
+            workflow_type: n.workflow_type,
             status: RunStatus::Running,
             next_event_id: 1,
             start_ms: n.now_ms,
@@ -2775,33 +3550,14 @@ impl<'t> W<'t> {
             cancel_requested: false,
             id_reuse_policy: n.id_reuse_policy,
         };
-        self.append(
-            run,
-            &mut rec,
-            n.now_ms,
-            EventKind::WorkflowExecutionStarted {
-                workflow_type: n.workflow_type,
-                input: n.input,
-                random_seed: n.random_seed,
-            },
-        )?;
-        if let Some((name, input)) = n.signal {
-            self.append(
-                run,
-                &mut rec,
-                n.now_ms,
-                EventKind::WorkflowExecutionSignaled {
-                    signal_name: name,
-                    input,
-                },
-            )?;
+        for event in &encoded {
+            self.history
+                .insert((run.0, rec.next_event_id), event.as_slice())?;
+            rec.next_event_id += 1;
+            rec.history_bytes += event.len() as u64;
         }
-        let id = self.append(
-            run,
-            &mut rec,
-            n.now_ms,
-            EventKind::WorkflowTaskScheduled { attempt: 1 },
-        )?;
+        // WorkflowTaskScheduled is the last of them.
+        let id = EventId(rec.next_event_id - 1);
         self.wft.insert((n.first_task_due_ms, run.0), ())?;
         rec.workflow_task = Some(PendingWorkflowTask {
             attempt: 1,
@@ -2833,23 +3589,36 @@ impl<'t> W<'t> {
         delay_ms: u64,
         now_ms: u64,
     ) -> Result<RunId, StoreError> {
-        let next = self.create_run(NewRun {
-            namespace: rec.namespace.clone(),
-            workflow_id: rec.workflow_id.clone(),
-            workflow_type: rec.workflow_type.clone(),
-            input,
-            random_seed: rand::random(),
-            options: rec.options.clone(),
-            id_reuse_policy: rec.id_reuse_policy,
-            attempt,
-            previous_run: Some(run),
-            parent: rec.parent.clone(),
-            nexus_callback: rec.nexus_callback,
-            execution_deadline_ms: rec.execution_deadline_ms,
-            signal: None,
-            first_task_due_ms: now_ms.saturating_add(delay_ms),
-            now_ms,
-        })?;
+        let next = self
+            .create_run(NewRun {
+                namespace: rec.namespace.clone(),
+                workflow_id: rec.workflow_id.clone(),
+                workflow_type: rec.workflow_type.clone(),
+                input,
+                random_seed: rand::random(),
+                options: rec.options.clone(),
+                id_reuse_policy: rec.id_reuse_policy,
+                attempt,
+                previous_run: Some(run),
+                parent: rec.parent.clone(),
+                nexus_callback: rec.nexus_callback,
+                execution_deadline_ms: rec.execution_deadline_ms,
+                signal: None,
+                first_task_due_ms: now_ms.saturating_add(delay_ms),
+                now_ms,
+            })
+            .map_err(|e| match e {
+                // The execution cannot go on within its limits: this run is the one to end.
+                StoreError::HistoryLimit(o) if o.first_events => {
+                    StoreError::HistoryLimit(HistoryOverflow {
+                        run,
+                        recording: "the first events of the run that would continue it",
+                        first_events: false,
+                        ..o
+                    })
+                }
+                e => e,
+            })?;
         rec.next_run = Some(next);
         if let Some(link) = &rec.parent {
             let mut parent = self.get_run(link.run)?;
@@ -3284,27 +4053,15 @@ fn decode_records<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
-fn append(
-    history: &mut redb::Table<(u128, u64), &[u8]>,
-    run: RunId,
-    rec: &mut RunRecord,
-    time_ms: u64,
-    kind: EventKind,
-) -> Result<EventId, StoreError> {
-    let id = EventId(rec.next_event_id);
-    let event = Event { id, time_ms, kind };
-    let bytes = history::encode(&event);
-    history.insert((run.0, id.0), bytes.as_slice())?;
-    rec.next_event_id += 1;
-    rec.history_bytes += bytes.len() as u64;
-    Ok(id)
-}
-
 /// Makes every leased activity and Nexus task visible now: its worker belonged to a process
 /// that no longer holds the database. A leased activity stays marked leased, so handing it
 /// out again counts the lost attempt.
-fn release_leases(tx: &redb::WriteTransaction, now_ms: u64) -> Result<(), StoreError> {
-    let mut w = W::open(tx)?;
+fn release_leases(
+    tx: &redb::WriteTransaction,
+    limits: &StoreLimits,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let mut w = W::open(tx, limits)?;
     let tasks: Records<ActivityTask> = decode_records(&w.tasks, ..)?;
     for ((run, sched), mut task) in tasks.into_iter().filter(|(_, t)| t.leased) {
         let ns = w.get_run(RunId(run))?.namespace;

@@ -82,6 +82,52 @@ pub struct TaskEnv<'a> {
     pub served: &'a Arc<Served>,
     /// The sticky cache, if on.
     pub cache: Option<&'a Cache>,
+    /// Lets a watchdog outside the task give up on it (the workflow-task loop passes one).
+    pub probe: Option<&'a TaskProbe>,
+}
+
+/// Where a Workflow Task is, shared with the watchdog that enforces the task's time limit
+/// from outside the guest: the guest's own time limit (epoch interruption) only fires in
+/// guest code, so a task still running the guest past that limit plus a grace is blocked
+/// inside a host call. The watchdog then records the task as failed and frees its slot; the
+/// task, if it ever returns, commits nothing.
+#[derive(Default)]
+pub struct TaskProbe {
+    state: std::sync::atomic::AtomicU8,
+    attempt: std::sync::atomic::AtomicU32,
+    started_ms: std::sync::atomic::AtomicU64,
+}
+
+const PROBE_LOADING: u8 = 0;
+const PROBE_RUNNING: u8 = 1;
+const PROBE_COMMITTING: u8 = 2;
+const PROBE_TIMED_OUT: u8 = 3;
+
+impl TaskProbe {
+    fn advance(&self, from: u8, to: u8) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.state
+            .compare_exchange(from, to, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// Called by the watchdog: gives up on the task unless it is already committing. Returns
+    /// what the task was doing, its attempt and start time, or `None` if it is committing.
+    pub fn time_out(&self) -> Option<(&'static str, u32, u64)> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let what = if self.advance(PROBE_LOADING, PROBE_TIMED_OUT) {
+            "loading the run's history"
+        } else if self.advance(PROBE_RUNNING, PROBE_TIMED_OUT) {
+            "blocked inside a call into the host (guest code itself is stopped by the time limit)"
+        } else {
+            return None;
+        };
+        Some((
+            what,
+            self.attempt.load(SeqCst),
+            self.started_ms.load(SeqCst),
+        ))
+    }
 }
 
 /// Runs the pending Workflow Task of `run`, if it is due, with the components and limits of
@@ -154,8 +200,8 @@ pub fn query_history(
     )
     .with_info(run_info(rec))
     .with_extra(Extra::Query(query));
-    let cpu = task_cpu(limits, rec);
-    match execute(sandbox, compiled, replay, &start_input(history), cpu) {
+    let limit = task_time_limit(limits, rec);
+    match execute(sandbox, compiled, replay, &start_input(history), limit) {
         GuestOutcome::Query(answer) => Ok(answer),
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
@@ -181,10 +227,10 @@ fn start_input(history: &[Event]) -> Payload {
     }
 }
 
-fn task_cpu(limits: &Limits, rec: &RunRecord) -> Duration {
+fn task_time_limit(limits: &Limits, rec: &RunRecord) -> Duration {
     match rec.options.task_timeout_ms {
-        Some(ms) => limits.max_task_cpu.min(Duration::from_millis(ms)),
-        None => limits.max_task_cpu,
+        Some(ms) => limits.max_task_time.min(Duration::from_millis(ms)),
+        None => limits.max_task_time,
     }
 }
 
@@ -257,6 +303,14 @@ fn run_task(
             limits.max_history_bytes
         );
     }
+    if let Some(p) = env.probe {
+        use std::sync::atomic::Ordering::SeqCst;
+        p.attempt.store(attempt, SeqCst);
+        p.started_ms.store(started_ms, SeqCst);
+        if !p.advance(PROBE_LOADING, PROBE_RUNNING) {
+            return Ok((TaskOutcome::Skipped, None));
+        }
+    }
     let mut update_state = None;
     let mut worker = None;
     let outcome = match env.workflows.get(&rec.workflow_type) {
@@ -282,13 +336,21 @@ fn run_task(
                 compiled,
                 replay,
                 &start_input(&history),
-                task_cpu(env.limits, &rec),
+                task_time_limit(env.limits, &rec),
             );
             update_state = Some(state);
             outcome
         }
     };
     let accepted = matches!(update_state, Some(UpdateState::Accepted));
+    if let Some(p) = env.probe
+        && !p.advance(PROBE_RUNNING, PROBE_COMMITTING)
+    {
+        warn!("the watchdog gave up on this task while it ran; its result is dropped");
+        return Ok((TaskOutcome::Skipped, None));
+    }
+    // Whatever the task records, it records in its namespace's turn at the writer.
+    let _turn = store.lane(&rec.namespace);
     match outcome {
         GuestOutcome::Commands(commands) => {
             if speculative && !accepted && commands.is_empty() {
@@ -304,6 +366,15 @@ fn run_task(
                 commands,
             };
             match store.complete_workflow_task(completion, now_ms()) {
+                // The task would have passed the history limit: nothing of it was recorded
+                // and the store terminated the run.
+                Ok(Effects {
+                    terminated: Some(reason),
+                    ..
+                }) => {
+                    warn!(%reason, "the run was terminated at its history limit");
+                    Ok((TaskOutcome::Terminated(reason), update_state))
+                }
                 Ok(fx) => {
                     info!(commands = n, closed = fx.closed, "workflow task completed");
                     if let (Some(mut w), Some(cache)) = (worker, env.cache) {
@@ -368,7 +439,7 @@ fn run_cached(
             }
         }
     }
-    let cpu = task_cpu(env.limits, rec);
+    let limit = task_time_limit(env.limits, rec);
     let (report_tx, reports) = mpsc::channel();
     let (resume, resume_rx) = mpsc::channel();
     let tx = report_tx.clone();
@@ -377,7 +448,7 @@ fn run_cached(
         resume: resume_rx,
     };
     let replay = prepare(env, run, rec, history, attempt, started_ms).with_sticky(link);
-    let mut store = env.sandbox.sticky_store(replay, cpu);
+    let mut store = env.sandbox.sticky_store(replay, limit);
     let memory = store.data().memory();
     let input = start_input(history);
     let compiled2 = compiled.clone();
@@ -386,7 +457,7 @@ fn run_cached(
         .stack_size(env.limits.max_wasm_stack_bytes + 2 * 1024 * 1024)
         .spawn(move || {
             let result = compiled2.run(&mut store, &input.0);
-            let outcome = guest_outcome(&mut store.data_mut().replay, result, cpu);
+            let outcome = guest_outcome(&mut store.data_mut().replay, result, limit);
             let _ = report_tx.send(Report::Done(outcome));
         });
     if let Err(e) = spawned {
@@ -433,9 +504,9 @@ fn execute(
     compiled: &CompiledWorkflow,
     replay: Replay,
     input: &Payload,
-    cpu: Duration,
+    limit: Duration,
 ) -> GuestOutcome {
-    execute_with_state(sandbox, compiled, replay, input, cpu).0
+    execute_with_state(sandbox, compiled, replay, input, limit).0
 }
 
 fn execute_with_state(
@@ -443,12 +514,12 @@ fn execute_with_state(
     compiled: &CompiledWorkflow,
     replay: Replay,
     input: &Payload,
-    cpu: Duration,
+    limit: Duration,
 ) -> (GuestOutcome, UpdateState) {
-    let mut wasm_store = sandbox.store(replay, cpu);
+    let mut wasm_store = sandbox.store(replay, limit);
     let result = compiled.run(&mut wasm_store, &input.0);
     let replay = &mut wasm_store.data_mut().replay;
-    let outcome = guest_outcome(replay, result, cpu);
+    let outcome = guest_outcome(replay, result, limit);
     (outcome, replay.update_state().clone())
 }
 
@@ -457,7 +528,7 @@ fn guest_outcome(
     result: wasmtime::Result<
         Result<Vec<u8>, crate::sandbox::bindings::weft::workflow::types::Failure>,
     >,
-    cpu: Duration,
+    limit: Duration,
 ) -> GuestOutcome {
     match result {
         Ok(ret) => match replay.finish(ret) {
@@ -478,12 +549,11 @@ fn guest_outcome(
             Some(i) => interrupt_failure(i),
             None => {
                 if let Some(wasmtime::Trap::Interrupt) = err.downcast_ref::<wasmtime::Trap>() {
-                    return GuestOutcome::Failed(
-                        WorkflowTaskFailedCause::LimitExceeded,
-                        format!(
-                            "the workflow ran longer than the task CPU limit of {cpu:?} without waiting; a workflow must not loop or compute for long (move heavy work into an activity)",
-                        ),
+                    let mut message = format!(
+                        "the Workflow Task passed its time limit of {limit:?} (wall-clock time from the start of the task) while running the workflow's own code, which neither finished nor waited on its history; a workflow must not loop or compute for long (move heavy work into an activity)",
                     );
+                    append_backtrace(&mut message, &err);
+                    return GuestOutcome::Failed(WorkflowTaskFailedCause::LimitExceeded, message);
                 }
                 let log = replay.log();
                 let tail = log.stderr_tail.lock().expect("stderr lock");
@@ -496,29 +566,35 @@ fn guest_outcome(
                 if !stderr.is_empty() {
                     message.push_str(&format!("\nguest stderr: {stderr}"));
                 }
-                if let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
-                    // Backtraces are capped; a capped one made of one function calling
-                    // itself is the signature of runaway recursion.
-                    let frames = bt.frames();
-                    let repeated = frames
-                        .windows(2)
-                        .filter(|w| w[0].func_index() == w[1].func_index())
-                        .count();
-                    if frames.len() >= 16 && repeated + 3 >= frames.len() {
-                        message.push_str(
-                            "\nthe same function fills the call stack: probably unbounded recursion overflowed the guest's stack",
-                        );
-                    }
-                    // The innermost frames only; a deep recursion has thousands.
-                    let text = bt.to_string();
-                    let frames: Vec<&str> = text.lines().take(9).collect();
-                    message.push('\n');
-                    message.push_str(&frames.join("\n"));
-                }
+                append_backtrace(&mut message, &err);
                 GuestOutcome::Failed(WorkflowTaskFailedCause::GuestTrap, message)
             }
         },
     }
+}
+
+/// Appends where the guest was (the innermost frames of its backtrace) to a failure message.
+fn append_backtrace(message: &mut String, err: &wasmtime::Error) {
+    let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return;
+    };
+    // Backtraces are capped; a capped one made of one function calling itself is the
+    // signature of runaway recursion.
+    let frames = bt.frames();
+    let repeated = frames
+        .windows(2)
+        .filter(|w| w[0].func_index() == w[1].func_index())
+        .count();
+    if frames.len() >= 16 && repeated + 3 >= frames.len() {
+        message.push_str(
+            "\nthe same function fills the call stack: probably unbounded recursion overflowed the guest's stack",
+        );
+    }
+    // The innermost frames only; a deep recursion has thousands.
+    let text = bt.to_string();
+    let frames: Vec<&str> = text.lines().take(9).collect();
+    message.push('\n');
+    message.push_str(&frames.join("\n"));
 }
 
 fn interrupt_failure(i: Interrupt) -> GuestOutcome {
@@ -590,7 +666,7 @@ pub fn verify_replay(
         limits.clone(),
         served.clone(),
     );
-    match execute(sandbox, compiled, replay, &input, limits.max_task_cpu) {
+    match execute(sandbox, compiled, replay, &input, limits.max_task_time) {
         GuestOutcome::Query(_) | GuestOutcome::Stale => {
             Err("the replay answered a query instead of running".into())
         }

@@ -1,4 +1,5 @@
-//! The `weft` binary against real database files: describe, history, errors.
+//! The `weft` binary against real database files: describe, history, errors, and what each
+//! command leaves on disk (a refused or read-only command: nothing).
 
 use std::process::Command;
 use weft::history::Payload;
@@ -137,9 +138,16 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
         &db,
     )
     .unwrap();
+    let before = std::fs::read(&db).unwrap();
     let db = db.to_str().unwrap();
     let (code, out, err) = weft(&["--db", db, "list"]);
     assert_eq!(code, 0, "{err}");
+    // Read through a recovered copy: the file itself waits for a host.
+    assert!(err.contains("was not closed cleanly"), "{err}");
+    assert!(
+        std::fs::read(db).unwrap() == before,
+        "weft list changed the file"
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].starts_with("default\tdone\t") && lines[0].ends_with("Completed"));
@@ -152,6 +160,10 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
     assert_eq!(events[6]["event_type"], "ActivityTaskCompleted");
     assert_eq!(events[6]["attributes"]["result"], "step-0");
     assert_eq!(events[10]["event_type"], "TimerStarted");
+    assert!(
+        std::fs::read(db).unwrap() == before,
+        "weft history changed the file"
+    );
 
     // Usage was counted during the migration from the stored histories.
     let store = Store::open(db, 0).unwrap();
@@ -188,5 +200,209 @@ fn a_truncated_database_is_refused_and_left_unchanged() {
         let (code, _, err) = weft(&["--db", db.to_str().unwrap(), "list"]);
         assert_eq!(code, 1, "{err}");
         assert!(err.contains("cannot open"), "{err}");
+        assert_eq!(std::fs::read(&db).unwrap(), &full[..keep], "left as it was");
     }
+}
+
+/// Every command, with the arguments it needs to get as far as opening the database.
+const EVERY_COMMAND: [&[&str]; 10] = [
+    &["signal", "w", "go"],
+    &["signal", "w", "go", "--start", "order"],
+    &["cancel", "w"],
+    &["terminate", "w"],
+    &["update", "w", "add", "--component", "none.wasm"],
+    &["list"],
+    &["list", "--all"],
+    &["describe", "w"],
+    &["history", "w"],
+    &["query", "w", "state", "--component", "none.wasm"],
+];
+
+fn weft_on(db: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["--db", db.to_str().unwrap()];
+    all.extend_from_slice(args);
+    weft(&all)
+}
+
+#[test]
+fn no_command_creates_a_database_or_initializes_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.redb");
+    let empty = dir.path().join("empty.redb");
+    std::fs::write(&empty, b"").unwrap();
+    for args in EVERY_COMMAND {
+        let (code, _, err) = weft_on(&missing, args);
+        assert_eq!(code, 1, "weft {args:?}: {err}");
+        assert!(
+            err.contains(&format!("no weft database at {}", missing.display())),
+            "weft {args:?}: {err}"
+        );
+        assert!(err.contains("no such file"), "weft {args:?}: {err}");
+        assert!(!missing.exists(), "weft {args:?} created the file");
+
+        let (code, _, err) = weft_on(&empty, args);
+        assert_eq!(code, 1, "weft {args:?}: {err}");
+        assert!(
+            err.contains("no weft database at") && err.contains("the file is empty"),
+            "weft {args:?}: {err}"
+        );
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "weft {args:?}");
+    }
+    // The library refuses the same way; a host still creates its database.
+    assert!(matches!(
+        Store::open_existing(&missing, 0),
+        Err(weft::store::StoreError::NoDatabase { .. })
+    ));
+    assert!(!missing.exists());
+    assert!(matches!(
+        Store::open_existing(&empty, 0),
+        Err(weft::store::StoreError::NoDatabase { .. })
+    ));
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    drop(Store::open(&missing, 0).unwrap());
+    assert!(missing.exists());
+}
+
+/// A database with a running workflow `open` and a terminated one `gone`, closed cleanly.
+fn two_workflows(db: &std::path::Path) {
+    let store = Store::open(db, 1_000).unwrap();
+    let ns = Namespace::default_namespace();
+    for id in ["open", "gone"] {
+        store
+            .start_workflow(
+                &ns,
+                &WorkflowId::from(id),
+                "order",
+                Payload::json(&serde_json::json!(null)),
+                5,
+                1_000,
+                StartQuota::UNLIMITED,
+                None,
+            )
+            .unwrap();
+    }
+    let (gone, _) = store.current_run(&ns, &WorkflowId::from("gone")).unwrap();
+    store.terminate(gone, "test", 1_000).unwrap();
+}
+
+#[test]
+fn refused_write_commands_leave_the_database_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.redb");
+    two_workflows(&db);
+    let before = std::fs::read(&db).unwrap();
+    let refused: [(&[&str], &str); 9] = [
+        (&["signal", "nope", "go"], "no workflow with id nope"),
+        (&["cancel", "nope"], "no workflow with id nope"),
+        (&["terminate", "nope"], "no workflow with id nope"),
+        (
+            &["update", "nope", "add", "--component", "none.wasm"],
+            "no workflow with id nope",
+        ),
+        (&["signal", "gone", "go"], "workflow gone is not running"),
+        (&["cancel", "gone"], "workflow gone is not running"),
+        (&["terminate", "gone"], "workflow gone is not running"),
+        (&["signal", "open", "go", "not json"], "input is not JSON"),
+        // The component is read before the file is opened for writing.
+        (
+            &["update", "open", "add", "--component", "none.wasm"],
+            "none.wasm",
+        ),
+    ];
+    for (args, expected) in refused {
+        let (code, _, err) = weft_on(&db, args);
+        assert_eq!(code, 1, "weft {args:?}: {err}");
+        assert!(err.contains(expected), "weft {args:?}: {err}");
+        assert!(
+            std::fs::read(&db).unwrap() == before,
+            "weft {args:?} was refused but changed the file"
+        );
+    }
+    // An accepted command writes.
+    let (code, out, err) = weft_on(&db, &["terminate", "open"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("terminated open"), "{out}");
+    let (_, out, _) = weft_on(&db, &["describe", "open"]);
+    assert!(out.contains("Terminated"), "{out}");
+}
+
+#[test]
+fn read_only_commands_never_write_a_file_that_was_not_closed_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.redb");
+    let crashed = dir.path().join("crashed.redb");
+    two_workflows(&db);
+    {
+        // The file as a process killed while holding it leaves it.
+        let store = Store::open(&db, 2_000).unwrap();
+        let (run, _) = store
+            .current_run(&Namespace::default_namespace(), &WorkflowId::from("open"))
+            .unwrap();
+        store
+            .signal(run, "go", Payload::json(&serde_json::json!(1)), 2_000)
+            .unwrap();
+        std::fs::copy(&db, &crashed).unwrap();
+    }
+    let before = std::fs::read(&crashed).unwrap();
+    assert!(
+        redb::ReadOnlyDatabase::open(&crashed).is_err(),
+        "the copy must need recovery"
+    );
+    // The recovered copies go to the temporary directory, and are removed.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let weft_on = |db: &std::path::Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_weft"))
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .output()
+            .expect("run weft");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["list"][..],
+        &["describe", "open"],
+        &["history", "open"],
+        &["describe", "nope"],
+    ] {
+        let (code, out, err) = weft_on(&crashed, args);
+        assert!(
+            std::fs::read(&crashed).unwrap() == before,
+            "weft {args:?} changed the file"
+        );
+        assert!(
+            err.contains("was not closed cleanly"),
+            "weft {args:?}: {err}"
+        );
+        assert!(err.contains("file itself was not changed"), "{err}");
+        if args[1..].contains(&"nope") {
+            assert_eq!(code, 1);
+            assert!(err.contains("no workflow with id nope"), "{err}");
+        } else {
+            assert_eq!(code, 0, "weft {args:?}: {err}");
+            assert!(
+                out.contains("open") || out.contains("Signaled"),
+                "{args:?}: {out}"
+            );
+        }
+    }
+    // The recovered copy holds everything committed, the signal included.
+    let (_, out, _) = weft_on(&crashed, &["history", "open"]);
+    assert!(out.contains("WorkflowExecutionSignaled"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "a copy was left"
+    );
+    // A writer recovers it in place; read-only commands then read it directly.
+    drop(Store::open(&crashed, 3_000).unwrap());
+    let (code, _, err) = weft_on(&crashed, &["list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("note:"), "{err}");
 }

@@ -10,6 +10,11 @@ pub const STEPS_CHANGED: &str = env!("WEFT_TEST_STEPS_CHANGED_WASM");
 pub const FAILS: &str = env!("WEFT_TEST_FAILS_WASM");
 /// Reports time, randomness and environment as the guest sees them.
 pub const PROBE: &str = env!("WEFT_TEST_PROBE_WASM");
+/// Reaches every WASI import a workflow can (clocks, pollables, streams, random, cli,
+/// filesystem) and reports what it saw; also sleeps forever or blocks in a loop, by `mode`.
+pub const WASI_PROBE: &str = env!("WEFT_TEST_WASI_PROBE_WASM");
+/// Schedules `n` activities in one task and waits for all of them (a busy tenant).
+pub const FANOUT: &str = env!("WEFT_TEST_FANOUT_WASM");
 /// Imports wasi:sockets; must be refused.
 pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{
-    ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, RunStatus,
+    ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, ReplayMode, RunStatus,
     WorkflowOutcome,
 };
 
@@ -356,6 +356,134 @@ async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
         WorkflowOutcome::Completed(json!({"results": ["step-0", "step-1", "step-2"]}))
     );
     host.verify_replay("s-1").unwrap();
+    host.shutdown().await;
+}
+
+/// `component` as workflow types `lenient` and `strict` (strict by type) in the default
+/// namespace, and as `changing` in namespace `audit` (strict for the whole namespace).
+fn replay_mode_host(path: &Path, component: &str) -> HostBuilder {
+    let step = |_ctx: ActivityContext, s: Step| async move {
+        Ok::<_, ActivityError>(format!("step-{}", s.i))
+    };
+    HostBuilder::new(path)
+        .limits(fast_limits())
+        .namespace("default", |ns| {
+            ns.workflow_file("lenient", component)
+                .workflow_file("strict", component)
+                .activity("step", step)
+                .replay_mode_for("strict", ReplayMode::Strict)
+        })
+        .namespace("audit", |ns| {
+            ns.workflow_file("changing", component)
+                .activity("step", step)
+                .replay_mode(ReplayMode::Strict)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strict_replay_fails_the_task_on_a_changed_activity_input_and_lenient_replay_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let input = json!({"count": 2, "sleep_ms": 1});
+    let audit_history = |host: &Host, id: &str| host.namespace("audit").unwrap().history(id);
+
+    // The old code schedules `step` with {"i":1}, gets its result, then waits for a signal.
+    // Strict replay of unchanged code goes on as usual.
+    let host = replay_mode_host(&path, weft_tests::VERSIONED_V1)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("lenient", "l-1", input.clone())
+        .await
+        .unwrap();
+    host.start_workflow("strict", "s-1", input.clone())
+        .await
+        .unwrap();
+    let audit = host.namespace("audit").unwrap();
+    audit
+        .start_workflow("changing", "a-1", input.clone())
+        .await
+        .unwrap();
+    let waiting_for_signal = |history: Vec<weft::Event>| {
+        history
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::WorkflowTaskCompleted { .. }))
+            .count()
+            >= 2
+    };
+    wait_until("the old code waiting for its signal", || {
+        waiting_for_signal(host.history("l-1").unwrap())
+            && waiting_for_signal(host.history("s-1").unwrap())
+            && waiting_for_signal(audit_history(&host, "a-1").unwrap())
+    })
+    .await;
+    drop(audit);
+    host.shutdown().await;
+
+    // The new code sends {"i":0} first: same position, same activity type, another input.
+    let host = replay_mode_host(&path, weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    // A signal schedules a Workflow Task, which replays the history with the new code.
+    let default = host.namespace("default").unwrap();
+    let audit = host.namespace("audit").unwrap();
+    default.signal("l-1", "go", json!(null)).await.unwrap();
+    default.signal("s-1", "go", json!(null)).await.unwrap();
+    audit.signal("a-1", "go", json!(null)).await.unwrap();
+    // Lenient (as Temporal): the changed input replays and receives the old input's result.
+    wait_until("the lenient run to close", || {
+        default.describe("l-1").unwrap().status != RunStatus::Running
+    })
+    .await;
+    assert_eq!(
+        host.result("l-1").await.unwrap(),
+        WorkflowOutcome::Completed(json!({"results": ["step-1", "step-1"]}))
+    );
+    // Strict, by workflow type and by namespace: the task fails naming the event, the
+    // attribute and both values; the execution stays open.
+    for (client, id) in [(&default, "s-1"), (&audit, "a-1")] {
+        wait_until("a strict replay task failure", || {
+            client
+                .describe(id)
+                .unwrap()
+                .last_workflow_task_failure
+                .is_some_and(|f| f.contains("strict replay"))
+        })
+        .await;
+        let d = client.describe(id).unwrap();
+        assert_eq!(d.status, RunStatus::Running);
+        let msg = d.last_workflow_task_failure.unwrap();
+        let history = client.history(id).unwrap();
+        let scheduled = history
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::ActivityTaskScheduled { .. }))
+            .unwrap()
+            .id;
+        for part in [
+            "non-determinism".to_string(),
+            format!("at event {scheduled}"),
+            "its input differs".into(),
+            r#"recorded `{"i":1}`"#.into(),
+            r#"now gives `{"i":0}`"#.into(),
+        ] {
+            assert!(msg.contains(&part), "{part:?} missing from: {msg}");
+        }
+        assert!(history.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::WorkflowTaskFailed {
+                cause: WorkflowTaskFailedCause::NonDeterminism,
+                ..
+            }
+        )));
+        assert!(
+            !history
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::TimerStarted { .. })),
+            "nothing of the new code was committed"
+        );
+    }
+    drop((default, audit));
     host.shutdown().await;
 }
 

@@ -24,6 +24,7 @@ struct Input {
     child_mode: String,
     policy: String,
     wait: bool,
+    size: usize,
 }
 
 #[derive(Default, Clone, serde::Serialize)]
@@ -187,6 +188,24 @@ fn run(input: Input) -> Result<Value, Failure> {
             first.cancel();
             let first = first.result().err().map(|f| f.error_type);
             Ok(json!({"second": err, "first": first}))
+        }
+        // Schedules `n` `step` activities with `size` bytes of padding each, all in one task.
+        "fan-out-big" => {
+            let pad = "x".repeat(input.size);
+            let steps: Vec<_> = (0..input.n)
+                .map(|i| activity::<_, String>("step", &json!({"i": i, "pad": pad})))
+                .collect();
+            let mut done = 0;
+            for s in steps {
+                s.result()?;
+                done += 1;
+            }
+            Ok(json!({"done": done}))
+        }
+        // One activity that returns `size` bytes.
+        "big-result" => {
+            let out: String = activity("big", &json!({"size": input.size})).result()?;
+            Ok(json!({"len": out.len()}))
         }
         other => Err(Failure::non_retryable("BadMode", format!("unknown mode {other}"))),
     }
