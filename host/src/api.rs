@@ -1533,18 +1533,28 @@ async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
     loop {
         wake.borrow_and_update();
         let now = now_ms();
-        let due = match inner.store.due_workflow_tasks(now, 256) {
+        // Each namespace brings at most as many candidates as it could run at once, and runs
+        // with a task in flight are passed over: another namespace's due tasks are found
+        // behind one namespace's backlog.
+        let mut per_ns: HashMap<Namespace, usize> = HashMap::new();
+        let capacity = inner.limits.max_concurrent_workflow_tasks.max(1);
+        let due = {
+            let in_flight = inner.in_flight.lock().expect("in-flight lock").clone();
+            inner.store.due_workflow_tasks(now, 256, |run, ns| {
+                if in_flight.contains_key(&run) {
+                    return true;
+                }
+                let n = per_ns.entry(ns.clone()).or_default();
+                *n += 1;
+                *n > capacity
+            })
+        };
+        let due = match due {
             Ok(d) => d,
             Err(e) => {
                 error!("cannot read workflow tasks: {e}");
                 Vec::new()
             }
-        };
-        let due: Vec<(RunId, Namespace)> = {
-            let in_flight = inner.in_flight.lock().expect("in-flight lock");
-            due.into_iter()
-                .filter(|(run, _)| !in_flight.contains_key(run))
-                .collect()
         };
         let mut demand: HashMap<Namespace, usize> = HashMap::new();
         for (_, ns) in &due {

@@ -1368,20 +1368,28 @@ impl Store {
     }
 
     /// Runs whose Workflow Task is due at `now_ms`, oldest first, at most `limit`, with their
-    /// namespaces.
+    /// namespaces. Runs for which `skip` returns true are passed over without counting, so that
+    /// one namespace's backlog does not hide another's due tasks; at most `16 * limit` due
+    /// entries are read.
     pub fn due_workflow_tasks(
         &self,
         now_ms: u64,
         limit: usize,
+        mut skip: impl FnMut(RunId, &Namespace) -> bool,
     ) -> Result<Vec<(RunId, Namespace)>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(WORKFLOW_TASKS)?;
         let runs = tx.open_table(RUNS)?;
         let mut out = Vec::new();
-        for entry in t.range((0, 0)..=(now_ms, u128::MAX))? {
+        let scan = limit.saturating_mul(16);
+        for entry in t.range((0, 0)..=(now_ms, u128::MAX))?.take(scan) {
             let (k, _) = entry?;
             let run = RunId(k.value().1);
-            out.push((run, get_run(&runs, run)?.namespace));
+            let namespace = get_run(&runs, run)?.namespace;
+            if skip(run, &namespace) {
+                continue;
+            }
+            out.push((run, namespace));
             if out.len() >= limit {
                 break;
             }
