@@ -433,7 +433,7 @@ fn run_cached(
             known_next: w.known_next,
         });
         if sent.is_ok() {
-            match next_report(w) {
+            match next_report(w, env.probe) {
                 (GuestOutcome::Stale, _) => {}
                 other => return other,
             }
@@ -469,21 +469,49 @@ fn run_cached(
             None,
         );
     }
-    next_report(Worker {
-        resume,
-        reports,
-        compiled_id: compiled.id(),
-        memory,
-        known_next: 0,
-    })
+    next_report(
+        Worker {
+            resume,
+            reports,
+            compiled_id: compiled.id(),
+            memory,
+            known_next: 0,
+        },
+        env.probe,
+    )
 }
 
-/// Waits for the instance to suspend (it is returned for the cache) or finish.
-fn next_report(w: Worker<GuestOutcome>) -> (GuestOutcome, Option<Worker<GuestOutcome>>) {
-    match w.reports.recv() {
+/// Waits for the instance to suspend (it is returned for the cache) or finish. Gives up (and
+/// drops the instance) if the watchdog gave up on the task meanwhile, so no thread of the host
+/// waits on a stuck guest.
+fn next_report(
+    w: Worker<GuestOutcome>,
+    probe: Option<&TaskProbe>,
+) -> (GuestOutcome, Option<Worker<GuestOutcome>>) {
+    let report = loop {
+        match w.reports.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => break Ok(r),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let timed_out = probe.is_some_and(|p| {
+                    p.state.load(std::sync::atomic::Ordering::SeqCst) == PROBE_TIMED_OUT
+                });
+                if timed_out {
+                    return (
+                        GuestOutcome::Failed(
+                            WorkflowTaskFailedCause::LimitExceeded,
+                            "the watchdog gave up on the cached instance".into(),
+                        ),
+                        None,
+                    );
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Err(()),
+        }
+    };
+    match report {
         Ok(Report::Suspended(commands)) => (GuestOutcome::Commands(commands), Some(w)),
         Ok(Report::Done(outcome)) => (outcome, None),
-        Err(_) => (
+        Err(()) => (
             GuestOutcome::Failed(
                 WorkflowTaskFailedCause::GuestTrap,
                 "the workflow's thread ended without a report".into(),

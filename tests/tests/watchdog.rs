@@ -20,6 +20,13 @@ struct Step {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_blocked_in_a_host_call_is_given_up_on_from_outside() {
+    // Without the sticky cache the task's own thread is stuck; with it, the instance's.
+    for cache in [0, 128] {
+        blocked_task_is_given_up_on(cache).await;
+    }
+}
+
+async fn blocked_task_is_given_up_on(cache: usize) {
     let dir = tempfile::tempdir().unwrap();
     let limits = Limits {
         max_task_time: Duration::from_millis(300),
@@ -28,7 +35,7 @@ async fn a_task_blocked_in_a_host_call_is_given_up_on_from_outside() {
         max_concurrent_workflow_tasks: 1,
         workflow_task_retry_initial: Duration::from_millis(100),
         workflow_task_retry_max: Duration::from_millis(200),
-        sticky_cache_entries: 0,
+        sticky_cache_entries: cache,
         ..Limits::default()
     };
     let host = HostBuilder::new(dir.path().join("watchdog.redb"))
