@@ -1,7 +1,8 @@
 //! A neighbour's latency next to a fan-out tenant: `cargo bench -p weft-tests --bench fairness`.
 //!
 //! Namespace `calm` runs a 3-step workflow (activity + 0 ms timer per step) one at a time;
-//! namespace `busy` runs workflows that each schedule 999 activities at once. Prints the
+//! namespace `busy` keeps eight workflows running that each schedule 999 activities at once
+//! (checked to be still running when the measurement ends). Prints the
 //! median and p90 of the neighbour's start-to-result latency alone and next to the fan-out,
 //! and their ratio. What keeps the ratio low: the host's slots are shared fairly
 //! (`fair::FairShare`) and commits take turns between namespaces (`fair::WriteGate`); what is
@@ -70,18 +71,30 @@ fn main() {
         for i in 0..n {
             quiet.push(three_steps(&calm, &format!("quiet-{i}")).await);
         }
+        // Keep the fan-out tenant busy for the whole loaded phase: several 999-way fan-outs at
+        // once, checked to be still running when the phase ends.
+        let fans = 8;
+        for f in 0..fans {
+            busy.start_workflow("fanout", &format!("fan-{f}"), json!({"n": 999}))
+                .await
+                .unwrap();
+        }
         let mut loaded = Vec::new();
-        let mut fans = 0;
         for i in 0..n {
-            // Keep a fan-out running the whole time.
-            if i % 10 == 0 {
-                busy.start_workflow("fanout", &format!("fan-{fans}"), json!({"n": 999}))
-                    .await
-                    .unwrap();
-                fans += 1;
-            }
             loaded.push(three_steps(&calm, &format!("loaded-{i}")).await);
         }
+        let still_running = (0..fans)
+            .filter(|f| {
+                !busy
+                    .describe(&format!("fan-{f}"))
+                    .unwrap()
+                    .status
+                    .is_closed()
+            })
+            .count();
+        println!(
+            "fan-outs still running at the end of the loaded phase: {still_running} of {fans}"
+        );
         let (q50, q90) = summary(quiet);
         let (l50, l90) = summary(loaded);
         println!("neighbour 3-step workflow, {n} runs each");
