@@ -117,6 +117,9 @@ pub struct Sandbox {
     stop_ticker: Arc<AtomicBool>,
 }
 
+/// Bytes one `get-random-bytes` (or insecure) call may ask for; more traps the guest.
+pub const MAX_RANDOM_BYTES_PER_CALL: u64 = 1 << 20;
+
 /// Interval of the epoch ticker that bounds a task's running time.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -225,6 +228,8 @@ impl Sandbox {
             .secure_random(SeededRng::new(seed ^ 0x5eed_0001))
             .insecure_random(SeededRng::new(seed ^ 0x5eed_0002))
             .insecure_random_seed(u128::from(seed) << 64 | u128::from(seed ^ 0x5eed_0003))
+            // A larger request traps: a workflow needs keys and ids, not bulk randomness.
+            .max_random_size(MAX_RANDOM_BYTES_PER_CALL)
             .stdout(LogStream {
                 log: log.clone(),
                 stderr: false,

@@ -29,8 +29,8 @@
 //! | `wasi:filesystem/preopens` | `get-directories` | empty: no descriptor can ever be obtained |
 //! | `wasi:filesystem/types` | every descriptor method, `filesystem-error-code` | unreachable without a descriptor; `filesystem-error-code` returns none |
 //!
-//! Random byte requests are capped (wasmtime's default of 64 MiB per call); a larger request
-//! traps. Sockets and HTTP are not linked. Any import implemented here whose answer is not
+//! Random byte requests are capped at 1 MiB per call
+//! ([`crate::sandbox::MAX_RANDOM_BYTES_PER_CALL`]); a larger request traps. Sockets and HTTP are not linked. Any import implemented here whose answer is not
 //! ready at once (which would mean a host object that waits, a bug) traps with a message naming
 //! the import instead of blocking.
 //!

@@ -209,6 +209,41 @@ async fn guests_that_sleep_or_block_forever_hold_no_slot_and_a_neighbour_runs() 
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_asking_for_bulk_randomness_fails_its_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostBuilder::new(dir.path().join("random.redb"))
+        .limits(Limits {
+            workflow_task_retry_initial: Duration::from_millis(50),
+            ..Limits::default()
+        })
+        .namespace("default", |ns| {
+            step_activity(ns).workflow_file("wasi-probe", weft_tests::WASI_PROBE)
+        })
+        .start()
+        .await
+        .unwrap();
+    let client = host.namespace("default").unwrap();
+    client
+        .start_workflow("wasi-probe", "flood", json!({"mode": "random-flood"}))
+        .await
+        .unwrap();
+    wait_until("the random flood to fail its task", || {
+        client
+            .describe("flood")
+            .unwrap()
+            .last_workflow_task_failure
+            .is_some()
+    })
+    .await;
+    let d = client.describe("flood").unwrap();
+    assert_eq!(d.status, RunStatus::Running);
+    let failure = d.last_workflow_task_failure.unwrap();
+    assert!(failure.contains("exceeds limit 1048576"), "{failure}");
+    drop(client);
+    host.shutdown().await;
+}
+
 /// A fan-out tenant schedules 999 activities at once; a neighbour's sequential workflows are
 /// timed alone and next to it. The figures are printed (this machine is too noisy for a
 /// timed assertion); what is asserted is that the neighbour completes and that the fan-out

@@ -9,6 +9,7 @@
 //!   of time; a workflow never waits on a clock, so both return at once.
 //! - `block-loop`: blocks on a far pollable again and again without end; only the task's time
 //!   limit stops it.
+//! - `random-flood`: asks for 2 MiB of random bytes in one call, past the host's cap.
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -141,6 +142,7 @@ fn wasi_probe(input: Value) -> Result<Value, Failure> {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
+        "random-flood" => Ok(json!(random::get_random_bytes(2 << 20).len())),
         other => Err(Failure::new("BadMode", format!("unknown mode {other}"))),
     }
 }
