@@ -229,9 +229,13 @@ fn wait(handles: &[u32]) -> (u32, wit::Outcome) {
         match host::wait_any(handles) {
             wit::Wake::Resolved((h, outcome)) => {
                 STATE.with(|s| s.borrow_mut().pending.remove(&h));
+                deliver_pending();
                 return (h, outcome);
             }
-            wit::Wake::Message(m) => dispatch(m),
+            wit::Wake::Message(m) => {
+                dispatch(m);
+                deliver_pending();
+            }
         }
     }
 }
@@ -242,6 +246,16 @@ fn wait_message() {
         wit::Wake::Message(m) => dispatch(m),
         wit::Wake::Resolved(_) => unreachable!("nothing was awaited"),
     }
+    deliver_pending();
+}
+
+/// Hands every recorded message the code can see and has not handled yet (signals, cancel
+/// requests, accepted updates) to its handler or channel, in history order, before the code
+/// goes on: at the start of the workflow and after every wait. No recorded message is skipped.
+fn deliver_pending() {
+    for m in host::take_messages() {
+        dispatch(m);
+    }
 }
 
 /// Registers a new operation's handle, to be canceled if the workflow is.
@@ -251,13 +265,16 @@ fn track(handle: u32) -> u32 {
 }
 
 type Handler = Rc<dyn Fn(Vec<u8>) -> Result<Vec<u8>>>;
+type SignalHandler = Rc<dyn Fn(Vec<u8>)>;
 type Validator = Rc<dyn Fn(&[u8]) -> Result<()>>;
 
 #[derive(Default)]
 struct State {
     /// Handles of operations whose outcome the code has not seen.
     pending: BTreeSet<u32>,
+    /// Signals no handler took, per name, for [`SignalChannel`]s.
     signals: HashMap<String, VecDeque<Vec<u8>>>,
+    signal_handlers: HashMap<String, SignalHandler>,
     cancel: Option<String>,
     queries: HashMap<String, Handler>,
     updates: HashMap<String, (Option<Validator>, Handler)>,
@@ -269,13 +286,19 @@ thread_local! {
 
 fn dispatch(message: wit::Message) {
     match message {
-        wit::Message::Signal((name, input)) => STATE.with(|s| {
-            s.borrow_mut()
-                .signals
-                .entry(name)
-                .or_default()
-                .push_back(input)
-        }),
+        wit::Message::Signal((name, input)) => {
+            let handler = STATE.with(|s| s.borrow().signal_handlers.get(&name).cloned());
+            match handler {
+                Some(h) => h(input),
+                None => STATE.with(|s| {
+                    s.borrow_mut()
+                        .signals
+                        .entry(name)
+                        .or_default()
+                        .push_back(input)
+                }),
+            }
+        }
         wit::Message::CancelRequested(reason) => {
             let pending: Vec<u32> = STATE.with(|s| {
                 let mut s = s.borrow_mut();
@@ -652,6 +675,31 @@ impl<T: DeserializeOwned> SignalChannel<T> {
     }
 }
 
+/// Registers the signal handler `name`: every signal of that name, also those recorded before
+/// the handler was registered (for example with signal-with-start), is handed to it in history
+/// order before the workflow code goes on. A signal whose input does not decode as `T` is
+/// dropped with a message on stderr. A [`SignalChannel`] of the same name receives nothing
+/// once a handler is registered.
+pub fn set_signal_handler<T, F>(name: &str, handler: F)
+where
+    T: DeserializeOwned + 'static,
+    F: Fn(T) + 'static,
+{
+    let what = format!("signal '{name}'");
+    let h: SignalHandler = Rc::new(move |bytes| match decode::<T>(&what, &bytes) {
+        Ok(v) => handler(v),
+        Err(f) => eprintln!("{what} dropped: {}", f.message),
+    });
+    let buffered = STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.signal_handlers.insert(name.to_string(), h.clone());
+        s.signals.remove(name).unwrap_or_default()
+    });
+    for input in buffered {
+        h(input);
+    }
+}
+
 /// Waits until `condition` holds, handling signals, updates and queries meanwhile (check it
 /// against state they change). Returns a `Canceled` failure if the workflow is canceled first.
 pub fn wait_condition(mut condition: impl FnMut() -> bool) -> Result<()> {
@@ -687,10 +735,12 @@ pub fn wait_condition_timeout(
         match host::wait_any(&[t.handle]) {
             wit::Wake::Resolved(_) => {
                 STATE.with(|s| s.borrow_mut().pending.remove(&t.handle));
+                deliver_pending();
                 return Ok(condition());
             }
             wit::Wake::Message(m) => dispatch(m),
         }
+        deliver_pending();
         if condition() {
             t.cancel();
             STATE.with(|s| s.borrow_mut().pending.remove(&t.handle));
@@ -869,6 +919,8 @@ pub fn child_workflow_with<I: Serialize + ?Sized, O>(
 pub fn continue_as_new<I: Serialize + ?Sized>(input: &I) -> ! {
     let input = serde_json::to_vec(input)
         .unwrap_or_else(|e| panic!("input of continue-as-new does not serialize: {e}"));
+    // Nothing recorded is left behind in this run.
+    deliver_pending();
     host::continue_as_new(&input);
     unreachable!("continue-as-new does not return")
 }
@@ -904,7 +956,11 @@ where
         )
         .into_wit()
     })?;
+    // Messages recorded before the first task (signal-with-start, an early cancel request)
+    // reach the code before it runs.
+    deliver_pending();
     let output = f(input);
+    deliver_pending();
     // Serving a query on a closed workflow: answer it from the state left behind.
     if let Some(q) = host::take_query() {
         answer_query(q);

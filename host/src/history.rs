@@ -186,6 +186,10 @@ pub enum WorkflowTaskFailedCause {
     /// The workflow called an import with invalid arguments, such as a retry policy with a
     /// backoff coefficient below 1 (Temporal's BadScheduleActivityAttributes and kin).
     BadCommand,
+    /// The workflow closed its run while recorded messages it could see were never delivered
+    /// to it (Temporal's UnhandledCommand): the close is refused and the task retried.
+    /// Appended last: postcard stores a variant by its index.
+    UnhandledCommand,
 }
 
 /// What happens to a running child workflow when its parent's run closes (Temporal's

@@ -28,6 +28,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(test)]
+mod messages_tests;
 mod strict;
 pub use strict::{Mismatch, ReplayMode};
 
@@ -50,6 +52,11 @@ pub enum Interrupt {
     /// The guest misused an import (unknown handle, a query handler scheduling work).
     #[error("invalid call: {0}")]
     InvalidCall(String),
+    /// The code closed the run (returned or continued as new) while recorded messages it
+    /// could see were never delivered to it: the close is refused, the task fails and is
+    /// retried.
+    #[error("unhandled messages: {0}")]
+    UnhandledMessages(String),
     /// The workflow called `continue-as-new`: the task ends with its commands.
     #[error("the workflow continued as new")]
     ContinuedAsNew,
@@ -621,6 +628,7 @@ impl Replay {
                 "the workflow returned, but the history has more commands from this point: {e} was not issued. Deploy the code that wrote this history, or let this run finish first"
             )));
         }
+        self.all_messages_delivered("returned")?;
         let cmd = match result {
             Ok(payload) => {
                 self.check_payload("workflow result", &payload)?;
@@ -821,6 +829,53 @@ impl Replay {
         Ok(())
     }
 
+    /// Moves workflow time to the task that recorded event `at` (a command or update
+    /// acceptance of that task).
+    fn see_recorded_in(&mut self, at: EventId) {
+        let task = self
+            .task_starts
+            .iter()
+            .rposition(|(started, _)| *started < at)
+            .unwrap_or(0);
+        if task > self.current_task {
+            self.current_task = task;
+            self.publish_task();
+        }
+    }
+
+    /// The recorded messages the code can see now (recorded before the task in which it runs
+    /// at this point) and has not been given.
+    fn visible_messages(&self) -> &[(EventId, types::Message)] {
+        let frontier = self.task_starts[self.current_task].0;
+        let rest = &self.messages[self.next_message.min(self.messages.len())..];
+        let n = rest.iter().take_while(|(at, _)| *at < frontier).count();
+        &rest[..n]
+    }
+
+    /// Refuses a close while messages the code could see were never delivered to it.
+    fn all_messages_delivered(&self, how: &str) -> Result<(), Interrupt> {
+        let left = self.visible_messages();
+        if left.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = left
+            .iter()
+            .take(5)
+            .map(|(at, m)| match m {
+                types::Message::Signal((name, _)) => format!("signal '{name}' (event {at})"),
+                types::Message::CancelRequested(_) => format!("cancel request (event {at})"),
+                types::Message::Update(u) => format!("update '{}' (event {at})", u.name),
+                types::Message::Query(q) => format!("query '{}'", q.name),
+            })
+            .collect();
+        Err(Interrupt::UnhandledMessages(format!(
+            "the workflow {how} while {} recorded message(s) it could see were never delivered to it: {}{}; take pending messages with take-messages (the SDKs do at the start of the code and after every wait) and handle them before closing. The run stays open",
+            left.len(),
+            list.join(", "),
+            if left.len() > 5 { ", ..." } else { "" }
+        )))
+    }
+
     /// Moves workflow time to the task in which the code first saw event `at`.
     fn see(&mut self, at: EventId) {
         let task = self
@@ -875,7 +930,13 @@ impl Replay {
             && best.is_none_or(|(b, _)| at < b)
         {
             self.next_message += 1;
-            self.see(at);
+            if matches!(msg, types::Message::Update(_)) {
+                // An accepted update was delivered in the task that recorded it (at the end
+                // of that task's history), not in the next one.
+                self.see_recorded_in(at);
+            } else {
+                self.see(at);
+            }
             if matches!(msg, types::Message::CancelRequested(_)) {
                 self.cancel_seen = true;
             }
@@ -1154,6 +1215,27 @@ impl host::Host for Replay {
         }
     }
 
+    fn take_messages(&mut self) -> wasmtime::Result<Vec<types::Message>> {
+        if self.update_state == UpdateState::Validating {
+            return Err(self.stop(Interrupt::InvalidCall(
+                "take-messages called while validating an update: call accept-update or reject-update first".into(),
+            )));
+        }
+        let taken: Vec<types::Message> = self
+            .visible_messages()
+            .iter()
+            .map(|(_, m)| m.clone())
+            .collect();
+        self.next_message += taken.len();
+        if taken
+            .iter()
+            .any(|m| matches!(m, types::Message::CancelRequested(_)))
+        {
+            self.cancel_seen = true;
+        }
+        Ok(taken)
+    }
+
     fn start_child_workflow(
         &mut self,
         workflow_type: String,
@@ -1302,6 +1384,9 @@ impl host::Host for Replay {
             return Err(self.stop(Interrupt::InvalidCall(
                 "continue-as-new called from a query handler or an update validator".into(),
             )));
+        }
+        if let Err(i) = self.all_messages_delivered("continued as new") {
+            return Err(self.stop(i));
         }
         self.new_commands.push(Command::ContinueAsNew {
             input: Payload(input),

@@ -634,6 +634,7 @@ fn interrupt_failure(i: Interrupt) -> GuestOutcome {
         Interrupt::NonDeterminism(_) => WorkflowTaskFailedCause::NonDeterminism,
         Interrupt::Limit(_) => WorkflowTaskFailedCause::LimitExceeded,
         Interrupt::InvalidCall(_) => WorkflowTaskFailedCause::BadCommand,
+        Interrupt::UnhandledMessages(_) => WorkflowTaskFailedCause::UnhandledCommand,
         Interrupt::Suspend
         | Interrupt::ContinuedAsNew
         | Interrupt::QueryAnswered

@@ -10,7 +10,7 @@ use std::time::Duration;
 use weft_sdk::{
     ActivityOptions, ChildOptions, Failure, ParentClosePolicy, activity, activity_with,
     child_workflow, child_workflow_with, continue_as_new, info, is_cancel_requested,
-    set_query_handler, set_update_handler_with_validator, signal_channel, sleep, timer, uuid,
+    set_query_handler, set_signal_handler, set_update_handler_with_validator, signal_channel, sleep, timer, uuid,
     wait_condition,
 };
 
@@ -206,6 +206,39 @@ fn run(input: Input) -> Result<Value, Failure> {
         "big-result" => {
             let out: String = activity("big", &json!({"size": input.size})).result()?;
             Ok(json!({"len": out.len()}))
+        }
+        // temporalio/features signal/signal_with_start: a handler adds the `add` signals to a
+        // counter that starts at 1; the main code reads it at once, without waiting.
+        "signal-with-start" => {
+            let value = Rc::new(RefCell::new(1i64));
+            let v = value.clone();
+            set_signal_handler("add", move |n: i64| *v.borrow_mut() += n);
+            let result = *value.borrow();
+            Ok(json!(result))
+        }
+        // temporalio/features signal/prevent_close: a handler collects the `add` signals; the
+        // code waits for the first and returns all it has. Every recorded signal must be in it.
+        "prevent-close" => {
+            let seen = Rc::new(RefCell::new(Vec::<i64>::new()));
+            let s = seen.clone();
+            set_signal_handler("add", move |n: i64| s.borrow_mut().push(n));
+            wait_condition(|| !seen.borrow().is_empty())?;
+            let all = seen.borrow().clone();
+            Ok(json!(all))
+        }
+        // temporalio/features continue_as_new/signals_block_continue_as_new: run 1 waits for a
+        // signal and continues as new with what it saw; run 2 returns it. No signal recorded
+        // in run 1 may be lost.
+        "can-signals" => {
+            if input.i > 0 {
+                return Ok(json!(input.children));
+            }
+            let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+            let s = seen.clone();
+            set_signal_handler("note", move |n: String| s.borrow_mut().push(n));
+            wait_condition(|| !seen.borrow().is_empty())?;
+            let all = seen.borrow().clone();
+            continue_as_new(&json!({"mode": "can-signals", "i": 1, "children": all}));
         }
         other => Err(Failure::non_retryable("BadMode", format!("unknown mode {other}"))),
     }

@@ -1,0 +1,123 @@
+//! The message model through real components: every recorded signal reaches the code before
+//! it goes on, so none is lost when the run closes or continues as new (modelled on
+//! temporalio/features `signal/signal_with_start`, `signal/prevent_close` and
+//! `continue_as_new/signals_block_continue_as_new`).
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use weft::{HostBuilder, Limits, WorkflowOutcome};
+use weft_tests::wait_until;
+
+async fn completed(c: &weft::Client, id: &str) -> Value {
+    let outcome = tokio::time::timeout(Duration::from_secs(30), c.result(id))
+        .await
+        .unwrap_or_else(|_| {
+            let d = c.describe(id).unwrap();
+            panic!("{id} did not close: {:?}", d.last_workflow_task_failure)
+        });
+    match outcome.unwrap() {
+        WorkflowOutcome::Completed(v) => v,
+        other => panic!("{id}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_with_start_is_handled_before_the_code_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostBuilder::new(dir.path().join("sws.redb"))
+        .workflow_file("semantics", weft_tests::SEMANTICS)
+        .start()
+        .await
+        .unwrap();
+    let c = host.namespace("default").unwrap();
+    c.signal_with_start(
+        "semantics",
+        "sws",
+        json!({"mode": "signal-with-start"}),
+        "add",
+        json!(42),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(completed(&c, "sws").await, json!(43));
+    c.verify_replay("sws").unwrap();
+    drop(c);
+    host.shutdown().await;
+}
+
+/// Signals recorded before the code first runs (a component that only spins stands in for it
+/// until they arrived, failing its tasks) all reach it: the run that waits for one returns both, and the run that continues
+/// as new carries both into its next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_recorded_signal_is_lost_when_a_run_closes_or_continues_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostBuilder::new(dir.path().join("close.redb"))
+        .limits(Limits {
+            max_task_time: Duration::from_millis(100),
+            workflow_task_retry_initial: Duration::from_millis(50),
+            workflow_task_retry_max: Duration::from_millis(100),
+            ..Limits::default()
+        })
+        .workflow_file("semantics", weft_tests::SPIN)
+        .start()
+        .await
+        .unwrap();
+    let c = host.namespace("default").unwrap();
+    c.start_workflow("semantics", "prevent", json!({"mode": "prevent-close"}))
+        .await
+        .unwrap();
+    c.start_workflow("semantics", "can", json!({"mode": "can-signals"}))
+        .await
+        .unwrap();
+    for (id, name, inputs) in [
+        ("prevent", "add", [json!(1), json!(2)]),
+        ("can", "note", [json!("a"), json!("b")]),
+    ] {
+        for input in inputs {
+            c.signal(id, name, input).await.unwrap();
+        }
+    }
+    // Until the real component is registered, tasks fail and the signals wait in the
+    // histories.
+    wait_until("the first task failure", || {
+        c.describe("prevent")
+            .unwrap()
+            .last_workflow_task_failure
+            .is_some()
+    })
+    .await;
+    let bytes = std::fs::read(weft_tests::SEMANTICS).unwrap();
+    c.register_workflow("semantics", bytes).await.unwrap();
+    assert_eq!(completed(&c, "prevent").await, json!([1, 2]));
+    assert_eq!(completed(&c, "can").await, json!(["a", "b"]));
+    c.verify_replay("prevent").unwrap();
+    drop(c);
+    host.shutdown().await;
+}
+
+/// A component built against `weft:workflow@0.2.0` (before `take-messages`) still links and
+/// runs to completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_built_against_wit_0_2_0_still_runs() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/steps-wit-0.2.0.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostBuilder::new(dir.path().join("old.redb"))
+        .workflow_file("steps", fixture)
+        .activity("step", |_c: weft::ActivityContext, v: Value| async move {
+            Ok::<_, weft::ActivityError>(format!("step-{}", v["i"]))
+        })
+        .start()
+        .await
+        .unwrap();
+    let c = host.namespace("default").unwrap();
+    c.start_workflow("steps", "old", json!({"count": 2, "sleep_ms": 0}))
+        .await
+        .unwrap();
+    assert_eq!(
+        completed(&c, "old").await,
+        json!({"results": ["step-0", "step-1"]})
+    );
+    drop(c);
+    host.shutdown().await;
+}
