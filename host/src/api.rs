@@ -1274,6 +1274,7 @@ impl Client {
         check_name("update id", update_id)?;
         let input = Payload::json(&input);
         self.check_payload(&format!("input of update {name}"), &input)?;
+        let mut failures = 0u32;
         let run = loop {
             let run = self.running_run(id)?;
             if self.find_update(run, update_id)?.0 {
@@ -1299,6 +1300,25 @@ impl Client {
             }
             match (outcome, state) {
                 (_, UpdateState::Rejected(f)) => return Err(HostError::UpdateRejected(f)),
+                // The task failed before the update was validated, or its handler failed (a
+                // panic): as in Temporal the update stays pending and is delivered again with
+                // the next attempt, after the task's backoff, until the code is fixed. The
+                // caller keeps waiting (bound it with a timeout of your own).
+                (
+                    TaskOutcome::Failed { message, .. },
+                    UpdateState::Pending | UpdateState::Accepted,
+                ) => {
+                    failures += 1;
+                    let delay = self.rt().limits.workflow_task_backoff(failures + 1);
+                    warn!(
+                        workflow_id = id,
+                        update_id,
+                        %message,
+                        retry_in = ?delay,
+                        "the Workflow Task delivering an update failed; the update is delivered again"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
                 (TaskOutcome::Failed { message, .. }, _) => {
                     return Err(HostError::WorkflowTaskFailed(message));
                 }

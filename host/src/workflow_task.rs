@@ -342,6 +342,19 @@ fn run_task(
             outcome
         }
     };
+    // A validator that failed (a panic, a trap) rejects its update, as in Temporal; nothing of
+    // the task is recorded and a pending task runs again without the update.
+    if let (GuestOutcome::Failed(_, message), Some(UpdateState::Validating)) =
+        (&outcome, &update_state)
+    {
+        warn!(%message, "the update's validator failed; the update is rejected");
+        let failure = Failure::new(
+            "UpdateValidatorFailed",
+            format!("the update's validator failed: {message}"),
+        )
+        .non_retryable();
+        return Ok((TaskOutcome::Skipped, Some(UpdateState::Rejected(failure))));
+    }
     let accepted = matches!(update_state, Some(UpdateState::Accepted));
     if let Some(p) = env.probe
         && !p.advance(PROBE_RUNNING, PROBE_COMMITTING)

@@ -121,3 +121,85 @@ async fn a_component_built_against_wit_0_2_0_still_runs() {
     drop(c);
     host.shutdown().await;
 }
+
+/// Modelled on temporalio/features `update/task_failure`: a validator that panics rejects its
+/// update and records nothing; a handler that panics fails the Workflow Task, and the update is
+/// delivered again with later tasks until its handler succeeds, while the caller waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_validator_rejects_and_a_panicking_handler_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostBuilder::new(dir.path().join("updates.redb"))
+        .limits(Limits {
+            workflow_task_retry_initial: Duration::from_millis(50),
+            workflow_task_retry_max: Duration::from_millis(200),
+            ..Limits::default()
+        })
+        .workflow_file("semantics", weft_tests::SEMANTICS)
+        .activity("step", |_c: weft::ActivityContext, v: Value| async move {
+            Ok::<_, weft::ActivityError>(format!("step-{}", v["i"]))
+        })
+        .start()
+        .await
+        .unwrap();
+    let c = host.namespace("default").unwrap();
+    c.start_workflow("semantics", "u", json!({"mode": "update"}))
+        .await
+        .unwrap();
+    wait_until("the first task", || {
+        c.history("u")
+            .unwrap()
+            .iter()
+            .any(|e| e.kind.name() == "WorkflowTaskCompleted")
+    })
+    .await;
+    let before = c.history("u").unwrap().len();
+    let err = c.update("u", "add", json!(666)).await.unwrap_err();
+    let weft::HostError::UpdateRejected(f) = err else {
+        panic!("a panicking validator must reject: {err:?}")
+    };
+    assert!(f.message.contains("the validator exploded on 666"), "{f:?}");
+    assert_eq!(
+        c.history("u").unwrap().len(),
+        before,
+        "a rejection records nothing"
+    );
+
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 400;
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.update("u", "flaky", json!({"panic_until_ms": until})),
+    )
+    .await
+    .expect("the update is delivered again until its handler succeeds")
+    .unwrap();
+    assert_eq!(r, json!("recovered"));
+    // The update was sent before `until`; the attempt that accepted it started after it, so
+    // the earlier attempts panicked and were retried. It is applied once.
+    let history = c.history("u").unwrap();
+    let accepted = history
+        .iter()
+        .position(|e| e.kind.name() == "WorkflowExecutionUpdateAccepted")
+        .unwrap();
+    let started = history[..accepted]
+        .iter()
+        .rev()
+        .find(|e| e.kind.name() == "WorkflowTaskStarted")
+        .unwrap();
+    assert!(started.time_ms >= until, "{} < {until}", started.time_ms);
+    let completions = history
+        .iter()
+        .filter(|e| e.kind.name() == "WorkflowExecutionUpdateCompleted")
+        .count();
+    assert_eq!(completions, 1);
+    // The workflow goes on normally.
+    assert_eq!(c.update("u", "add", json!(5)).await.unwrap(), json!(5));
+    c.signal("u", "finish", json!(null)).await.unwrap();
+    assert_eq!(completed(&c, "u").await, json!({"total": 5}));
+    c.verify_replay("u").unwrap();
+    drop(c);
+    host.shutdown().await;
+}

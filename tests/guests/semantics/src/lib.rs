@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::time::Duration;
 use weft_sdk::{
     ActivityOptions, ChildOptions, Failure, ParentClosePolicy, activity, activity_with,
-    child_workflow, child_workflow_with, continue_as_new, info, is_cancel_requested,
-    set_query_handler, set_signal_handler, set_update_handler_with_validator, signal_channel, sleep, timer, uuid,
+    child_workflow, child_workflow_with, continue_as_new, info, is_cancel_requested, now_ms,
+    set_query_handler, set_signal_handler, set_update_handler, set_update_handler_with_validator, signal_channel, sleep, timer, uuid,
     wait_condition,
 };
 
@@ -75,6 +75,9 @@ fn run(input: Input) -> Result<Value, Failure> {
             set_update_handler_with_validator(
                 "add",
                 |v: &i64| {
+                    if *v == 666 {
+                        panic!("the validator exploded on {v}");
+                    }
                     if *v < 0 {
                         Err(Failure::new("Negative", format!("{v} is negative")))
                     } else {
@@ -87,6 +90,14 @@ fn run(input: Input) -> Result<Value, Failure> {
                     Ok(*t.borrow())
                 },
             );
+            // Update `flaky` panics while workflow time is before its `panic_until_ms`: the
+            // update is delivered again with later tasks until it succeeds.
+            set_update_handler("flaky", |u: Value| {
+                if now_ms() < u["panic_until_ms"].as_u64().unwrap_or(0) {
+                    panic!("the handler is not fixed yet");
+                }
+                Ok(json!("recovered"))
+            });
             signal_channel::<Value>("finish").recv()?;
             Ok(json!({"total": *total.borrow()}))
         }
