@@ -167,6 +167,50 @@ pub struct ActivityOptions {
     /// The task queue (default `default`); the host must serve it in this namespace.
     pub task_queue: Option<String>,
     pub retry_policy: Option<RetryPolicy>,
+    /// What [`Activity::cancel`] (or the workflow's own cancellation) waits for.
+    /// `WaitCancellationRequested` is for children only: the Workflow Task fails.
+    pub cancellation_type: CancellationType,
+}
+
+/// How the wait on an activity or child workflow asked to cancel ends (Temporal's
+/// cancellation types). The type is recorded in the cancel's event, so a replay agrees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CancellationType {
+    /// Wait until the operation ends: `Canceled`, or its result or failure if it finished
+    /// anyway.
+    #[default]
+    WaitCancellationCompleted,
+    /// Request the cancel and end the wait as `Canceled` at once; a result the operation
+    /// reports later is recorded, not returned.
+    TryCancel,
+    /// Send nothing (the operation keeps running) and end the wait as `Canceled` at once.
+    Abandon,
+    /// Child workflows only: end the wait as `Canceled` once the child's cancel request is
+    /// recorded, without waiting for the child to close.
+    WaitCancellationRequested,
+}
+
+/// Asks to cancel operation `h` with the cancellation type it was started with.
+fn request_cancel(h: u32) {
+    let ty = STATE.with(|s| s.borrow().cancellation_types.get(&h).copied());
+    let ty = match ty.unwrap_or_default() {
+        // `request-cancel` keeps the component linking on hosts before WIT 0.2.2.
+        CancellationType::WaitCancellationCompleted => return host::request_cancel(h),
+        CancellationType::TryCancel => wit::CancellationType::TryCancel,
+        CancellationType::Abandon => wit::CancellationType::Abandon,
+        CancellationType::WaitCancellationRequested => {
+            wit::CancellationType::WaitCancellationRequested
+        }
+    };
+    host::request_cancel_with(h, ty);
+}
+
+/// Records the cancellation type of operation `h` (the default needs no entry).
+fn set_cancellation_type(h: u32, ty: CancellationType) -> u32 {
+    if ty != CancellationType::WaitCancellationCompleted {
+        STATE.with(|s| s.borrow_mut().cancellation_types.insert(h, ty));
+    }
+    h
 }
 
 /// Options of one Nexus operation call.
@@ -202,8 +246,8 @@ fn retry_to_wit(p: &RetryPolicy) -> wit::RetryPolicy {
     }
 }
 
-/// Something the workflow can wait on: an [`Activity`], a [`Timer`], a [`NexusOperation`] or
-/// a [`ChildWorkflow`].
+/// Something the workflow can wait on: an [`Activity`], a [`Timer`], a [`NexusOperation`], a
+/// [`ChildWorkflow`] or an [`ExternalOperation`].
 pub trait Pending {
     /// The host handle of the operation.
     fn handle(&self) -> u32;
@@ -276,6 +320,8 @@ struct State {
     signals: HashMap<String, VecDeque<Vec<u8>>>,
     signal_handlers: HashMap<String, SignalHandler>,
     cancel: Option<String>,
+    /// Cancellation types of operations started with one other than the default.
+    cancellation_types: HashMap<u32, CancellationType>,
     queries: HashMap<String, Handler>,
     updates: HashMap<String, (Option<Validator>, Handler)>,
 }
@@ -308,7 +354,7 @@ fn dispatch(message: wit::Message) {
             // Cancel everything the workflow is waiting for, in handle order; operations
             // started from now on (compensation) are not canceled.
             for h in pending {
-                host::request_cancel(h);
+                request_cancel(h);
             }
         }
         wit::Message::Update(u) => {
@@ -394,11 +440,13 @@ impl<O: DeserializeOwned> Activity<O> {
 }
 
 impl<O> Activity<O> {
-    /// Asks to cancel the activity. Wait with [`Activity::result`] for how it ended: a running
-    /// attempt learns of the request when it heartbeats and ends as `Canceled` if it gives
-    /// up, or with its result if it completes anyway.
+    /// Asks to cancel the activity. Wait with [`Activity::result`] for how it ended; by
+    /// [`ActivityOptions::cancellation_type`]: a running attempt learns of the request when it
+    /// heartbeats and ends as `Canceled` if it gives up, or with its result if it completes
+    /// anyway (`WaitCancellationCompleted`); or the result is `Canceled` at once
+    /// (`TryCancel`, and `Abandon`, which tells the activity nothing).
     pub fn cancel(&self) {
-        host::request_cancel(self.handle);
+        request_cancel(self.handle);
     }
 }
 
@@ -417,12 +465,9 @@ pub fn activity_with<I: Serialize + ?Sized, O>(
     let input = serde_json::to_vec(input).unwrap_or_else(|e| {
         panic!("input of activity '{activity_type}' does not serialize to JSON: {e}")
     });
+    let handle = host::schedule_activity(activity_type, &input, &options.to_wit());
     Activity {
-        handle: track(host::schedule_activity(
-            activity_type,
-            &input,
-            &options.to_wit(),
-        )),
+        handle: track(set_cancellation_type(handle, options.cancellation_type)),
         activity_type: activity_type.to_string(),
         _output: PhantomData,
     }
@@ -842,6 +887,8 @@ pub struct ChildOptions {
     pub run_timeout: Option<Duration>,
     pub task_timeout: Option<Duration>,
     pub retry_policy: Option<RetryPolicy>,
+    /// What [`ChildWorkflow::cancel`] (or the workflow's own cancellation) waits for.
+    pub cancellation_type: CancellationType,
 }
 
 /// A started child workflow whose result is `O`.
@@ -868,9 +915,10 @@ impl<O: DeserializeOwned> ChildWorkflow<O> {
 }
 
 impl<O> ChildWorkflow<O> {
-    /// Asks the child to cancel.
+    /// Asks the child to cancel; [`ChildOptions::cancellation_type`] says when
+    /// [`ChildWorkflow::result`] gives `Canceled` (by default once the child closed).
     pub fn cancel(&self) {
-        host::request_cancel(self.handle);
+        request_cancel(self.handle);
     }
 }
 
@@ -892,7 +940,7 @@ pub fn child_workflow_with<I: Serialize + ?Sized, O>(
 ) -> ChildWorkflow<O> {
     let input = serde_json::to_vec(input)
         .unwrap_or_else(|e| panic!("input of child workflow {id} does not serialize: {e}"));
-    let options = wit::ChildOptions {
+    let wit_options = wit::ChildOptions {
         parent_close_policy: Some(match options.parent_close_policy {
             ParentClosePolicy::Terminate => wit::ParentClosePolicy::Terminate,
             ParentClosePolicy::RequestCancel => wit::ParentClosePolicy::RequestCancel,
@@ -903,15 +951,66 @@ pub fn child_workflow_with<I: Serialize + ?Sized, O>(
         task_timeout_ms: options.task_timeout.map(millis),
         retry_policy: options.retry_policy.as_ref().map(retry_to_wit),
     };
+    let handle = host::start_child_workflow(workflow_type, id, &input, &wit_options);
     ChildWorkflow {
-        handle: track(host::start_child_workflow(
-            workflow_type,
-            id,
-            &input,
-            &options,
-        )),
+        handle: track(set_cancellation_type(handle, options.cancellation_type)),
         id: id.to_string(),
         _output: PhantomData,
+    }
+}
+
+/// A signal or cancel request sent to another workflow of the namespace
+/// ([`signal_external_workflow`], [`cancel_external_workflow`]).
+#[must_use = "the request is sent whether or not its outcome is read; call result() to wait for it"]
+pub struct ExternalOperation {
+    handle: u32,
+    what: String,
+}
+
+impl Pending for ExternalOperation {
+    fn handle(&self) -> u32 {
+        self.handle
+    }
+}
+
+impl ExternalOperation {
+    /// Waits until the target recorded the request (`Ok`), or it was refused: a failure whose
+    /// type is the cause, `ExternalWorkflowExecutionNotFound` when no open run has the id (and
+    /// run id) in the namespace, or `HistoryLimitExceeded` for a signal the target's history
+    /// cannot take.
+    pub fn result(&self) -> Result<()> {
+        let (_, outcome) = wait(&[self.handle]);
+        match outcome {
+            wit::Outcome::Completed(_) => Ok(()),
+            other => decode_outcome::<()>(&self.what, other),
+        }
+    }
+}
+
+/// Signals workflow `id` of this namespace (its run `run_id`, or its current run) with signal
+/// `name` and `input` (as Temporal's `SignalExternalWorkflowExecution`). Wait with
+/// [`ExternalOperation::result`] to learn whether it was delivered.
+pub fn signal_external_workflow<I: Serialize + ?Sized>(
+    id: &str,
+    run_id: Option<&str>,
+    name: &str,
+    input: &I,
+) -> ExternalOperation {
+    let input = serde_json::to_vec(input)
+        .unwrap_or_else(|e| panic!("input of signal '{name}' to {id} does not serialize: {e}"));
+    ExternalOperation {
+        handle: host::signal_external_workflow(id, run_id, name, &input),
+        what: format!("signal '{name}' to workflow '{id}'"),
+    }
+}
+
+/// Asks workflow `id` of this namespace (its run `run_id`, or its current run) to cancel, with
+/// `reason` (as Temporal's `RequestCancelExternalWorkflowExecution`). Wait with
+/// [`ExternalOperation::result`] to learn whether the request was recorded.
+pub fn cancel_external_workflow(id: &str, run_id: Option<&str>, reason: &str) -> ExternalOperation {
+    ExternalOperation {
+        handle: host::request_cancel_external_workflow(id, run_id, reason),
+        what: format!("cancel request to workflow '{id}'"),
     }
 }
 

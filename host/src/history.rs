@@ -218,6 +218,26 @@ pub enum IdReusePolicy {
     RejectDuplicate,
 }
 
+/// How the workflow's wait on an operation it asked to cancel ends (Temporal's
+/// ActivityCancellationType and ChildWorkflowCancellationType). Recorded in the cancel
+/// command's event, so a replay resolves the wait at the same event. Stored by postcard index:
+/// append variants only; index 0 is what events written before this field decode to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CancellationType {
+    /// The wait ends when the operation ends (canceled, completed or failed): the default.
+    #[default]
+    WaitCancellationCompleted,
+    /// The cancel is requested and the wait ends as canceled at the cancel command's event;
+    /// what the operation reports later is recorded but not handed to the code.
+    TryCancel,
+    /// Nothing is sent to the operation; the wait ends as canceled at the cancel command's
+    /// event.
+    Abandon,
+    /// Children only: the wait ends as canceled when the child's cancel request is recorded
+    /// (ExternalWorkflowExecutionCancelRequested).
+    WaitCancellationRequested,
+}
+
 /// Options of a workflow execution, kept across its runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowOptions {
@@ -344,10 +364,14 @@ pub enum EventKind {
         /// The timeout, as a failure whose type names it.
         failure: Failure,
     },
-    /// The workflow requested cancellation of an activity.
+    /// The workflow requested cancellation of an activity. With `Abandon` nothing is sent to
+    /// the activity (weft records the event anyway: the wait resolves at it).
     ActivityTaskCancelRequested {
         /// The ActivityTaskScheduled event.
         scheduled_event_id: EventId,
+        /// How the workflow's wait ends. Must stay the variant's last field (see
+        /// [`decode_event`]).
+        cancellation_type: CancellationType,
     },
     /// The activity was canceled.
     ActivityTaskCanceled {
@@ -530,19 +554,65 @@ pub enum EventKind {
         /// The StartChildWorkflowExecutionInitiated event.
         initiated_event_id: EventId,
     },
-    /// The workflow asked to cancel a child.
+    /// The workflow asked to cancel a child, or (with `initiated_event_id` 0) another
+    /// workflow of its namespace by id (`request-cancel-external-workflow`; the run id and
+    /// reason it gave are not kept here, the reason is in the target's
+    /// WorkflowExecutionCancelRequested).
     RequestCancelExternalWorkflowExecutionInitiated {
-        /// The child's StartChildWorkflowExecutionInitiated event.
+        /// The child's StartChildWorkflowExecutionInitiated event; 0 for an external target.
         initiated_event_id: EventId,
-        /// Child workflow id.
+        /// Child (or target) workflow id.
         workflow_id: String,
+        /// How the workflow's wait on the child ends (with `Abandon` nothing is sent to it;
+        /// always the default for an external target). Must stay the variant's last field
+        /// (see [`decode_event`]).
+        cancellation_type: CancellationType,
     },
-    /// The cancel request reached the child (WorkflowExecutionCancelRequested in its history).
+    /// The cancel request reached the child or target (WorkflowExecutionCancelRequested in
+    /// its history).
     ExternalWorkflowExecutionCancelRequested {
         /// The RequestCancelExternalWorkflowExecutionInitiated event.
         initiated_event_id: EventId,
-        /// Child workflow id.
+        /// Child (or target) workflow id.
         workflow_id: String,
+    },
+    /// The workflow asked to signal another workflow of its namespace.
+    SignalExternalWorkflowExecutionInitiated {
+        /// The target's workflow id.
+        workflow_id: String,
+        /// The target run, or none for the workflow id's current run.
+        run_id: Option<String>,
+        /// Signal name.
+        signal_name: String,
+        /// Input.
+        input: Payload,
+    },
+    /// The signal was recorded in the target's history (WorkflowExecutionSignaled).
+    ExternalWorkflowExecutionSignaled {
+        /// The SignalExternalWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// The target's workflow id.
+        workflow_id: String,
+        /// The run that received it.
+        run_id: String,
+    },
+    /// The signal could not be delivered.
+    SignalExternalWorkflowExecutionFailed {
+        /// The SignalExternalWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// The target's workflow id.
+        workflow_id: String,
+        /// Why: one of [`external_cause`]'s names.
+        cause: String,
+    },
+    /// The cancel request of another workflow could not be delivered.
+    RequestCancelExternalWorkflowExecutionFailed {
+        /// The RequestCancelExternalWorkflowExecutionInitiated event.
+        initiated_event_id: EventId,
+        /// The target's workflow id.
+        workflow_id: String,
+        /// Why: one of [`external_cause`]'s names.
+        cause: String,
     },
 }
 
@@ -607,6 +677,18 @@ impl EventKind {
             EventKind::ExternalWorkflowExecutionCancelRequested { .. } => {
                 "ExternalWorkflowExecutionCancelRequested"
             }
+            EventKind::SignalExternalWorkflowExecutionInitiated { .. } => {
+                "SignalExternalWorkflowExecutionInitiated"
+            }
+            EventKind::ExternalWorkflowExecutionSignaled { .. } => {
+                "ExternalWorkflowExecutionSignaled"
+            }
+            EventKind::SignalExternalWorkflowExecutionFailed { .. } => {
+                "SignalExternalWorkflowExecutionFailed"
+            }
+            EventKind::RequestCancelExternalWorkflowExecutionFailed { .. } => {
+                "RequestCancelExternalWorkflowExecutionFailed"
+            }
         }
     }
 
@@ -624,6 +706,7 @@ impl EventKind {
                 | EventKind::MarkerRecorded { .. }
                 | EventKind::StartChildWorkflowExecutionInitiated { .. }
                 | EventKind::RequestCancelExternalWorkflowExecutionInitiated { .. }
+                | EventKind::SignalExternalWorkflowExecutionInitiated { .. }
         )
     }
 
@@ -677,6 +760,19 @@ impl EventKind {
             | EventKind::ChildWorkflowExecutionTimedOut { initiated_event_id } => {
                 Some(*initiated_event_id)
             }
+            // For a child's cancel request nothing waits on its initiated event.
+            EventKind::ExternalWorkflowExecutionCancelRequested {
+                initiated_event_id, ..
+            }
+            | EventKind::RequestCancelExternalWorkflowExecutionFailed {
+                initiated_event_id, ..
+            }
+            | EventKind::ExternalWorkflowExecutionSignaled {
+                initiated_event_id, ..
+            }
+            | EventKind::SignalExternalWorkflowExecutionFailed {
+                initiated_event_id, ..
+            } => Some(*initiated_event_id),
             _ => None,
         }
     }
@@ -785,7 +881,9 @@ impl Event {
                 scheduled_event_id,
                 failure,
             } => format!("scheduled={scheduled_event_id} {failure}"),
-            EventKind::ActivityTaskCancelRequested { scheduled_event_id }
+            EventKind::ActivityTaskCancelRequested {
+                scheduled_event_id, ..
+            }
             | EventKind::ActivityTaskCanceled { scheduled_event_id }
             | EventKind::NexusOperationCanceled { scheduled_event_id }
             | EventKind::NexusOperationCancelRequested { scheduled_event_id } => {
@@ -865,10 +963,39 @@ impl Event {
             | EventKind::ChildWorkflowExecutionTimedOut { initiated_event_id } => {
                 format!("initiated={initiated_event_id}")
             }
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                initiated_event_id: EventId(0),
+                workflow_id,
+                ..
+            } => format!("id={workflow_id}"),
             EventKind::RequestCancelExternalWorkflowExecutionInitiated { workflow_id, .. }
             | EventKind::ExternalWorkflowExecutionCancelRequested { workflow_id, .. } => {
                 format!("child={workflow_id}")
             }
+            EventKind::SignalExternalWorkflowExecutionInitiated {
+                workflow_id,
+                run_id,
+                signal_name,
+                input,
+            } => format!(
+                "{signal_name} id={workflow_id} run={} input={input:?}",
+                run_id.as_deref().unwrap_or("current")
+            ),
+            EventKind::ExternalWorkflowExecutionSignaled {
+                initiated_event_id,
+                workflow_id,
+                run_id,
+            } => format!("initiated={initiated_event_id} id={workflow_id} run={run_id}"),
+            EventKind::SignalExternalWorkflowExecutionFailed {
+                initiated_event_id,
+                workflow_id,
+                cause,
+            }
+            | EventKind::RequestCancelExternalWorkflowExecutionFailed {
+                initiated_event_id,
+                workflow_id,
+                cause,
+            } => format!("initiated={initiated_event_id} id={workflow_id} {cause}"),
             _ => String::new(),
         };
         format!("{:>4} {:<28} {}", self.id.0, self.kind.name(), detail)
@@ -926,12 +1053,25 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EncodingE
 
 /// Decodes an event written by [`encode`] of this or an earlier release. Histories are never
 /// rewritten, so every earlier layout of [`EventKind`] stays readable here.
+///
+/// Trailing fields: `cancellation_type` was appended to ActivityTaskCancelRequested and
+/// RequestCancelExternalWorkflowExecutionInitiated within format 3. `kind` is the last field
+/// of [`Event`] and the new field the last of its variant, so an event written before it ends
+/// where that field would begin: decoding reads one zero byte past the stored bytes, which is
+/// index 0 of [`CancellationType`] (the behaviour of those releases). Postcard ignores the
+/// byte for every other event (and older releases ignore the new field's byte).
 pub fn decode_event(bytes: &[u8]) -> Result<Event, EncodingError> {
     match bytes.first() {
         Some(1) => {
             let old: v1::Event = postcard::from_bytes(&bytes[1..])
                 .map_err(|e| EncodingError::Corrupt(e.to_string()))?;
             Ok(old.into())
+        }
+        Some(&v) if (2..=FORMAT_VERSION).contains(&v) => {
+            let mut padded = Vec::with_capacity(bytes.len() + 1);
+            padded.extend_from_slice(bytes);
+            padded.push(0);
+            decode(&padded)
         }
         _ => decode(bytes),
     }
@@ -1121,6 +1261,26 @@ pub mod child_start_cause {
     }
 }
 
+/// Causes of SignalExternalWorkflowExecutionFailed and
+/// RequestCancelExternalWorkflowExecutionFailed; the source's code sees the cause as the
+/// failure's type.
+pub mod external_cause {
+    /// No open run has the target's workflow id (and run id, when given) in the source's
+    /// namespace (Temporal's `EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND`).
+    pub const NOT_FOUND: &str = "ExternalWorkflowExecutionNotFound";
+    /// The signal would take the target's history past its limit; it is refused to the
+    /// sender, as a client's signal is.
+    pub const HISTORY_LIMIT: &str = "HistoryLimitExceeded";
+
+    /// What `cause` means, for the failure the source's code sees.
+    pub fn describe(cause: &str) -> &'static str {
+        match cause {
+            HISTORY_LIMIT => "its history would pass the namespace's history limit per run",
+            _ => "no open workflow execution with this id (and run id) is in the namespace",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1147,6 +1307,56 @@ mod tests {
             decode::<Event>(&bytes[..3]),
             Err(EncodingError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn cancel_events_written_before_the_cancellation_type_decode_as_waiting() {
+        let new = Event {
+            id: EventId(7),
+            time_ms: 9,
+            kind: EventKind::ActivityTaskCancelRequested {
+                scheduled_event_id: EventId(5),
+                cancellation_type: CancellationType::TryCancel,
+            },
+        };
+        let bytes = encode(&new);
+        assert_eq!(decode_event(&bytes).unwrap(), new);
+        // The earlier layout is this one without its last byte (the type's index).
+        assert_eq!(*bytes.last().unwrap(), 1);
+        assert_eq!(
+            decode_event(&bytes[..bytes.len() - 1]).unwrap().kind,
+            EventKind::ActivityTaskCancelRequested {
+                scheduled_event_id: EventId(5),
+                cancellation_type: CancellationType::WaitCancellationCompleted,
+            }
+        );
+        let child = Event {
+            id: EventId(8),
+            time_ms: 9,
+            kind: EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                initiated_event_id: EventId(2),
+                workflow_id: "kid".into(),
+                cancellation_type: CancellationType::Abandon,
+            },
+        };
+        let bytes = encode(&child);
+        assert_eq!(decode_event(&bytes).unwrap(), child);
+        assert!(matches!(
+            decode_event(&bytes[..bytes.len() - 1]).unwrap().kind,
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                cancellation_type: CancellationType::WaitCancellationCompleted,
+                ..
+            }
+        ));
+        // Every other event ignores the padding.
+        let fired = Event {
+            id: EventId(3),
+            time_ms: 1,
+            kind: EventKind::TimerFired {
+                started_event_id: EventId(2),
+            },
+        };
+        assert_eq!(decode_event(&encode(&fired)).unwrap(), fired);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! implementation of the `weft:workflow/host` interface.
 
 use crate::history::{
-    Event, EventKind, Failure, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions,
+    CancellationType, Event, EventKind, Failure, ParentClosePolicy, Payload, RetryPolicy,
+    WorkflowOptions,
 };
 use crate::ids::{EventId, RunId, WorkflowId};
 use crate::limits::Limits;
@@ -28,6 +29,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(test)]
+mod cancellation_tests;
 #[cfg(test)]
 mod messages_tests;
 mod strict;
@@ -178,6 +181,8 @@ enum OpKind {
     Timer,
     Nexus,
     Child,
+    /// A signal or cancel request to another workflow: resolves when delivered or refused.
+    External,
 }
 
 /// What the workflow's namespace serves on this host: commands naming anything else fail the
@@ -273,6 +278,7 @@ impl Replay {
         let mut messages = Vec::new();
         let mut completed_updates = HashSet::new();
         let mut accepted_updates = HashSet::new();
+        let mut awaiting_cancel_requested = HashMap::new();
         for (i, e) in history.iter().enumerate() {
             match &e.kind {
                 EventKind::WorkflowExecutionSignaled { signal_name, input } => messages.push((
@@ -349,6 +355,32 @@ impl Replay {
                         ),
                     ))),
                     EventKind::ChildWorkflowExecutionCanceled { .. } => types::Outcome::Canceled,
+                    EventKind::ExternalWorkflowExecutionSignaled { .. }
+                    | EventKind::ExternalWorkflowExecutionCancelRequested { .. } => {
+                        types::Outcome::Completed(Vec::new())
+                    }
+                    EventKind::SignalExternalWorkflowExecutionFailed {
+                        workflow_id, cause, ..
+                    }
+                    | EventKind::RequestCancelExternalWorkflowExecutionFailed {
+                        workflow_id,
+                        cause,
+                        ..
+                    } => types::Outcome::Failed(to_wit_failure(&Failure::new(
+                        cause.clone(),
+                        format!(
+                            "{} to workflow {workflow_id} failed: {}",
+                            if matches!(
+                                e.kind,
+                                EventKind::SignalExternalWorkflowExecutionFailed { .. }
+                            ) {
+                                "the signal"
+                            } else {
+                                "the cancel request"
+                            },
+                            crate::history::external_cause::describe(cause)
+                        ),
+                    ))),
                     EventKind::ActivityTaskFailed { failure, .. }
                     | EventKind::ActivityTaskTimedOut { failure, .. }
                     | EventKind::NexusOperationFailed { failure, .. }
@@ -362,6 +394,11 @@ impl Replay {
                 };
                 // The first resolution counts (a timer canceled after it fired stays fired).
                 resolutions.entry(start).or_insert((e.id, outcome));
+            }
+            if let Some(start) = cancel_resolves(e, &mut awaiting_cancel_requested) {
+                resolutions
+                    .entry(start)
+                    .or_insert((e.id, types::Outcome::Canceled));
             }
         }
         task_starts.push((EventId(u64::MAX), started_ms));
@@ -676,6 +713,9 @@ impl Replay {
             Command::StartTimer { .. } => Some(OpKind::Timer),
             Command::ScheduleNexusOperation { .. } => Some(OpKind::Nexus),
             Command::StartChild { .. } => Some(OpKind::Child),
+            Command::SignalExternal { .. } | Command::RequestCancelExternal { .. } => {
+                Some(OpKind::External)
+            }
             _ => None,
         };
         if self.update_state == UpdateState::Validating
@@ -709,8 +749,10 @@ impl Replay {
                 ) => activity_type == recorded,
                 (Command::StartTimer { .. }, EventKind::TimerStarted { .. }) => true,
                 (
-                    Command::RequestCancelActivity { target },
-                    EventKind::ActivityTaskCancelRequested { scheduled_event_id },
+                    Command::RequestCancelActivity { target, .. },
+                    EventKind::ActivityTaskCancelRequested {
+                        scheduled_event_id, ..
+                    },
                 ) => recorded_target(target, scheduled_event_id),
                 (
                     Command::CancelTimer { target },
@@ -757,12 +799,32 @@ impl Replay {
                     },
                 ) => workflow_type == t && &workflow_id.0 == i,
                 (
-                    Command::RequestCancelChild { target },
+                    Command::RequestCancelChild { target, .. },
                     EventKind::RequestCancelExternalWorkflowExecutionInitiated {
                         initiated_event_id,
                         ..
                     },
                 ) => recorded_target(target, initiated_event_id),
+                (
+                    Command::SignalExternal {
+                        workflow_id,
+                        signal_name,
+                        ..
+                    },
+                    EventKind::SignalExternalWorkflowExecutionInitiated {
+                        workflow_id: i,
+                        signal_name: n,
+                        ..
+                    },
+                ) => &workflow_id.0 == i && signal_name == n,
+                (
+                    Command::RequestCancelExternal { workflow_id, .. },
+                    EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                        initiated_event_id,
+                        workflow_id: i,
+                        ..
+                    },
+                ) => initiated_event_id.0 == 0 && &workflow_id.0 == i,
                 _ => false,
             };
             if !matches {
@@ -898,6 +960,51 @@ impl Replay {
         )
     }
 
+    /// `request-cancel(-with)` of handle `h`.
+    fn cancel(&mut self, h: u32, ty: CancellationType) -> Result<(), Interrupt> {
+        let Some((r, kind)) = self.handles.get(h as usize).copied() else {
+            return Err(Interrupt::InvalidCall(format!(
+                "request-cancel called with unknown handle {h}; this run has created {} handles",
+                self.handles.len()
+            )));
+        };
+        let refused = match (kind, ty) {
+            (OpKind::Activity, CancellationType::WaitCancellationRequested) => Some("an activity"),
+            (OpKind::Nexus | OpKind::External, t)
+                if t != CancellationType::WaitCancellationCompleted =>
+            {
+                Some("a Nexus operation or an external request")
+            }
+            _ => None,
+        };
+        if let Some(what) = refused {
+            return Err(Interrupt::InvalidCall(format!(
+                "request-cancel-with: cancellation type {ty:?} is not offered for {what} (handle {h}); use one the WIT documentation of `cancellation-type` lists for it"
+            )));
+        }
+        // Seen outcomes and repeated requests change nothing, deterministically.
+        if self.observed.contains(&h) || !self.cancel_asked.insert(h) {
+            return Ok(());
+        }
+        let target = r.target();
+        let cmd = match kind {
+            OpKind::Activity => Command::RequestCancelActivity {
+                target,
+                cancellation_type: ty,
+            },
+            // A timer is canceled at once whatever the type.
+            OpKind::Timer => Command::CancelTimer { target },
+            OpKind::Nexus => Command::RequestCancelNexusOperation { target },
+            OpKind::Child => Command::RequestCancelChild {
+                target,
+                cancellation_type: ty,
+            },
+            // A signal or cancel request is delivered in the task's own commit.
+            OpKind::External => return Ok(()),
+        };
+        self.command(cmd).map(|_| ())
+    }
+
     /// One look at the history for `wait-any`: a wake, or `None` after a cached instance
     /// was resumed on a longer history (look again).
     fn try_wake(&mut self, handles: &[u32]) -> wasmtime::Result<Option<types::Wake>> {
@@ -988,6 +1095,36 @@ impl Replay {
     }
 }
 
+/// For a cancel event whose cancellation type ends the wait on its operation as canceled, the
+/// operation's start event: ActivityTaskCancelRequested and
+/// RequestCancelExternalWorkflowExecutionInitiated (of a child) with TryCancel or Abandon, and
+/// ExternalWorkflowExecutionCancelRequested after a child's WaitCancellationRequested.
+/// `awaiting` maps such a request's event to its child's start event.
+fn cancel_resolves(e: &Event, awaiting: &mut HashMap<EventId, EventId>) -> Option<EventId> {
+    let at_once =
+        |t: &CancellationType| matches!(t, CancellationType::TryCancel | CancellationType::Abandon);
+    match &e.kind {
+        EventKind::ActivityTaskCancelRequested {
+            scheduled_event_id,
+            cancellation_type,
+        } if at_once(cancellation_type) => Some(*scheduled_event_id),
+        EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+            initiated_event_id,
+            cancellation_type,
+            ..
+        } if initiated_event_id.0 != 0 => {
+            if *cancellation_type == CancellationType::WaitCancellationRequested {
+                awaiting.insert(e.id, *initiated_event_id);
+            }
+            at_once(cancellation_type).then_some(*initiated_event_id)
+        }
+        EventKind::ExternalWorkflowExecutionCancelRequested {
+            initiated_event_id, ..
+        } => awaiting.remove(initiated_event_id),
+        _ => None,
+    }
+}
+
 /// True for commands recorded as a command event (matched by position on replay).
 fn produces_command_event(cmd: &Command) -> bool {
     matches!(
@@ -1001,7 +1138,27 @@ fn produces_command_event(cmd: &Command) -> bool {
             | Command::RecordMarker { .. }
             | Command::StartChild { .. }
             | Command::RequestCancelChild { .. }
+            | Command::SignalExternal { .. }
+            | Command::RequestCancelExternal { .. }
     )
+}
+
+/// Checks the target of `signal-external-workflow` / `request-cancel-external-workflow`.
+fn check_external(call: &str, workflow_id: &str, run_id: &Option<String>) -> Result<(), String> {
+    if workflow_id.is_empty() || workflow_id.len() > 1000 {
+        return Err(format!(
+            "{call}: the workflow id must have 1 to 1000 bytes, not {}",
+            workflow_id.len()
+        ));
+    }
+    if let Some(r) = run_id
+        && RunId::parse(r).is_none()
+    {
+        return Err(format!(
+            "{call} to '{workflow_id}': run id '{r}' is not a run id (a UUID as `info` gives)"
+        ));
+    }
+    Ok(())
 }
 
 /// Marker name of `patched` change ids.
@@ -1081,6 +1238,14 @@ pub fn describe_command(cmd: &Command) -> String {
             ..
         } => format!("StartChildWorkflowExecution(type '{workflow_type}', id '{workflow_id}')"),
         Command::RequestCancelChild { .. } => "RequestCancelExternalWorkflowExecution".into(),
+        Command::SignalExternal {
+            workflow_id,
+            signal_name,
+            ..
+        } => format!("SignalExternalWorkflowExecution(signal '{signal_name}', id '{workflow_id}')"),
+        Command::RequestCancelExternal { workflow_id, .. } => {
+            format!("RequestCancelExternalWorkflowExecution(id '{workflow_id}')")
+        }
     }
 }
 
@@ -1181,24 +1346,26 @@ impl host::Host for Replay {
     }
 
     fn request_cancel(&mut self, h: u32) -> wasmtime::Result<()> {
-        let Some((r, kind)) = self.handles.get(h as usize).copied() else {
-            return Err(self.stop(Interrupt::InvalidCall(format!(
-                "request-cancel called with unknown handle {h}; this run has created {} handles",
-                self.handles.len()
-            ))));
+        self.cancel(h, CancellationType::WaitCancellationCompleted)
+            .map_err(|i| self.stop(i))
+    }
+
+    fn request_cancel_with(
+        &mut self,
+        h: u32,
+        cancellation_type: types::CancellationType,
+    ) -> wasmtime::Result<()> {
+        let ty = match cancellation_type {
+            types::CancellationType::WaitCancellationCompleted => {
+                CancellationType::WaitCancellationCompleted
+            }
+            types::CancellationType::TryCancel => CancellationType::TryCancel,
+            types::CancellationType::Abandon => CancellationType::Abandon,
+            types::CancellationType::WaitCancellationRequested => {
+                CancellationType::WaitCancellationRequested
+            }
         };
-        // Seen outcomes and repeated requests change nothing, deterministically.
-        if self.observed.contains(&h) || !self.cancel_asked.insert(h) {
-            return Ok(());
-        }
-        let target = r.target();
-        let cmd = match kind {
-            OpKind::Activity => Command::RequestCancelActivity { target },
-            OpKind::Timer => Command::CancelTimer { target },
-            OpKind::Nexus => Command::RequestCancelNexusOperation { target },
-            OpKind::Child => Command::RequestCancelChild { target },
-        };
-        self.command(cmd).map(|_| ()).map_err(|i| self.stop(i))
+        self.cancel(h, ty).map_err(|i| self.stop(i))
     }
 
     fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<u32> {
@@ -1284,6 +1451,61 @@ impl host::Host for Replay {
                 task_timeout_ms: positive(options.task_timeout_ms),
                 retry_policy,
             },
+        };
+        self.command(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn signal_external_workflow(
+        &mut self,
+        workflow_id: String,
+        run_id: Option<String>,
+        signal_name: String,
+        input: Vec<u8>,
+    ) -> wasmtime::Result<u32> {
+        if let Err(i) = self.check_payload(
+            &format!("input of signal '{signal_name}' to workflow {workflow_id}"),
+            &input,
+        ) {
+            return Err(self.stop(i));
+        }
+        if let Err(msg) = check_external("signal-external-workflow", &workflow_id, &run_id) {
+            return Err(self.stop(Interrupt::InvalidCall(msg)));
+        }
+        if signal_name.is_empty() || signal_name.len() > 1000 {
+            return Err(self.stop(Interrupt::InvalidCall(format!(
+                "signal-external-workflow to '{workflow_id}': the signal name must have 1 to 1000 bytes, not {}",
+                signal_name.len()
+            ))));
+        }
+        let cmd = Command::SignalExternal {
+            workflow_id: WorkflowId(workflow_id),
+            run_id,
+            signal_name,
+            input: Payload(input),
+        };
+        self.command(cmd).map_err(|i| self.stop(i))
+    }
+
+    fn request_cancel_external_workflow(
+        &mut self,
+        workflow_id: String,
+        run_id: Option<String>,
+        reason: String,
+    ) -> wasmtime::Result<u32> {
+        if let Err(msg) = check_external("request-cancel-external-workflow", &workflow_id, &run_id)
+        {
+            return Err(self.stop(Interrupt::InvalidCall(msg)));
+        }
+        if let Err(i) = self.check_payload(
+            "reason of request-cancel-external-workflow",
+            reason.as_bytes(),
+        ) {
+            return Err(self.stop(i));
+        }
+        let cmd = Command::RequestCancelExternal {
+            workflow_id: WorkflowId(workflow_id),
+            run_id,
+            reason,
         };
         self.command(cmd).map_err(|i| self.stop(i))
     }

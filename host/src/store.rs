@@ -33,8 +33,8 @@
 //! - `nexus_tokens`: (namespace, operation token) -> (run id, scheduled event id).
 
 use crate::history::{
-    self, EncodingError, Event, EventKind, Failure, IdReusePolicy, ParentClosePolicy, Payload,
-    RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
+    self, CancellationType, EncodingError, Event, EventKind, Failure, IdReusePolicy,
+    ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
 };
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
@@ -725,6 +725,8 @@ pub enum Command {
     RequestCancelActivity {
         /// The activity.
         target: Target,
+        /// How the workflow's wait ends; `Abandon` sends nothing to the activity.
+        cancellation_type: CancellationType,
     },
     /// Cancel a timer.
     CancelTimer {
@@ -809,6 +811,28 @@ pub enum Command {
     RequestCancelChild {
         /// The child's StartChildWorkflowExecutionInitiated.
         target: Target,
+        /// How the workflow's wait ends; `Abandon` sends nothing to the child.
+        cancellation_type: CancellationType,
+    },
+    /// Signal another workflow of the namespace.
+    SignalExternal {
+        /// The target's workflow id.
+        workflow_id: WorkflowId,
+        /// The target run, or none for the current run.
+        run_id: Option<String>,
+        /// Signal name.
+        signal_name: String,
+        /// Input.
+        input: Payload,
+    },
+    /// Request cancellation of another workflow of the namespace.
+    RequestCancelExternal {
+        /// The target's workflow id.
+        workflow_id: WorkflowId,
+        /// The target run, or none for the current run.
+        run_id: Option<String>,
+        /// Reason, recorded in the target's WorkflowExecutionCancelRequested.
+        reason: String,
     },
 }
 
@@ -822,7 +846,8 @@ impl Command {
             | Command::ScheduleNexusOperation { input, .. }
             | Command::ContinueAsNew { input }
             | Command::AcceptUpdate { input, .. }
-            | Command::StartChild { input, .. } => input.0.len() as u64,
+            | Command::StartChild { input, .. }
+            | Command::SignalExternal { input, .. } => input.0.len() as u64,
             Command::CompleteWorkflow { result } => result.0.len() as u64,
             Command::RecordMarker { details, .. } => details.0.len() as u64,
             Command::CancelWorkflow { details } => details.as_ref().map_or(0, |d| d.0.len() as u64),
@@ -835,7 +860,8 @@ impl Command {
             | Command::RequestCancelActivity { .. }
             | Command::CancelTimer { .. }
             | Command::RequestCancelNexusOperation { .. }
-            | Command::RequestCancelChild { .. } => 0,
+            | Command::RequestCancelChild { .. }
+            | Command::RequestCancelExternal { .. } => 0,
         }
     }
 }
@@ -1671,7 +1697,10 @@ impl Store {
                         fx.timers = true;
                         id
                     }
-                    Command::RequestCancelActivity { target } => {
+                    Command::RequestCancelActivity {
+                        target,
+                        cancellation_type,
+                    } => {
                         let sched = resolve(target, &assigned);
                         let id = w.append(
                             run,
@@ -1679,9 +1708,17 @@ impl Store {
                             now_ms,
                             EventKind::ActivityTaskCancelRequested {
                                 scheduled_event_id: sched,
+                                cancellation_type,
                             },
                         )?;
-                        if let Some(mut task) = w.get_task(run, sched.0)? {
+                        // TryCancel and Abandon resolve the wait at this event.
+                        resolved_now |=
+                            cancellation_type != CancellationType::WaitCancellationCompleted;
+                        let task = match cancellation_type {
+                            CancellationType::Abandon => None,
+                            _ => w.get_task(run, sched.0)?,
+                        };
+                        if let Some(mut task) = task {
                             if task.leased {
                                 // The running attempt learns it; its end records the outcome.
                                 task.cancel_requested = true;
@@ -2047,8 +2084,15 @@ impl Store {
                         }
                         id
                     }
-                    Command::RequestCancelChild { target } => {
+                    Command::RequestCancelChild {
+                        target,
+                        cancellation_type,
+                    } => {
                         let initiated = resolve(target, &assigned);
+                        // Every type but WaitCancellationCompleted resolves the wait at this
+                        // event or at ExternalWorkflowExecutionCancelRequested, written now.
+                        resolved_now |=
+                            cancellation_type != CancellationType::WaitCancellationCompleted;
                         let child = rec
                             .children
                             .iter()
@@ -2065,8 +2109,13 @@ impl Store {
                             EventKind::RequestCancelExternalWorkflowExecutionInitiated {
                                 initiated_event_id: initiated,
                                 workflow_id: workflow_id.clone(),
+                                cancellation_type,
                             },
                         )?;
+                        let child = match cancellation_type {
+                            CancellationType::Abandon => None,
+                            _ => child,
+                        };
                         if let Some(c) = child {
                             let mut crec = w.get_run(c.run)?;
                             if !crec.status.is_closed() {
@@ -2089,6 +2138,103 @@ impl Store {
                                 fx.workflow_task = true;
                             }
                         }
+                        id
+                    }
+                    Command::SignalExternal {
+                        workflow_id,
+                        run_id,
+                        signal_name,
+                        input,
+                    } => {
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::SignalExternalWorkflowExecutionInitiated {
+                                workflow_id: workflow_id.0.clone(),
+                                run_id: run_id.clone(),
+                                signal_name: signal_name.clone(),
+                                input: input.clone(),
+                            },
+                        )?;
+                        let target =
+                            w.open_run_of(&rec.namespace, &workflow_id, run_id.as_deref())?;
+                        let outcome = match target {
+                            None => Err(history::external_cause::NOT_FOUND),
+                            Some(t) if t == run => {
+                                w.signal(run, &mut rec, &signal_name, input, now_ms)?;
+                                Ok(t)
+                            }
+                            Some(t) => {
+                                let mut trec = w.get_run(t)?;
+                                if w.signal_fits(t, &trec, &signal_name, &input, now_ms)? {
+                                    w.signal(t, &mut trec, &signal_name, input, now_ms)?;
+                                    w.put_run(t, &trec)?;
+                                    Ok(t)
+                                } else {
+                                    Err(history::external_cause::HISTORY_LIMIT)
+                                }
+                            }
+                        };
+                        let kind = match outcome {
+                            Ok(t) => EventKind::ExternalWorkflowExecutionSignaled {
+                                initiated_event_id: id,
+                                workflow_id: workflow_id.0,
+                                run_id: t.to_string(),
+                            },
+                            Err(cause) => EventKind::SignalExternalWorkflowExecutionFailed {
+                                initiated_event_id: id,
+                                workflow_id: workflow_id.0,
+                                cause: cause.into(),
+                            },
+                        };
+                        w.append(run, &mut rec, now_ms, kind)?;
+                        resolved_now = true;
+                        fx.workflow_task = true;
+                        id
+                    }
+                    Command::RequestCancelExternal {
+                        workflow_id,
+                        run_id,
+                        reason,
+                    } => {
+                        let id = w.append(
+                            run,
+                            &mut rec,
+                            now_ms,
+                            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                                initiated_event_id: EventId(0),
+                                workflow_id: workflow_id.0.clone(),
+                                cancellation_type: CancellationType::default(),
+                            },
+                        )?;
+                        let target =
+                            w.open_run_of(&rec.namespace, &workflow_id, run_id.as_deref())?;
+                        // A target at its history limit is terminated instead (as for a
+                        // client's cancel request); the task is then committed again.
+                        let kind = match target {
+                            None => EventKind::RequestCancelExternalWorkflowExecutionFailed {
+                                initiated_event_id: id,
+                                workflow_id: workflow_id.0,
+                                cause: history::external_cause::NOT_FOUND.into(),
+                            },
+                            Some(t) => {
+                                if t == run {
+                                    w.request_cancel(run, &mut rec, &reason, now_ms)?;
+                                } else {
+                                    let mut trec = w.get_run(t)?;
+                                    w.request_cancel(t, &mut trec, &reason, now_ms)?;
+                                    w.put_run(t, &trec)?;
+                                }
+                                EventKind::ExternalWorkflowExecutionCancelRequested {
+                                    initiated_event_id: id,
+                                    workflow_id: workflow_id.0,
+                                }
+                            }
+                        };
+                        w.append(run, &mut rec, now_ms, kind)?;
+                        resolved_now = true;
+                        fx.workflow_task = true;
                         id
                     }
                 };
@@ -3691,6 +3837,75 @@ impl<'t> W<'t> {
                 self.close(run, rec, status, outcome, now_ms, true)
             }
             None => self.close(run, rec, status, outcome, now_ms, false),
+        }
+    }
+
+    /// The open run that `workflow_id` (and `run_id`, when given) names in `namespace`, if
+    /// any: a run of another namespace, a closed run or an unknown id is none.
+    fn open_run_of(
+        &self,
+        namespace: &Namespace,
+        workflow_id: &WorkflowId,
+        run_id: Option<&str>,
+    ) -> Result<Option<RunId>, StoreError> {
+        let run = match run_id {
+            Some(text) => match RunId::parse(text) {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+            None => match self
+                .workflows
+                .get((namespace.as_str(), workflow_id.0.as_str()))?
+            {
+                Some(v) => RunId(v.value()),
+                None => return Ok(None),
+            },
+        };
+        if self.runs.get(run.0)?.is_none() {
+            return Ok(None);
+        }
+        let rec = self.get_run(run)?;
+        let same = rec.namespace == *namespace && rec.workflow_id == *workflow_id;
+        Ok((same && !rec.status.is_closed()).then_some(run))
+    }
+
+    /// True when [`W::signal`] of `name` with `input` fits in `rec`'s history limits.
+    fn signal_fits(
+        &self,
+        run: RunId,
+        rec: &RunRecord,
+        name: &str,
+        input: &Payload,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let event = |id: u64, kind| {
+            history::encode(&Event {
+                id: EventId(id),
+                time_ms: now_ms,
+                kind,
+            })
+        };
+        let mut events = 1;
+        let mut bytes = event(
+            rec.next_event_id,
+            EventKind::WorkflowExecutionSignaled {
+                signal_name: name.to_string(),
+                input: input.clone(),
+            },
+        )
+        .len() as u64;
+        if rec.workflow_task.is_none() {
+            events += 1;
+            bytes += event(
+                rec.next_event_id + 1,
+                EventKind::WorkflowTaskScheduled { attempt: 1 },
+            )
+            .len() as u64;
+        }
+        match self.check_growth(run, rec, "WorkflowExecutionSignaled", events, bytes) {
+            Ok(()) => Ok(true),
+            Err(StoreError::HistoryLimit(_)) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -149,9 +149,10 @@ pub fn run_update_task(
     Ok((outcome, state.unwrap_or(UpdateState::Pending)))
 }
 
-/// Answers `query` from the state `run`'s code reaches when it replays the whole history.
-/// Nothing is recorded. Works on closed runs when the workflow's SDK serves queries after the
-/// workflow function returned.
+/// Answers `query` from the state `run`'s code had at the end of its last completed Workflow
+/// Task (events no task has processed yet, such as a signal just recorded, are not seen, as in
+/// Temporal). Nothing is recorded. Works on closed runs when the workflow's SDK serves queries
+/// after the workflow function returned.
 pub fn run_query(
     env: &TaskEnv<'_>,
     run: RunId,
@@ -189,12 +190,15 @@ pub fn query_history(
     history: &[Event],
     query: QueryRequest,
 ) -> Result<Result<Payload, Failure>, String> {
+    // The state of the last completed Workflow Task, not of events no task has processed.
+    let (upto, task_ms) = processed_by_tasks(history);
+    let history = &history[..upto];
     let replay = Replay::new(
         run,
         rec.workflow_id.clone(),
         history,
         1,
-        now_ms(),
+        task_ms.unwrap_or_else(now_ms),
         limits.clone(),
         served.clone(),
     )
@@ -210,6 +214,51 @@ pub fn query_history(
         ),
         GuestOutcome::Stale => Err("internal: a query ran on a cached instance".into()),
     }
+}
+
+/// How many events of `history` the code has processed: everything through the last completed
+/// Workflow Task and the commands it recorded (as Temporal answers a query from the state of
+/// the last completed task), and the start time of that task. Before any task completed, the
+/// events before the first task.
+fn processed_by_tasks(history: &[Event]) -> (usize, Option<u64>) {
+    let Some(done) = history
+        .iter()
+        .rposition(|e| matches!(e.kind, EventKind::WorkflowTaskCompleted { .. }))
+    else {
+        let first = history
+            .iter()
+            .position(|e| matches!(e.kind, EventKind::WorkflowTaskScheduled { .. }))
+            .unwrap_or(history.len());
+        return (first, None);
+    };
+    let started_ms = done.checked_sub(1).map(|i| history[i].time_ms);
+    // The events the task's commit recorded from its commands follow it.
+    let recorded_by_task = |k: &EventKind| {
+        matches!(
+            k,
+            EventKind::ActivityTaskScheduled { .. }
+                | EventKind::TimerStarted { .. }
+                | EventKind::ActivityTaskCancelRequested { .. }
+                | EventKind::TimerCanceled { .. }
+                | EventKind::NexusOperationScheduled { .. }
+                | EventKind::NexusOperationCancelRequested { .. }
+                | EventKind::MarkerRecorded { .. }
+                | EventKind::StartChildWorkflowExecutionInitiated { .. }
+                | EventKind::RequestCancelExternalWorkflowExecutionInitiated { .. }
+                | EventKind::SignalExternalWorkflowExecutionInitiated { .. }
+                | EventKind::WorkflowExecutionUpdateAccepted { .. }
+                | EventKind::WorkflowExecutionUpdateCompleted { .. }
+                | EventKind::WorkflowExecutionCompleted { .. }
+                | EventKind::WorkflowExecutionFailed { .. }
+                | EventKind::WorkflowExecutionCanceled { .. }
+                | EventKind::WorkflowExecutionContinuedAsNew { .. }
+        )
+    };
+    let end = history[done + 1..]
+        .iter()
+        .position(|e| !recorded_by_task(&e.kind))
+        .map_or(history.len(), |n| done + 1 + n);
+    (end, started_ms)
 }
 
 fn run_info(rec: &RunRecord) -> RunInfo {
@@ -763,9 +812,29 @@ pub fn verify_replay(
                     EventKind::NexusOperationCancelRequested { .. } => {
                         Some("RequestCancelNexusOperation".into())
                     }
+                    EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                        initiated_event_id: crate::ids::EventId(0),
+                        workflow_id,
+                        ..
+                    } => Some(signature(&Command::RequestCancelExternal {
+                        workflow_id: crate::ids::WorkflowId(workflow_id.clone()),
+                        run_id: None,
+                        reason: String::new(),
+                    })),
                     EventKind::RequestCancelExternalWorkflowExecutionInitiated { .. } => {
                         Some("RequestCancelExternalWorkflowExecution".into())
                     }
+                    EventKind::SignalExternalWorkflowExecutionInitiated {
+                        workflow_id,
+                        run_id,
+                        signal_name,
+                        input,
+                    } => Some(signature(&Command::SignalExternal {
+                        workflow_id: crate::ids::WorkflowId(workflow_id.clone()),
+                        run_id: run_id.clone(),
+                        signal_name: signal_name.clone(),
+                        input: input.clone(),
+                    })),
                     EventKind::MarkerRecorded {
                         marker_name,
                         details,
@@ -828,6 +897,8 @@ fn signature(cmd: &crate::store::Command) -> String {
         | Command::CancelTimer { .. }
         | Command::RequestCancelNexusOperation { .. }
         | Command::RequestCancelChild { .. } => describe_command(cmd),
+        // The recorded event keeps only the target's workflow id.
+        Command::RequestCancelExternal { .. } => describe_command(cmd),
         other => format!("{other:?}"),
     }
 }

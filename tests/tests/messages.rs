@@ -200,6 +200,10 @@ async fn a_panicking_validator_rejects_and_a_panicking_handler_is_retried() {
     c.signal("u", "finish", json!(null)).await.unwrap();
     assert_eq!(completed(&c, "u").await, json!({"total": 5}));
     c.verify_replay("u").unwrap();
-    drop(c);
+    // A query goes through the host that owns the run: once it is shut down, a client it
+    // handed out gets a clear error, not an answer computed in the caller's process.
+    assert!(c.query("u", "total", json!(null)).await.is_ok());
     host.shutdown().await;
+    let err = c.query("u", "total", json!(null)).await.unwrap_err();
+    assert!(err.to_string().contains("closed"), "{err}");
 }

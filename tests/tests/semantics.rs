@@ -637,6 +637,14 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
         let (code, _, err) = weft_cli(&db, &args);
         assert_eq!(code, 0, "{err}");
     }
+    // A query answers from the last completed Workflow Task: signals no task has processed
+    // yet are not in its state.
+    let (code, out, err) = weft_cli(&db, &["query", "sig", "tally", "--component", component]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(r#""sum":1"#) && out.contains(r#""done":false"#),
+        "{out}"
+    );
     let (code, _, err) = weft_cli(
         &db,
         &["update", "upd", "add", "-1", "--component", component],

@@ -176,6 +176,40 @@ pub fn first_mismatch(cmd: &Command, recorded: &EventKind) -> Option<Mismatch> {
             c.text("marker_name", r_name, marker_name);
             c.payload("details", r_details, details);
         }
+        Command::SignalExternal {
+            workflow_id,
+            run_id,
+            signal_name,
+            input,
+        } => {
+            let EventKind::SignalExternalWorkflowExecutionInitiated {
+                workflow_id: r_id,
+                run_id: r_run,
+                signal_name: r_name,
+                input: r_input,
+            } = recorded
+            else {
+                return None;
+            };
+            c.text("workflow_id", r_id, &workflow_id.0);
+            c.value("run_id", r_run, run_id, |r| {
+                r.clone().unwrap_or_else(|| "none".into())
+            });
+            c.text("signal_name", r_name, signal_name);
+            c.payload("input", r_input, input);
+        }
+        Command::RequestCancelExternal { workflow_id, .. } => {
+            // The event keeps only the target's workflow id (the reason is in the target's
+            // history); the run id and reason cannot be compared.
+            let EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                workflow_id: r_id,
+                ..
+            } = recorded
+            else {
+                return None;
+            };
+            c.text("workflow_id", r_id, &workflow_id.0);
+        }
         // Cancel targets are event ids, compared in both modes; the child's workflow id of
         // RequestCancelExternalWorkflowExecutionInitiated follows from its target.
         Command::RequestCancelActivity { .. }
@@ -427,6 +461,31 @@ mod tests {
             recorded: recorded.into(),
             new: new.into(),
         })
+    }
+
+    #[test]
+    fn a_signal_to_another_workflow_compares_its_run_id_and_input() {
+        let signal = |run_id: Option<&str>, input: &str| Command::SignalExternal {
+            workflow_id: WorkflowId("target".into()),
+            run_id: run_id.map(str::to_string),
+            signal_name: "add".into(),
+            input: Payload(input.as_bytes().to_vec()),
+        };
+        let recorded = EventKind::SignalExternalWorkflowExecutionInitiated {
+            workflow_id: "target".into(),
+            run_id: None,
+            signal_name: "add".into(),
+            input: Payload(b"1".to_vec()),
+        };
+        assert_eq!(first_mismatch(&signal(None, "1"), &recorded), None);
+        assert_eq!(
+            first_mismatch(&signal(Some("r"), "1"), &recorded),
+            mismatch("run_id", "none", "r")
+        );
+        assert_eq!(
+            first_mismatch(&signal(None, "2"), &recorded).map(|m| m.attribute),
+            Some("input".into())
+        );
     }
 
     #[test]

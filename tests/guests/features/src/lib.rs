@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 use weft_sdk::{
-    ActivityOptions, Failure, NexusOptions, RetryPolicy, activity, activity_with, nexus_operation,
+    ActivityOptions, CancellationType, Failure, NexusOptions, RetryPolicy, activity, activity_with, nexus_operation,
     nexus_operation_with, select, sleep, timer,
 };
 
@@ -13,6 +13,10 @@ struct Input {
     mode: String,
     #[serde(default)]
     n: u64,
+    #[serde(default)]
+    cancellation: String,
+    #[serde(default)]
+    key: String,
 }
 
 fn fast_retry(max_attempts: u32) -> Option<RetryPolicy> {
@@ -55,6 +59,28 @@ fn features(input: Input) -> Result<Value, Failure> {
             hour.cancel();
             let fired = hour.wait();
             Ok(json!({"activity": error_type(blocking.result()), "timer_fired": fired}))
+        }
+        // temporalio/features activity/cancel_*: cancel an activity that keeps running after
+        // the request, with the cancellation type `cancellation`; report what the wait gave.
+        "cancel-type" => {
+            let options = ActivityOptions {
+                heartbeat_timeout: Some(Duration::from_secs(5)),
+                cancellation_type: match input.cancellation.as_str() {
+                    "try-cancel" => CancellationType::TryCancel,
+                    "abandon" => CancellationType::Abandon,
+                    _ => CancellationType::WaitCancellationCompleted,
+                },
+                ..ActivityOptions::default()
+            };
+            let stubborn =
+                activity_with::<_, String>("stubborn", &json!({"key": input.key}), &options);
+            sleep(Duration::from_millis(300))?;
+            stubborn.cancel();
+            let outcome = match stubborn.result() {
+                Ok(v) => json!(v),
+                Err(f) => json!(f.error_type),
+            };
+            Ok(json!({"activity": outcome}))
         }
         // Cancel an activity before any attempt ran: it ends at once.
         "cancel-queued" => {

@@ -251,7 +251,35 @@ fn run(input: Input) -> Result<Value, Failure> {
             let all = seen.borrow().clone();
             continue_as_new(&json!({"mode": "can-signals", "i": 1, "children": all}));
         }
+        // temporalio/features signal/external: signals each workflow of `children` with
+        // signal `child_mode` carrying `n`, and reports how each request ended.
+        "signal-external" => {
+            let sent: Vec<_> = input
+                .children
+                .iter()
+                .map(|id| weft_sdk::signal_external_workflow(id, None, &input.child_mode, &input.n))
+                .collect();
+            Ok(json!(sent.iter().map(|op| external_outcome(op.result())).collect::<Vec<_>>()))
+        }
+        // Asks each workflow of `children` to cancel, and reports how each request ended.
+        "cancel-external" => {
+            let me = info().workflow_id;
+            let sent: Vec<_> = input
+                .children
+                .iter()
+                .map(|id| weft_sdk::cancel_external_workflow(id, None, &format!("asked by {me}")))
+                .collect();
+            Ok(json!(sent.iter().map(|op| external_outcome(op.result())).collect::<Vec<_>>()))
+        }
         other => Err(Failure::non_retryable("BadMode", format!("unknown mode {other}"))),
+    }
+}
+
+/// How a signal or cancel request to another workflow ended, as the test reads it.
+fn external_outcome(r: Result<(), Failure>) -> Value {
+    match r {
+        Ok(()) => json!("ok"),
+        Err(f) => json!({"error": f.error_type, "message": f.message}),
     }
 }
 
