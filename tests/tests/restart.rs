@@ -190,3 +190,69 @@ fn children_running_at_a_kill_finish_and_report_to_their_parent() {
         );
     }
 }
+
+/// Signals arrive while the run closes and the host is killed in the middle: after the
+/// restart every recorded signal reached the code (it is in the result) or kept the run
+/// open, and every signal acknowledged before the kill is recorded.
+#[test]
+fn signals_arriving_while_a_run_closes_are_never_lost_across_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = (dir.path().join("close.redb"), dir.path().join("runs.log"));
+    let mut args: Vec<String> = [
+        "--start",
+        "wf",
+        "--type",
+        "semantics",
+        "--input",
+        r#"{"mode":"prevent-close"}"#,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for n in 1..=40 {
+        args.extend(["--signal", "wf", "add"].map(String::from));
+        args.push(n.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (child, mut lines) = spawn(&db, &log, &args);
+    // Kill once a few signals were acknowledged, while others are still being sent.
+    let mut acked = Vec::new();
+    while acked.len() < 5 {
+        let line = lines.next().expect("host output").unwrap();
+        if let Some(n) = line.strip_prefix("SIGNALED add ") {
+            acked.push(n.parse::<i64>().unwrap());
+        }
+    }
+    kill(child);
+    let (mut child, mut lines) = spawn(&db, &log, &["--wait", "wf"]);
+    let result = read_until(&mut lines, "RESULT");
+    assert!(child.wait().unwrap().success());
+    let seen: Vec<i64> = serde_json::from_str(result.strip_prefix("RESULT ").unwrap()).unwrap();
+    let store = Store::open(&db, 0).unwrap();
+    let (run, rec) = store
+        .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
+        .unwrap();
+    assert!(rec.status.is_closed());
+    let recorded: Vec<i64> = store
+        .load_run(run)
+        .unwrap()
+        .1
+        .iter()
+        .filter_map(|e| match &e.kind {
+            weft::history::EventKind::WorkflowExecutionSignaled { input, .. } => {
+                Some(serde_json::from_slice(&input.0).unwrap())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen, recorded,
+        "every recorded signal reached the code, in order"
+    );
+    for n in &acked {
+        assert!(
+            recorded.contains(n),
+            "acknowledged signal {n} was lost: {recorded:?}"
+        );
+    }
+}

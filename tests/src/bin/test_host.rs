@@ -165,10 +165,11 @@ async fn main() {
         };
         match args[i].as_str() {
             "--signal" => {
-                c.signal(&args[i + 1], &args[i + 2], json(3))
-                    .await
-                    .expect("signal");
-                println!("SIGNALED {} {}", args[i + 2], args[i + 3]);
+                // A signal to a run that closed meanwhile is refused; say so and go on.
+                match c.signal(&args[i + 1], &args[i + 2], json(3)).await {
+                    Ok(()) => println!("SIGNALED {} {}", args[i + 2], args[i + 3]),
+                    Err(e) => println!("SIGNAL-REFUSED {} {}: {e}", args[i + 2], args[i + 3]),
+                }
                 i += 4;
             }
             "--update" => {
