@@ -10,15 +10,15 @@ use crate::fair::FairShare;
 use crate::history::{
     Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy, WorkflowOptions,
 };
-use crate::ids::{Namespace, RunId, WorkflowId};
+use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
 use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
 use crate::replay::{QueryRequest, ReplayMode, Served, UpdateRequest, UpdateState};
 use crate::sandbox::{AdmissionError, CompiledWorkflow, Sandbox};
 use crate::store::{
     Effects, HeartbeatAck, LeasedActivity, LeasedNexus, NamespaceLimits, NamespaceUsage,
-    NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, RunRecord, RunStatus, StartQuota,
-    StartRequest, Store, StoreError, queue_key,
+    NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, ResetRequest, RunRecord, RunStatus,
+    StartQuota, StartRequest, Store, StoreError, queue_key,
 };
 use crate::workflow_task::{
     Cache, TaskEnv, TaskOutcome, TaskProbe, now_ms, run_query, run_update_task, run_workflow_task,
@@ -884,6 +884,11 @@ impl Host {
         self.default_client().result(id).await
     }
 
+    /// [`Client::reset`] in the default namespace.
+    pub async fn reset(&self, id: &str, options: ResetOptions) -> Result<RunId, HostError> {
+        self.default_client().reset(id, options).await
+    }
+
     /// [`Client::describe`] in the default namespace.
     pub fn describe(&self, id: &str) -> Result<WorkflowDescription, HostError> {
         self.default_client().describe(id)
@@ -924,6 +929,29 @@ impl Host {
         // would keep the file open until the process exits, and leave it to be recovered.
         self.inner.store.close();
         info!(db = %self.inner.store.path().display(), "weft host shut down");
+    }
+}
+
+/// How [`Client::reset`] resets a workflow.
+#[derive(Clone, Debug)]
+pub struct ResetOptions {
+    /// The event id of a WorkflowTaskCompleted of the current run; `None` (the default) picks
+    /// the last good task: the last one before the failing series of tasks that ends the
+    /// history, else the last completed one.
+    pub event_id: Option<u64>,
+    /// Deliver the signals recorded after the reset point to the new run (default true).
+    pub reapply_signals: bool,
+    /// Why, recorded in both runs.
+    pub reason: String,
+}
+
+impl Default for ResetOptions {
+    fn default() -> ResetOptions {
+        ResetOptions {
+            event_id: None,
+            reapply_signals: true,
+            reason: "reset".to_string(),
+        }
     }
 }
 
@@ -1213,6 +1241,31 @@ impl Client {
         let run = self.running_run(id)?;
         let reason = reason.to_string();
         self.blocking(move |store| store.terminate(run, &reason, now_ms()).map(|_| ()))
+            .await
+    }
+
+    /// Resets workflow `id` (Temporal's ResetWorkflowExecution) and returns the new run: its
+    /// current run is terminated if open, and a new run of the same id gets the history up to
+    /// the Workflow Task completed at `options.event_id` (or the last good task), then runs that
+    /// task again on the current code. This is how to recover runs from a bad deployment.
+    /// Signals recorded after the point are delivered again unless `reapply_signals` is false.
+    /// A point that is not a WorkflowTaskCompleted, or with a pending child workflow or Nexus
+    /// operation, is refused ([`StoreError::ResetRefused`]) and nothing changes.
+    ///
+    /// ```no_run
+    /// # async fn f(client: weft::Client) -> Result<(), weft::HostError> {
+    /// let new_run = client.reset("order-1", weft::ResetOptions::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reset(&self, id: &str, options: ResetOptions) -> Result<RunId, HostError> {
+        let req = ResetRequest {
+            namespace: self.namespace.clone(),
+            workflow_id: WorkflowId(id.to_string()),
+            event_id: options.event_id.map(EventId),
+            reapply_signals: options.reapply_signals,
+            reason: options.reason,
+        };
+        self.blocking(move |store| store.reset(&req, now_ms()))
             .await
     }
 

@@ -2,7 +2,7 @@
 //!
 //! `describe`, `history`, `list` and `query` read the database file directly (a running host
 //! may keep writing it) and never write it: a file a crash left unclean, or an earlier release
-//! wrote, is read through a recovered copy. `signal`, `cancel`, `terminate` and `update` write
+//! wrote, is read through a recovered copy. `signal`, `cancel`, `terminate`, `reset` and `update` write
 //! it, so they need the file not to be held by a host; a host started later carries on from
 //! what they recorded. No command creates a database: a missing or empty file is refused, and
 //! a refused command leaves the file as it was. Exit codes: 0 on success, 1 on a runtime error (unknown workflow, unreadable
@@ -14,7 +14,7 @@ use crate::ids::{Namespace, WorkflowId};
 use crate::limits::Limits;
 use crate::replay::{QueryRequest, Served, UpdateRequest, UpdateState};
 use crate::sandbox::Sandbox;
-use crate::store::{ReadOnlyStore, RunRecord, StartQuota, StartRequest, Store};
+use crate::store::{ReadOnlyStore, ResetRequest, RunRecord, StartQuota, StartRequest, Store};
 use crate::workflow_task::{TaskEnv, TaskOutcome, now_ms, query_history, run_update_task};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -103,6 +103,22 @@ enum Cmd {
         workflow_id: String,
         /// Why.
         #[arg(long, default_value = "terminated from the command line")]
+        reason: String,
+    },
+    /// Reset a workflow to a completed Workflow Task (needs the file not held by a host): its
+    /// current run is terminated if open and a new run gets the history up to that task, which
+    /// runs again on the code the next host runs. Prints the new run id.
+    Reset {
+        /// Workflow id.
+        workflow_id: String,
+        /// Event id of a WorkflowTaskCompleted (default: the last good task).
+        #[arg(long)]
+        event: Option<u64>,
+        /// Do not deliver the signals recorded after the reset point to the new run.
+        #[arg(long)]
+        no_reapply_signals: bool,
+        /// Why.
+        #[arg(long, default_value = "reset from the command line")]
         reason: String,
     },
     /// Answer a query by replaying the workflow's history with its component. Records
@@ -269,6 +285,27 @@ fn write(cli: &Cli, ns: &Namespace) -> anyhow::Result<bool> {
             let run = running(&store, workflow_id)?;
             store.terminate(run, reason, now_ms())?;
             println!("terminated {workflow_id} ({run})");
+        }
+        Cmd::Reset {
+            workflow_id,
+            event,
+            no_reapply_signals,
+            reason,
+        } => {
+            let id = WorkflowId(workflow_id.clone());
+            ReadOnlyStore::open(&cli.db)
+                .with_context(|| format!("cannot open {}", cli.db.display()))?
+                .current_run(ns, &id)?;
+            let store = open()?;
+            let req = ResetRequest {
+                namespace: ns.clone(),
+                workflow_id: id,
+                event_id: event.map(crate::ids::EventId),
+                reapply_signals: !no_reapply_signals,
+                reason: reason.clone(),
+            };
+            let run = store.reset(&req, now_ms())?;
+            println!("reset {workflow_id}: new run {run}");
         }
         Cmd::Update {
             workflow_id,
@@ -447,7 +484,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(msg) => anyhow::bail!("query failed: {msg}"),
             }
         }
-        Cmd::Signal { .. } | Cmd::Cancel { .. } | Cmd::Terminate { .. } | Cmd::Update { .. } => {
+        Cmd::Signal { .. }
+        | Cmd::Cancel { .. }
+        | Cmd::Terminate { .. }
+        | Cmd::Reset { .. }
+        | Cmd::Update { .. } => {
             unreachable!("handled by write")
         }
     }

@@ -190,6 +190,9 @@ pub enum WorkflowTaskFailedCause {
     /// to it (Temporal's UnhandledCommand): the close is refused and the task retried.
     /// Appended last: postcard stores a variant by its index.
     UnhandledCommand,
+    /// An operator reset the run to this task (Temporal's ResetWorkflow): the task runs again
+    /// in a new run on the current code. Appended last: postcard stores a variant by its index.
+    ResetWorkflow,
 }
 
 /// What happens to a running child workflow when its parent's run closes (Temporal's

@@ -21,7 +21,7 @@ pub mod workflow_task;
 
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
-    Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, StartOptions,
+    Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, ResetOptions, StartOptions,
     WorkflowDescription, WorkflowOutcome,
 };
 pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy};

@@ -43,6 +43,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod reset;
+pub use reset::ResetRequest;
+
 /// Schema version of the tables written by this release. Version 1 (no namespaces) is
 /// migrated when opened for writing.
 pub const SCHEMA_VERSION: u64 = 3;
@@ -201,6 +204,9 @@ pub enum StoreError {
     /// redb reported an error.
     #[error("database error: {0}")]
     Db(#[from] redb::Error),
+    /// A reset was refused; nothing was changed.
+    #[error("reset of workflow {0} refused: {1}; nothing was changed")]
+    ResetRefused(WorkflowId, String),
 }
 
 macro_rules! from_redb {

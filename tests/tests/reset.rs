@@ -1,0 +1,219 @@
+//! Reset end to end through real components and database files: a run failing on a bad
+//! deployment is reset to its last good task and completes, signals after the point are
+//! delivered again, the CLI resets a file, and a bad reset point is refused without a change.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use weft::history::{EventKind, WorkflowTaskFailedCause};
+use weft::{
+    ActivityContext, ActivityError, Host, HostBuilder, Limits, ResetOptions, RunStatus,
+    WorkflowOutcome,
+};
+use weft_tests::wait_until;
+
+const WEFT: &str = env!("CARGO_BIN_EXE_weft_cli");
+
+#[derive(Deserialize)]
+struct Step {
+    i: u32,
+}
+
+fn host_with(path: &Path, ty: &str, component: &str) -> HostBuilder {
+    let step = |_ctx: ActivityContext, s: Step| async move {
+        Ok::<_, ActivityError>(format!("step-{}", s.i))
+    };
+    HostBuilder::new(path)
+        .limits(Limits {
+            workflow_task_retry_initial: Duration::from_millis(50),
+            ..Limits::default()
+        })
+        .activity("step", step)
+        .activity("step_renamed", step)
+        .workflow_file(ty, component)
+}
+
+fn count(host: &Host, id: &str, name: &str) -> usize {
+    host.history(id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind.name() == name)
+        .count()
+}
+
+/// Runs the CLI on `db`: (exit code, stdout, stderr).
+fn weft(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(WEFT)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run weft");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weft.redb");
+
+    // Good code runs until the second activity is scheduled.
+    let host = host_with(&path, "steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("steps", "s-1", json!({"count": 3, "sleep_ms": 1}))
+        .await
+        .unwrap();
+    wait_until("two scheduled activities", || {
+        count(&host, "s-1", "ActivityTaskScheduled") >= 2
+    })
+    .await;
+    host.shutdown().await;
+
+    // The bad deployment fails the run's Workflow Task.
+    let host = host_with(&path, "steps", weft_tests::STEPS_CHANGED)
+        .start()
+        .await
+        .unwrap();
+    wait_until("a non-determinism task failure", || {
+        count(&host, "s-1", "WorkflowTaskFailed") >= 1
+    })
+    .await;
+    let old_run = host.describe("s-1").unwrap().run_id;
+    host.shutdown().await;
+
+    // A reset point that is not a WorkflowTaskCompleted is refused and changes nothing.
+    let (_, before, _) = weft(&path, &["history", "s-1"]);
+    let (code, _, err) = weft(&path, &["reset", "s-1", "--event", "1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("event 1") && err.contains("not a WorkflowTaskCompleted"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    let (_, after, _) = weft(&path, &["history", "s-1"]);
+    assert_eq!(before, after);
+
+    // Reset to the last good task, offline.
+    let (code, out, err) = weft(&path, &["reset", "s-1", "--reason", "bad deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("new run"), "{out}");
+
+    // The good code completes the new run.
+    let host = host_with(&path, "steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    let outcome = host.result("s-1").await.unwrap();
+    assert_eq!(
+        outcome,
+        WorkflowOutcome::Completed(json!({"results": ["step-0", "step-1", "step-2"]}))
+    );
+    let d = host.describe("s-1").unwrap();
+    assert_eq!(d.run_chain, vec![old_run.clone(), d.run_id.clone()]);
+    let history = host.history("s-1").unwrap();
+    assert!(history.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::WorkflowTaskFailed {
+            cause: WorkflowTaskFailedCause::ResetWorkflow,
+            message,
+            ..
+        } if message.contains("bad deploy")
+    )));
+    host.verify_replay("s-1").unwrap();
+    host.shutdown().await;
+    let (_, out, _) = weft(&path, &["describe", "s-1"]);
+    assert!(out.contains(&old_run), "{out}");
+}
+
+/// Runs `versioned` workflow `id` to completion with signal `go`; returns its first
+/// WorkflowTaskCompleted (before the signal).
+async fn run_with_signal(host: &Host, id: &str) -> u64 {
+    host.start_workflow("versioned", id, Value::Null)
+        .await
+        .unwrap();
+    wait_until("waiting for go", || {
+        count(host, id, "WorkflowTaskCompleted") >= 2
+    })
+    .await;
+    let client = host.namespace("default").unwrap();
+    client.signal(id, "go", json!(1)).await.unwrap();
+    let done = WorkflowOutcome::Completed(json!(["step-1", "step-2"]));
+    assert_eq!(host.result(id).await.unwrap(), done);
+    host.history(id)
+        .unwrap()
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::WorkflowTaskCompleted { .. }))
+        .unwrap()
+        .id
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_after_the_reset_point_are_delivered_again_unless_asked_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weft.redb");
+    let host = host_with(&path, "versioned", weft_tests::VERSIONED_V1)
+        .start()
+        .await
+        .unwrap();
+    let first_task = run_with_signal(&host, "v").await;
+
+    // A closed run is reset to its first task; the signal is delivered again.
+    let refused = host
+        .reset(
+            "v",
+            ResetOptions {
+                event_id: Some(2),
+                ..ResetOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not a WorkflowTaskCompleted"),
+        "{refused}"
+    );
+    let options = ResetOptions {
+        event_id: Some(first_task),
+        ..ResetOptions::default()
+    };
+    let new_run = host.reset("v", options.clone()).await.unwrap();
+    assert_eq!(host.describe("v").unwrap().run_id, new_run.to_string());
+    wait_until("the reset run completes", || {
+        host.describe("v").unwrap().status == RunStatus::Completed
+    })
+    .await;
+    let done = WorkflowOutcome::Completed(json!(["step-1", "step-2"]));
+    assert_eq!(host.result("v").await.unwrap(), done);
+    assert_eq!(count(&host, "v", "WorkflowExecutionSignaled"), 1);
+    assert_eq!(host.describe("v").unwrap().run_chain.len(), 2);
+
+    // Without reapplying, the new run waits for a signal it never got.
+    let first_task = run_with_signal(&host, "w").await;
+    host.reset(
+        "w",
+        ResetOptions {
+            event_id: Some(first_task),
+            reapply_signals: false,
+            ..options
+        },
+    )
+    .await
+    .unwrap();
+    wait_until("the run waits for go again", || {
+        count(&host, "w", "WorkflowTaskCompleted") >= 2
+    })
+    .await;
+    let d = host.describe("w").unwrap();
+    assert_eq!(d.status, RunStatus::Running);
+    assert_eq!(count(&host, "w", "WorkflowExecutionSignaled"), 0);
+    host.shutdown().await;
+}
