@@ -17,6 +17,7 @@ fn main() {
         "versioned-v2",
         "wasi-probe",
         "fanout",
+        "coroutines",
         "spin",
         "memory-bomb",
         "deep-recursion",

@@ -45,6 +45,11 @@ pub mod bindings {
 use bindings::weft::workflow::host;
 use bindings::weft::workflow::types as wit;
 
+mod tasks;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+pub use tasks::all_handlers_finished;
+
 /// An error a workflow returns or an activity failed with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {
@@ -309,6 +314,7 @@ fn track(handle: u32) -> u32 {
 }
 
 type Handler = Rc<dyn Fn(Vec<u8>) -> Result<Vec<u8>>>;
+type AsyncHandler = Rc<dyn Fn(Vec<u8>) -> Pin<Box<dyn Future<Output = Result<Vec<u8>>>>>>;
 type SignalHandler = Rc<dyn Fn(Vec<u8>)>;
 type Validator = Rc<dyn Fn(&[u8]) -> Result<()>>;
 
@@ -319,6 +325,7 @@ struct State {
     /// Signals no handler took, per name, for [`SignalChannel`]s.
     signals: HashMap<String, VecDeque<Vec<u8>>>,
     signal_handlers: HashMap<String, SignalHandler>,
+    async_updates: HashMap<String, (Option<Validator>, AsyncHandler)>,
     cancel: Option<String>,
     /// Cancellation types of operations started with one other than the default.
     cancellation_types: HashMap<u32, CancellationType>,
@@ -358,6 +365,26 @@ fn dispatch(message: wit::Message) {
             }
         }
         wit::Message::Update(u) => {
+            let async_handler = STATE.with(|s| s.borrow().async_updates.get(&u.name).cloned());
+            if let Some((validator, handler)) = async_handler {
+                if u.validate {
+                    if let Some(v) = validator
+                        && let Err(f) = v(&u.input)
+                    {
+                        host::reject_update(&u.id, &f.into_wit());
+                        return;
+                    }
+                    host::accept_update(&u.id);
+                }
+                // The handler runs as a task beside the main code.
+                let fut = handler(u.input);
+                let id = u.id;
+                tasks::spawn_handler(async move {
+                    let outcome = fut.await.map_err(Failure::into_wit);
+                    host::complete_update(&id, outcome.as_deref());
+                });
+                return;
+            }
             let handler = STATE.with(|s| s.borrow().updates.get(&u.name).cloned());
             let Some((validator, handler)) = handler else {
                 if u.validate {
@@ -720,6 +747,144 @@ impl<T: DeserializeOwned> SignalChannel<T> {
     }
 }
 
+/// Starts `task` beside the main code of an async workflow ([`workflow_async!`]). Tasks run
+/// one at a time, in the order they were started, whenever the running one waits: the
+/// interleaving is the same on every replay.
+pub fn spawn(task: impl Future<Output = ()> + 'static) {
+    tasks::spawn(task);
+}
+
+/// Waits, in an async workflow, until `condition` holds, handling messages meanwhile. Returns
+/// a `Canceled` failure if the workflow is canceled first.
+pub async fn wait_condition_async(mut condition: impl FnMut() -> bool + Unpin) -> Result<()> {
+    tasks::Condition(|| condition() || is_cancel_requested()).await;
+    if condition() {
+        Ok(())
+    } else {
+        Err(Failure::canceled(
+            "the workflow was canceled while waiting for a condition",
+        ))
+    }
+}
+
+impl<O: DeserializeOwned + 'static> IntoFuture for Activity<O> {
+    type Output = Result<O>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<O>>>>;
+    /// Awaits the activity in an async workflow: its result, or the failure of its last attempt.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let outcome = tasks::HandleWait(self.handle).await;
+            decode_outcome(&format!("activity '{}'", self.activity_type), outcome)
+        })
+    }
+}
+
+impl IntoFuture for Timer {
+    type Output = bool;
+    type IntoFuture = Pin<Box<dyn Future<Output = bool>>>;
+    /// Awaits the timer in an async workflow: true when it fired, false when canceled.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { matches!(tasks::HandleWait(self.handle).await, wit::Outcome::Fired) })
+    }
+}
+
+impl<O: DeserializeOwned + 'static> IntoFuture for ChildWorkflow<O> {
+    type Output = Result<O>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<O>>>>;
+    /// Awaits the child in an async workflow: its result or failure.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let outcome = tasks::HandleWait(self.handle).await;
+            decode_outcome(&format!("child workflow '{}'", self.id), outcome)
+        })
+    }
+}
+
+impl<O: DeserializeOwned + 'static> IntoFuture for NexusOperation<O> {
+    type Output = Result<O>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<O>>>>;
+    /// Awaits the operation in an async workflow: its result or failure.
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let outcome = tasks::HandleWait(self.handle).await;
+            decode_outcome(&format!("Nexus operation {}", self.name), outcome)
+        })
+    }
+}
+
+impl<T: DeserializeOwned> SignalChannel<T> {
+    /// Waits, in an async workflow, for the next signal. Returns a `Canceled` failure if the
+    /// workflow is canceled before one arrives.
+    pub async fn recv_async(&self) -> Result<T> {
+        let name = self.name.clone();
+        let has =
+            move || STATE.with(|s| s.borrow().signals.get(&name).is_some_and(|q| !q.is_empty()));
+        wait_condition_async(has).await?;
+        self.try_recv().expect("a buffered signal")
+    }
+}
+
+/// Registers the async update handler `name` for an async workflow ([`workflow_async!`]): an
+/// accepted update runs `handler` as a task beside the main code, so both can wait on
+/// activities and timers at once. Wait for [`all_handlers_finished`] before returning.
+pub fn set_update_handler_async<I, O, F, Fut>(name: &str, handler: F)
+where
+    I: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+    F: Fn(I) -> Fut + 'static,
+    Fut: Future<Output = Result<O>> + 'static,
+{
+    register_update_async(name, None::<fn(&I) -> Result<()>>, handler);
+}
+
+/// [`set_update_handler_async`] with a validator: a validator error rejects the update and
+/// leaves no trace in the history.
+pub fn set_update_handler_async_with_validator<I, O, V, F, Fut>(
+    name: &str,
+    validator: V,
+    handler: F,
+) where
+    I: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+    V: Fn(&I) -> Result<()> + 'static,
+    F: Fn(I) -> Fut + 'static,
+    Fut: Future<Output = Result<O>> + 'static,
+{
+    register_update_async(name, Some(validator), handler);
+}
+
+fn register_update_async<I, O, V, F, Fut>(name: &str, validator: Option<V>, handler: F)
+where
+    I: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+    V: Fn(&I) -> Result<()> + 'static,
+    F: Fn(I) -> Fut + 'static,
+    Fut: Future<Output = Result<O>> + 'static,
+{
+    let what = format!("update '{name}'");
+    let what2 = what.clone();
+    let v: Option<Validator> = validator.map(|v| {
+        Rc::new(move |bytes: &[u8]| {
+            let input: I = decode(&format!("input of {what2}"), bytes)?;
+            v(&input)
+        }) as Validator
+    });
+    let handler = Rc::new(handler);
+    let h: AsyncHandler = Rc::new(move |bytes: Vec<u8>| {
+        let (handler, what) = (handler.clone(), what.clone());
+        Box::pin(async move {
+            let input: I = decode(&format!("input of {what}"), &bytes)?;
+            let out = handler(input).await?;
+            encode(&format!("result of {what}"), &out)
+        })
+    });
+    STATE.with(|s| {
+        s.borrow_mut()
+            .async_updates
+            .insert(name.to_string(), (v, h))
+    });
+}
+
 /// Registers the signal handler `name`: every signal of that name, also those recorded before
 /// the handler was registered (for example with signal-with-start), is handed to it in history
 /// order before the workflow code goes on. A signal whose input does not decode as `T` is
@@ -1072,6 +1237,73 @@ where
         )
         .into_wit()
     })
+}
+
+#[doc(hidden)]
+pub fn __run_async<I, O, Fut>(input: Vec<u8>, f: fn(I) -> Fut) -> Result<Vec<u8>, wit::Failure>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    Fut: Future<Output = Result<O>>,
+{
+    let input: I = serde_json::from_slice(&input).map_err(|e| {
+        Failure::non_retryable(
+            "InvalidInput",
+            format!("workflow input does not decode: {e}"),
+        )
+        .into_wit()
+    })?;
+    deliver_pending();
+    let output = tasks::run_until(f(input));
+    deliver_pending();
+    if let Some(q) = host::take_query() {
+        answer_query(q);
+    }
+    let output = output.map_err(Failure::into_wit)?;
+    serde_json::to_vec(&output).map_err(|e| {
+        Failure::non_retryable(
+            "InvalidOutput",
+            format!("workflow result does not encode: {e}"),
+        )
+        .into_wit()
+    })
+}
+
+/// Exports `async fn(I) -> Result<O, Failure>` as the workflow of this component: the main
+/// code, async update handlers ([`set_update_handler_async`]) and [`spawn`]ed tasks run as
+/// coroutines of one deterministic scheduler, so a handler can wait on an activity while the
+/// main code waits on a timer. Await operations (`activity(..).await`, `timer(..).await`)
+/// rather than calling their blocking `result()`/`wait()`, which hold every task.
+///
+/// ```ignore
+/// async fn approval(req: Request) -> weft_sdk::Result<Decision> {
+///     weft_sdk::set_update_handler_async("audit", |who: String| async move {
+///         weft_sdk::activity::<_, String>("audit", &who).await
+///     });
+///     let decision = weft_sdk::signal_channel::<Decision>("decide").recv_async().await?;
+///     weft_sdk::wait_condition_async(weft_sdk::all_handlers_finished).await?;
+///     Ok(decision)
+/// }
+/// weft_sdk::workflow_async!(approval);
+/// ```
+#[macro_export]
+macro_rules! workflow_async {
+    ($f:path) => {
+        struct __WeftWorkflow;
+
+        impl $crate::bindings::Guest for __WeftWorkflow {
+            fn run(
+                input: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<u8>,
+                $crate::bindings::weft::workflow::types::Failure,
+            > {
+                $crate::__run_async(input, $f)
+            }
+        }
+
+        $crate::bindings::__export_weft_workflow!(__WeftWorkflow with_types_in $crate::bindings);
+    };
 }
 
 /// Exports `fn(I) -> Result<O, Failure>` as the workflow of this component. `I` is decoded from

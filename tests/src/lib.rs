@@ -15,6 +15,8 @@ pub const PROBE: &str = env!("WEFT_TEST_PROBE_WASM");
 pub const WASI_PROBE: &str = env!("WEFT_TEST_WASI_PROBE_WASM");
 /// Schedules `n` activities in one task and waits for all of them (a busy tenant).
 pub const FANOUT: &str = env!("WEFT_TEST_FANOUT_WASM");
+/// An async workflow whose update handler and main code run as coroutines.
+pub const COROUTINES: &str = env!("WEFT_TEST_COROUTINES_WASM");
 /// Imports wasi:sockets; must be refused.
 pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
 

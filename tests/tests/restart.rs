@@ -215,12 +215,18 @@ fn signals_arriving_while_a_run_closes_are_never_lost_across_a_kill() {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (child, mut lines) = spawn(&db, &log, &args);
-    // Kill once a few signals were acknowledged, while others are still being sent.
+    // Kill once a few signals were answered (acknowledged, or refused because the run
+    // closed), while others are still being sent.
     let mut acked = Vec::new();
-    while acked.len() < 5 {
-        let line = lines.next().expect("host output").unwrap();
+    let mut answered = 0;
+    while answered < 5 {
+        let Some(line) = lines.next() else { break };
+        let line = line.unwrap();
         if let Some(n) = line.strip_prefix("SIGNALED add ") {
             acked.push(n.parse::<i64>().unwrap());
+        }
+        if line.starts_with("SIGNAL") {
+            answered += 1;
         }
     }
     kill(child);

@@ -10,8 +10,8 @@ use std::time::Duration;
 use weft_sdk::{
     ActivityOptions, ChildOptions, Failure, ParentClosePolicy, activity, activity_with,
     child_workflow, child_workflow_with, continue_as_new, info, is_cancel_requested, now_ms,
-    set_query_handler, set_signal_handler, set_update_handler, set_update_handler_with_validator, signal_channel, sleep, timer, uuid,
-    wait_condition,
+    set_query_handler, set_signal_handler, set_update_handler, set_update_handler_with_validator,
+    signal_channel, sleep, timer, uuid, wait_condition,
 };
 
 #[derive(Deserialize, Default)]
@@ -193,7 +193,8 @@ fn run(input: Input) -> Result<Value, Failure> {
         }
         // Starts a child with an id given twice: the second start fails.
         "dup-child" => {
-            let first = child_workflow::<_, Value>("semantics", "dup", &json!({"mode": "child-wait"}));
+            let first =
+                child_workflow::<_, Value>("semantics", "dup", &json!({"mode": "child-wait"}));
             let second = child_workflow::<_, Value>("semantics", "dup", &json!({"mode": "child"}));
             let err = second.result().err().map(|f| f.error_type);
             first.cancel();
@@ -259,7 +260,11 @@ fn run(input: Input) -> Result<Value, Failure> {
                 .iter()
                 .map(|id| weft_sdk::signal_external_workflow(id, None, &input.child_mode, &input.n))
                 .collect();
-            Ok(json!(sent.iter().map(|op| external_outcome(op.result())).collect::<Vec<_>>()))
+            Ok(json!(
+                sent.iter()
+                    .map(|op| external_outcome(op.result()))
+                    .collect::<Vec<_>>()
+            ))
         }
         // Asks each workflow of `children` to cancel, and reports how each request ended.
         "cancel-external" => {
@@ -269,9 +274,16 @@ fn run(input: Input) -> Result<Value, Failure> {
                 .iter()
                 .map(|id| weft_sdk::cancel_external_workflow(id, None, &format!("asked by {me}")))
                 .collect();
-            Ok(json!(sent.iter().map(|op| external_outcome(op.result())).collect::<Vec<_>>()))
+            Ok(json!(
+                sent.iter()
+                    .map(|op| external_outcome(op.result()))
+                    .collect::<Vec<_>>()
+            ))
         }
-        other => Err(Failure::non_retryable("BadMode", format!("unknown mode {other}"))),
+        other => Err(Failure::non_retryable(
+            "BadMode",
+            format!("unknown mode {other}"),
+        )),
     }
 }
 

@@ -70,7 +70,9 @@ fn report() -> Value {
     let stdin_ready = input.subscribe().ready();
     let out = stdout::get_stdout();
     let check_write = out.check_write().ok();
-    let wrote = out.blocking_write_and_flush(b"wasi-probe writes a line\n").is_ok();
+    let wrote = out
+        .blocking_write_and_flush(b"wasi-probe writes a line\n")
+        .is_ok();
     let stdout_ready = out.subscribe().ready();
     let flushed = out.blocking_flush().is_ok();
     let zeroes = out.blocking_write_zeroes_and_flush(0).is_ok();
@@ -79,7 +81,10 @@ fn report() -> Value {
             ("mono_now", json!(mono_now)),
             ("mono_resolution", json!(monotonic_clock::resolution())),
             ("wall", json!([wall.seconds, wall.nanoseconds])),
-            ("wall_resolution", json!(wall_clock::resolution().nanoseconds)),
+            (
+                "wall_resolution",
+                json!(wall_clock::resolution().nanoseconds),
+            ),
             ("turns_until_ready", json!(turns)),
             ("ready_after_work", json!(ready_after_work)),
             ("zero_ready", json!(zero)),
@@ -106,14 +111,26 @@ fn report() -> Value {
             ("std_env_vars", json!(std::env::vars().count())),
             ("random_bytes", json!(random::get_random_bytes(16))),
             ("random_u64", json!(random::get_random_u64())),
-            ("insecure_bytes", json!(insecure::get_insecure_random_bytes(8))),
+            (
+                "insecure_bytes",
+                json!(insecure::get_insecure_random_bytes(8)),
+            ),
             ("insecure_u64", json!(insecure::get_insecure_random_u64())),
             ("insecure_seed", json!(insecure_seed::insecure_seed())),
             ("preopens", json!(preopens::get_directories().len())),
             ("std_read_dir_fails", json!(std::fs::read_dir("/").is_err())),
-            ("terminal_stdin", json!(terminal_stdin::get_terminal_stdin().is_some())),
-            ("terminal_stdout", json!(terminal_stdout::get_terminal_stdout().is_some())),
-            ("terminal_stderr", json!(terminal_stderr::get_terminal_stderr().is_some())),
+            (
+                "terminal_stdin",
+                json!(terminal_stdin::get_terminal_stdin().is_some()),
+            ),
+            (
+                "terminal_stdout",
+                json!(terminal_stdout::get_terminal_stdout().is_some()),
+            ),
+            (
+                "terminal_stderr",
+                json!(terminal_stderr::get_terminal_stderr().is_some()),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
