@@ -1213,30 +1213,7 @@ where
     I: DeserializeOwned,
     O: Serialize,
 {
-    let input: I = serde_json::from_slice(&input).map_err(|e| {
-        Failure::non_retryable(
-            "InvalidInput",
-            format!("workflow input does not decode: {e}"),
-        )
-        .into_wit()
-    })?;
-    // Messages recorded before the first task (signal-with-start, an early cancel request)
-    // reach the code before it runs.
-    deliver_pending();
-    let output = f(input);
-    deliver_pending();
-    // Serving a query on a closed workflow: answer it from the state left behind.
-    if let Some(q) = host::take_query() {
-        answer_query(q);
-    }
-    let output = output.map_err(Failure::into_wit)?;
-    serde_json::to_vec(&output).map_err(|e| {
-        Failure::non_retryable(
-            "InvalidOutput",
-            format!("workflow result does not encode: {e}"),
-        )
-        .into_wit()
-    })
+    run_with(input, f)
 }
 
 #[doc(hidden)]
@@ -1246,6 +1223,18 @@ where
     O: Serialize,
     Fut: Future<Output = Result<O>>,
 {
+    run_with(input, |input| tasks::run_until(f(input)))
+}
+
+/// Decodes the input, hands over the messages recorded before the first task (a
+/// signal-with-start, an early cancel request) so the code sees them before it runs, runs the
+/// workflow, answers a query on a closed workflow from the state left behind, and encodes the
+/// result.
+fn run_with<I, O>(input: Vec<u8>, run: impl FnOnce(I) -> Result<O>) -> Result<Vec<u8>, wit::Failure>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+{
     let input: I = serde_json::from_slice(&input).map_err(|e| {
         Failure::non_retryable(
             "InvalidInput",
@@ -1254,7 +1243,7 @@ where
         .into_wit()
     })?;
     deliver_pending();
-    let output = tasks::run_until(f(input));
+    let output = run(input);
     deliver_pending();
     if let Some(q) = host::take_query() {
         answer_query(q);
