@@ -615,9 +615,7 @@ fn execute_with_state(
 
 fn guest_outcome(
     replay: &mut Replay,
-    result: wasmtime::Result<
-        Result<Vec<u8>, crate::sandbox::bindings::weft::workflow::types::Failure>,
-    >,
+    result: wasmtime::Result<Result<Vec<u8>, Failure>>,
     limit: Duration,
 ) -> GuestOutcome {
     match result {

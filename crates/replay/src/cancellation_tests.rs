@@ -1,14 +1,13 @@
 //! Cancellation types on canned histories: where the wait on a canceled child resolves.
 
-use crate::history::{
+use crate::types::{ChildOptions, Outcome, Wake};
+use crate::{Replay, Served};
+use std::sync::Arc;
+use weft_core::history::{
     CancellationType, Event, EventKind, ParentClosePolicy, Payload, WorkflowOptions,
 };
-use crate::ids::{EventId, RunId, WorkflowId};
-use crate::limits::Limits;
-use crate::replay::{Replay, Served};
-use crate::sandbox::bindings::weft::workflow::host::Host;
-use crate::sandbox::bindings::weft::workflow::types::{self, Outcome, Wake};
-use std::sync::Arc;
+use weft_core::ids::{EventId, RunId, WorkflowId};
+use weft_core::limits::Limits;
 
 fn event(id: u64, kind: EventKind) -> Event {
     Event {
@@ -100,7 +99,7 @@ fn history(ty: CancellationType) -> Vec<Event> {
 
 /// Replays the code (start the child, start a timer, cancel the child with `ty`, wait on it)
 /// and returns the event the wait resolved at, judged by the history's resolutions.
-fn resolved_at(ty: CancellationType, wit_ty: types::CancellationType) -> EventId {
+fn resolved_at(ty: CancellationType) -> EventId {
     let h = history(ty);
     let mut r = Replay::new(
         RunId(1),
@@ -111,19 +110,13 @@ fn resolved_at(ty: CancellationType, wit_ty: types::CancellationType) -> EventId
         Limits::default(),
         Arc::new(Served::default()),
     );
-    let options = types::ChildOptions {
-        parent_close_policy: None,
-        execution_timeout_ms: None,
-        run_timeout_ms: None,
-        task_timeout_ms: None,
-        retry_policy: None,
-    };
+    let options = ChildOptions::default();
     let kid = r
         .start_child_workflow("w".into(), "kid".into(), b"{}".to_vec(), options)
         .unwrap();
     r.start_timer(1).unwrap();
-    r.request_cancel_with(kid, wit_ty).unwrap();
-    let Wake::Resolved((h, Outcome::Canceled)) = r.wait_any(vec![kid]).unwrap() else {
+    r.request_cancel_with(kid, ty).unwrap();
+    let Wake::Resolved(h, Outcome::Canceled) = r.wait_any(&[kid]).unwrap() else {
         panic!("the child's wait must resolve as canceled");
     };
     assert_eq!(h, kid);
@@ -133,15 +126,8 @@ fn resolved_at(ty: CancellationType, wit_ty: types::CancellationType) -> EventId
 #[test]
 fn each_child_cancellation_type_resolves_at_its_event() {
     use CancellationType as C;
-    use types::CancellationType as W;
-    assert_eq!(resolved_at(C::TryCancel, W::TryCancel), EventId(11));
-    assert_eq!(resolved_at(C::Abandon, W::Abandon), EventId(11));
-    assert_eq!(
-        resolved_at(C::WaitCancellationRequested, W::WaitCancellationRequested),
-        EventId(12)
-    );
-    assert_eq!(
-        resolved_at(C::WaitCancellationCompleted, W::WaitCancellationCompleted),
-        EventId(13)
-    );
+    assert_eq!(resolved_at(C::TryCancel), EventId(11));
+    assert_eq!(resolved_at(C::Abandon), EventId(11));
+    assert_eq!(resolved_at(C::WaitCancellationRequested), EventId(12));
+    assert_eq!(resolved_at(C::WaitCancellationCompleted), EventId(13));
 }

@@ -1,13 +1,12 @@
 //! The message model on canned histories: `take-messages` hands the code what it can see at
 //! its point in the history, in order, and a close with messages never delivered is refused.
 
-use crate::history::{Event, EventKind, Payload};
-use crate::ids::{EventId, RunId, WorkflowId};
-use crate::limits::Limits;
-use crate::replay::{Interrupt, Replay, Served};
-use crate::sandbox::bindings::weft::workflow::host::Host;
-use crate::sandbox::bindings::weft::workflow::types::Message;
+use crate::types::Message;
+use crate::{Interrupt, Replay, Served};
 use std::sync::Arc;
+use weft_core::history::{Event, EventKind, Payload};
+use weft_core::ids::{EventId, RunId, WorkflowId};
+use weft_core::limits::Limits;
 
 fn event(id: u64, kind: EventKind) -> Event {
     Event {
@@ -75,7 +74,7 @@ fn names(messages: &[Message]) -> Vec<String> {
     messages
         .iter()
         .map(|m| match m {
-            Message::Signal((name, _)) => name.clone(),
+            Message::Signal(name, _) => name.clone(),
             other => format!("{other:?}"),
         })
         .collect()

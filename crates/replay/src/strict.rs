@@ -7,17 +7,19 @@
 //! check is in `Replay::command` and runs in both modes. This module adds the rest, and only
 //! runs in strict mode. It does not decide which event a command is matched with.
 
-use crate::history::{EventKind, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions};
-use crate::store::Command;
+use weft_core::command::Command;
+use weft_core::history::{EventKind, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions};
 
 /// How a replayed command is compared with the recorded event it matches.
 ///
 /// ```
-/// use weft::{HostBuilder, ReplayMode};
-/// let builder = HostBuilder::new("orders.redb").namespace("payments", |ns| {
-///     ns.replay_mode(ReplayMode::Strict) // every workflow type of the namespace
-///         .replay_mode_for("report", ReplayMode::Lenient) // except this one
-/// });
+/// use weft_replay::{ReplayMode, Served};
+/// // A host sets this through `NamespaceBuilder::replay_mode` / `replay_mode_for`.
+/// let mut served = Served::default();
+/// served.replay_mode = ReplayMode::Strict; // every workflow type of the namespace
+/// served.replay_modes.insert("report".into(), ReplayMode::Lenient); // except this one
+/// assert_eq!(served.replay_mode_of("orders"), ReplayMode::Strict);
+/// assert_eq!(served.replay_mode_of("report"), ReplayMode::Lenient);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReplayMode {
@@ -379,11 +381,11 @@ pub fn show_payload(p: &Payload) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Event, EventKind};
-    use crate::ids::{EventId, RunId, WorkflowId};
-    use crate::limits::Limits;
-    use crate::replay::{Interrupt, Replay, Served};
+    use crate::{Interrupt, Replay, Served};
     use std::sync::Arc;
+    use weft_core::history::{Event, EventKind};
+    use weft_core::ids::{EventId, RunId, WorkflowId};
+    use weft_core::limits::Limits;
 
     fn activity(input: &str) -> Command {
         Command::ScheduleActivity {

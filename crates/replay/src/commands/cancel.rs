@@ -1,0 +1,97 @@
+//! `request-cancel` / `request-cancel-with` of a handle: RequestCancelActivity →
+//! ActivityTaskCancelRequested, CancelTimer → TimerCanceled, RequestCancelNexusOperation →
+//! NexusOperationCancelRequested, RequestCancelChild →
+//! RequestCancelExternalWorkflowExecutionInitiated. The cancellation type decides where the
+//! wait on the operation ends (`index::cancel_resolves`).
+
+use super::recorded;
+use crate::machine::{OpKind, Replay};
+use crate::task::Interrupt;
+use weft_core::command::Command;
+use weft_core::history::{CancellationType, EventKind};
+
+impl Replay {
+    pub fn request_cancel(&mut self, h: u32) -> Result<(), Interrupt> {
+        self.cancel(h, CancellationType::WaitCancellationCompleted)
+            .map_err(|i| self.stop(i))
+    }
+
+    pub fn request_cancel_with(
+        &mut self,
+        h: u32,
+        cancellation_type: CancellationType,
+    ) -> Result<(), Interrupt> {
+        self.cancel(h, cancellation_type).map_err(|i| self.stop(i))
+    }
+
+    /// `request-cancel(-with)` of handle `h`.
+    fn cancel(&mut self, h: u32, ty: CancellationType) -> Result<(), Interrupt> {
+        let Some((r, kind)) = self.handles.get(h as usize).copied() else {
+            return Err(Interrupt::InvalidCall(format!(
+                "request-cancel called with unknown handle {h}; this run has created {} handles",
+                self.handles.len()
+            )));
+        };
+        let refused = match (kind, ty) {
+            (OpKind::Activity, CancellationType::WaitCancellationRequested) => Some("an activity"),
+            (OpKind::Nexus | OpKind::External, t)
+                if t != CancellationType::WaitCancellationCompleted =>
+            {
+                Some("a Nexus operation or an external request")
+            }
+            _ => None,
+        };
+        if let Some(what) = refused {
+            return Err(Interrupt::InvalidCall(format!(
+                "request-cancel-with: cancellation type {ty:?} is not offered for {what} (handle {h}); use one the WIT documentation of `cancellation-type` lists for it"
+            )));
+        }
+        // Seen outcomes and repeated requests change nothing, deterministically.
+        if self.observed.contains(&h) || !self.cancel_asked.insert(h) {
+            return Ok(());
+        }
+        let target = r.target();
+        let cmd = match kind {
+            OpKind::Activity => Command::RequestCancelActivity {
+                target,
+                cancellation_type: ty,
+            },
+            // A timer is canceled at once whatever the type.
+            OpKind::Timer => Command::CancelTimer { target },
+            OpKind::Nexus => Command::RequestCancelNexusOperation { target },
+            OpKind::Child => Command::RequestCancelChild {
+                target,
+                cancellation_type: ty,
+            },
+            // A signal or cancel request is delivered in the task's own commit.
+            OpKind::External => return Ok(()),
+        };
+        self.command(cmd).map(|_| ())
+    }
+}
+
+/// A recorded cancel event matches when it names the same operation.
+pub(super) fn matches(cmd: &Command, event: &EventKind) -> bool {
+    match (cmd, event) {
+        (
+            Command::RequestCancelActivity { target, .. },
+            EventKind::ActivityTaskCancelRequested {
+                scheduled_event_id, ..
+            },
+        ) => recorded(target, scheduled_event_id),
+        (Command::CancelTimer { target }, EventKind::TimerCanceled { started_event_id }) => {
+            recorded(target, started_event_id)
+        }
+        (
+            Command::RequestCancelNexusOperation { target },
+            EventKind::NexusOperationCancelRequested { scheduled_event_id },
+        ) => recorded(target, scheduled_event_id),
+        (
+            Command::RequestCancelChild { target, .. },
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                initiated_event_id, ..
+            },
+        ) => recorded(target, initiated_event_id),
+        _ => false,
+    }
+}
