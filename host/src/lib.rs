@@ -11,11 +11,8 @@ pub mod fair;
 pub use weft_core::{clock, command, history, ids, limits};
 pub mod nexus;
 pub use weft_replay as replay;
-mod glue;
-pub mod sandbox;
-pub mod sticky;
+pub use weft_wasm::{sandbox, sticky, wasi};
 pub mod store;
-pub mod wasi;
 pub mod workflow_task;
 
 pub use activity::{ActivityContext, ActivityError};

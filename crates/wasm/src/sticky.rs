@@ -10,16 +10,16 @@
 //! the instances; least recently used go first. This module does not decide what a task
 //! commits (`workflow_task`) nor what the code sees (`replay`).
 
-use crate::ids::RunId;
-use crate::replay::Resume;
-use crate::store::Command;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use weft_core::command::Command;
+use weft_core::ids::RunId;
+use weft_replay::Resume;
 
 /// What a cached instance's thread reports.
-pub(crate) enum Report<O> {
+pub enum Report<O> {
     /// The code waits at the end of the history: the task's commands.
     Suspended(Vec<Command>),
     /// The code finished (returned, failed, or was stopped): the thread ends.
@@ -27,15 +27,15 @@ pub(crate) enum Report<O> {
 }
 
 /// A workflow instance suspended on its thread.
-pub(crate) struct Worker<O> {
-    pub(crate) resume: Sender<Resume>,
-    pub(crate) reports: Receiver<Report<O>>,
+pub struct Worker<O> {
+    pub resume: Sender<Resume>,
+    pub reports: Receiver<Report<O>>,
     /// The compilation it runs.
-    pub(crate) compiled_id: u64,
+    pub compiled_id: u64,
     /// Its linear memory, bytes.
-    pub(crate) memory: Arc<AtomicUsize>,
+    pub memory: Arc<AtomicUsize>,
     /// `next_event_id` of its run right after its last commit.
-    pub(crate) known_next: u64,
+    pub known_next: u64,
 }
 
 impl<O> Drop for Worker<O> {
@@ -82,7 +82,7 @@ impl<O> StickyCache<O> {
     }
 
     /// Takes the instance of `run` out of the cache (it runs one task at a time).
-    pub(crate) fn take(&self, run: RunId) -> Option<Worker<O>> {
+    pub fn take(&self, run: RunId) -> Option<Worker<O>> {
         let w = self
             .state
             .lock()
@@ -98,7 +98,7 @@ impl<O> StickyCache<O> {
 
     /// Keeps `worker` for `run`'s next task, evicting the least recently used instances
     /// beyond the bounds (possibly this one, if it alone is above the memory budget).
-    pub(crate) fn put(&self, run: RunId, worker: Worker<O>) {
+    pub fn put(&self, run: RunId, worker: Worker<O>) {
         let mut evicted = Vec::new();
         {
             let mut state = self.state.lock().expect("cache lock");

@@ -8,7 +8,6 @@
 //! [`ALLOWED_IMPORTS`] is refused when it is registered. This module does not interpret the
 //! history; `replay` does.
 
-use crate::limits::Limits;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,12 +18,13 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use weft_core::limits::Limits;
 use weft_replay::{GuestLog, Replay, SeededRng};
 
 /// Host bindings generated from `wit/`.
 pub mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "workflow",
         imports: { default: trappable },
     });
