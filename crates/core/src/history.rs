@@ -173,6 +173,10 @@ impl RetryPolicy {
 }
 
 /// Why a Workflow Task failed. The execution stays open; the task is retried with backoff.
+///
+/// Stored on disk inside events, by postcard variant index: append-only (never reorder, remove
+/// or insert a variant in the middle). The golden fixtures of `crates/core/tests/golden.rs`
+/// pin every variant and fail when this is broken.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorkflowTaskFailedCause {
     /// The code issued commands that do not match the recorded history.
@@ -197,6 +201,10 @@ pub enum WorkflowTaskFailedCause {
 
 /// What happens to a running child workflow when its parent's run closes (Temporal's
 /// ParentClosePolicy).
+///
+/// Stored on disk inside events, by postcard variant index: append-only (never reorder, remove
+/// or insert a variant in the middle). The golden fixtures of `crates/core/tests/golden.rs`
+/// pin every variant and fail when this is broken.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParentClosePolicy {
     /// The child is terminated (the default).
@@ -210,6 +218,10 @@ pub enum ParentClosePolicy {
 
 /// Whether a workflow id may be started again once its run closed (Temporal's
 /// WorkflowIdReusePolicy). A running id is always refused.
+///
+/// Stored on disk in run records (see `store`), by postcard variant index: append-only (never
+/// reorder, remove or insert a variant in the middle). Not inside events, so the event golden
+/// fixtures of `crates/core/tests/golden.rs` do not cover it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdReusePolicy {
     /// A new run may start after any close (the default).
@@ -224,7 +236,9 @@ pub enum IdReusePolicy {
 /// How the workflow's wait on an operation it asked to cancel ends (Temporal's
 /// ActivityCancellationType and ChildWorkflowCancellationType). Recorded in the cancel
 /// command's event, so a replay resolves the wait at the same event. Stored by postcard index:
-/// append variants only; index 0 is what events written before this field decode to.
+/// append variants only (never reorder, remove or insert in the middle); index 0 is what events
+/// written before this field decode to. The golden fixtures of `crates/core/tests/golden.rs`
+/// pin every variant in both cancel events and fail when this is broken.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CancellationType {
     /// The wait ends when the operation ends (canceled, completed or failed): the default.
@@ -255,6 +269,17 @@ pub struct WorkflowOptions {
 }
 
 /// What happened, as recorded in the history.
+///
+/// The on-disk encoding is a contract (histories are never rewritten): postcard stores an enum
+/// variant by its index, not its name, and a variant's fields by position. So variants are
+/// append-only: never reorder, remove or insert one in the middle, or stored events decode as
+/// another kind or not at all. New fields go last in their variant, with a decode rule for
+/// events written without them (see [`decode_event`]), or a new format version with an old
+/// layout module such as `v1`. The same holds for the enums and structs inside events
+/// ([`WorkflowTaskFailedCause`], [`ParentClosePolicy`], [`CancellationType`], [`Failure`],
+/// [`RetryPolicy`], [`WorkflowOptions`]). The golden fixtures in `crates/core/tests/` (one
+/// encoded sample of every kind and inner variant, for every format version) fail when this
+/// is broken.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     /// The run was created.
@@ -1080,7 +1105,8 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, EncodingError> {
     }
 }
 
-/// The event layout of format version 1 (release 0.1).
+/// The event layout of format version 1 (release 0.1), including WorkflowExecutionTerminated
+/// (index 13), which format 1 wrote too (added before the format became 2).
 mod v1 {
     use super::{Failure, Payload, RetryPolicy, WorkflowTaskFailedCause};
     use crate::ids::EventId;
@@ -1144,6 +1170,9 @@ mod v1 {
         },
         WorkflowExecutionFailed {
             failure: Failure,
+        },
+        WorkflowExecutionTerminated {
+            reason: String,
         },
     }
 
@@ -1227,6 +1256,9 @@ mod v1 {
                 }
                 EventKind::WorkflowExecutionFailed { failure } => {
                     K::WorkflowExecutionFailed { failure }
+                }
+                EventKind::WorkflowExecutionTerminated { reason } => {
+                    K::WorkflowExecutionTerminated { reason }
                 }
             };
             super::Event {
