@@ -12,7 +12,7 @@ use weft::{
     ActivityContext, ActivityError, Host, HostError, NexusContext, NexusError, NexusOutcome,
     NexusStart, Payload, RunStatus, WorkflowOutcome,
 };
-use weft_tests::TestHost;
+use weft_tests::{TestHost, wait_until};
 
 #[derive(Deserialize)]
 struct Long {
@@ -136,8 +136,6 @@ fn names(host: &Host, id: &str) -> Vec<&'static str> {
         .map(|e| e.kind.name())
         .collect()
 }
-
-use weft_tests::wait_until;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_next_attempt_resumes_from_the_last_heartbeat() {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{Client, HostError, Limits, Quotas, RunStatus, WorkflowOutcome};
-use weft_tests::TestHost;
+use weft_tests::{TestHost, wait_until};
 
 fn order_input(id: &str) -> Value {
     json!({
@@ -15,8 +15,6 @@ fn order_input(id: &str) -> Value {
         "ship_after_ms": 10
     })
 }
-
-use weft_tests::wait_until;
 
 /// Waits until `id`'s Workflow Task has failed at least twice and returns the last failure.
 async fn task_failure(client: &Client, id: &str) -> String {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{Host, HostBuilder, HostError, ReplayMode, RunStatus, WorkflowOutcome};
-use weft_tests::TestHost;
+use weft_tests::{TestHost, wait_until};
 
 /// The `step` activities and the order example's activities in the default namespace.
 fn test_host() -> TestHost {
@@ -28,8 +28,6 @@ fn event_names(host: &Host, id: &str) -> Vec<&'static str> {
         .map(|e| e.kind.name())
         .collect()
 }
-
-use weft_tests::wait_until;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn order_runs_activities_concurrently_waits_on_a_timer_and_replays_identically() {
