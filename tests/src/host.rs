@@ -116,8 +116,8 @@ impl TestHost {
         self
     }
 
-    /// Registers the component file `component` (one of the constants of this crate) as
-    /// workflow type `workflow_type` in the default namespace.
+    /// Registers the component file at `component` (such as one of the constants of this
+    /// crate) as workflow type `workflow_type` in the default namespace.
     pub fn workflow(self, workflow_type: &str, component: &str) -> TestHost {
         let (ty, path) = (workflow_type.to_string(), component.to_string());
         self.with(move |b| b.workflow_file(&ty, &path))
