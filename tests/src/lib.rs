@@ -1,4 +1,9 @@
-//! Paths of the workflow components the tests run, built by build.rs.
+//! Paths of the workflow components the tests run, built by build.rs, and what the tests
+//! share: [`TestHost`] to configure and start hosts, and waiting helpers.
+
+mod host;
+
+pub use host::{TestHost, order_activities, test_limits};
 
 /// The order example's workflow (examples/order/workflow).
 pub const ORDER: &str = env!("WEFT_TEST_ORDER_WASM");

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{
-    ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, NexusContext, NexusError,
-    NexusOutcome, NexusStart, Payload, RunStatus, WorkflowOutcome,
+    ActivityContext, ActivityError, Host, HostError, NexusContext, NexusError, NexusOutcome,
+    NexusStart, Payload, RunStatus, WorkflowOutcome,
 };
+use weft_tests::{TestHost, wait_until};
 
 #[derive(Deserialize)]
 struct Long {
@@ -29,11 +30,6 @@ struct Add {
     b: u64,
 }
 
-#[derive(Deserialize)]
-struct Step {
-    i: u32,
-}
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -44,94 +40,85 @@ fn now_ms() -> u64 {
 /// Attempts of `long` that fail on purpose after three heartbeats (the first attempt only).
 static LONG_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
 
-async fn host(dir: &tempfile::TempDir) -> Host {
+/// The `features` and `steps` workflows with the activities, task queue and Nexus
+/// operations they use.
+fn test_host() -> TestHost {
     let resumed_from = Arc::new(AtomicU32::new(u32::MAX));
-    HostBuilder::new(dir.path().join("features.redb"))
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .namespace("default", move |ns| {
-            let resumed_from = resumed_from.clone();
-            ns.workflow_file("features", weft_tests::FEATURES)
-                .workflow_file("steps", weft_tests::STEPS)
-                .task_queue("narrow", 1)
-                .activity("long", move |ctx: ActivityContext, input: Long| {
-                    let resumed_from = resumed_from.clone();
-                    async move {
-                        let from: u64 = ctx.heartbeat_details().unwrap_or(0);
-                        resumed_from.store(from as u32, Ordering::SeqCst);
-                        let attempt = LONG_ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
-                        for i in from..input.steps {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            ctx.heartbeat(&(i + 1)).await?;
-                            if attempt == 1 && i + 1 == 3 {
-                                return Err(ActivityError::retryable("Crash", "lost power"));
-                            }
+    TestHost::new().steps().namespace("default", move |ns| {
+        let resumed_from = resumed_from.clone();
+        ns.workflow_file("features", weft_tests::FEATURES)
+            .workflow_file("steps", weft_tests::STEPS)
+            .task_queue("narrow", 1)
+            .activity("long", move |ctx: ActivityContext, input: Long| {
+                let resumed_from = resumed_from.clone();
+                async move {
+                    let from: u64 = ctx.heartbeat_details().unwrap_or(0);
+                    resumed_from.store(from as u32, Ordering::SeqCst);
+                    let attempt = LONG_ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1;
+                    for i in from..input.steps {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        ctx.heartbeat(&(i + 1)).await?;
+                        if attempt == 1 && i + 1 == 3 {
+                            return Err(ActivityError::retryable("Crash", "lost power"));
                         }
-                        // The second attempt resumed from the checkpoint, not from 0.
-                        Ok(input.steps * 1000 + from)
                     }
-                })
-                .activity("blocking", |ctx: ActivityContext, _: Value| async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_millis(30)).await;
-                        ctx.heartbeat(&"waiting").await?;
+                    // The second attempt resumed from the checkpoint, not from 0.
+                    Ok(input.steps * 1000 + from)
+                }
+            })
+            .activity("blocking", |ctx: ActivityContext, _: Value| async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    ctx.heartbeat(&"waiting").await?;
+                }
+                #[allow(unreachable_code)]
+                Ok::<String, ActivityError>(String::new())
+            })
+            .activity("nap", |_ctx: ActivityContext, n: Nap| async move {
+                tokio::time::sleep(Duration::from_millis(n.ms)).await;
+                Ok::<_, ActivityError>("napped".to_string())
+            })
+            .activity("flaky", |_ctx: ActivityContext, _: Value| async move {
+                Err::<String, _>(ActivityError::retryable("Flaky", "try again"))
+            })
+            .activity("span", |_ctx: ActivityContext, n: Nap| async move {
+                let start = now_ms();
+                tokio::time::sleep(Duration::from_millis(n.ms)).await;
+                Ok::<_, ActivityError>(json!({"start": start, "end": now_ms()}))
+            })
+            .nexus_operation(
+                "calc",
+                "math",
+                "add",
+                |_ctx: NexusContext, i: Add| async move {
+                    Ok::<_, NexusError>(NexusStart::Sync(i.a + i.b))
+                },
+            )
+            .nexus_operation(
+                "calc",
+                "slow",
+                "wait",
+                |ctx: NexusContext, _: Value| async move {
+                    Ok::<_, NexusError>(NexusStart::<Value>::Async {
+                        operation_token: format!("tok-{}", ctx.request_id),
+                    })
+                },
+            )
+            .nexus_operation(
+                "calc",
+                "math",
+                "flaky-add",
+                |ctx: NexusContext, i: Add| async move {
+                    if ctx.attempt == 1 {
+                        return Err(NexusError::retryable("Unavailable", "try later"));
                     }
-                    #[allow(unreachable_code)]
-                    Ok::<String, ActivityError>(String::new())
-                })
-                .activity("nap", |_ctx: ActivityContext, n: Nap| async move {
-                    tokio::time::sleep(Duration::from_millis(n.ms)).await;
-                    Ok::<_, ActivityError>("napped".to_string())
-                })
-                .activity("flaky", |_ctx: ActivityContext, _: Value| async move {
-                    Err::<String, _>(ActivityError::retryable("Flaky", "try again"))
-                })
-                .activity("span", |_ctx: ActivityContext, n: Nap| async move {
-                    let start = now_ms();
-                    tokio::time::sleep(Duration::from_millis(n.ms)).await;
-                    Ok::<_, ActivityError>(json!({"start": start, "end": now_ms()}))
-                })
-                .activity("step", |_ctx: ActivityContext, s: Step| async move {
-                    Ok::<_, ActivityError>(format!("step-{}", s.i))
-                })
-                .nexus_operation(
-                    "calc",
-                    "math",
-                    "add",
-                    |_ctx: NexusContext, i: Add| async move {
-                        Ok::<_, NexusError>(NexusStart::Sync(i.a + i.b))
-                    },
-                )
-                .nexus_operation(
-                    "calc",
-                    "slow",
-                    "wait",
-                    |ctx: NexusContext, _: Value| async move {
-                        Ok::<_, NexusError>(NexusStart::<Value>::Async {
-                            operation_token: format!("tok-{}", ctx.request_id),
-                        })
-                    },
-                )
-                .nexus_operation(
-                    "calc",
-                    "math",
-                    "flaky-add",
-                    |ctx: NexusContext, i: Add| async move {
-                        if ctx.attempt == 1 {
-                            return Err(NexusError::retryable("Unavailable", "try later"));
-                        }
-                        Ok(NexusStart::Sync(
-                            json!({"sum": i.a + i.b, "attempt": ctx.attempt}),
-                        ))
-                    },
-                )
-                .nexus_workflow_operation("flows", "steps", "run", "steps")
-        })
-        .start()
-        .await
-        .unwrap()
+                    Ok(NexusStart::Sync(
+                        json!({"sum": i.a + i.b, "attempt": ctx.attempt}),
+                    ))
+                },
+            )
+            .nexus_workflow_operation("flows", "steps", "run", "steps")
+    })
 }
 
 async fn run(host: &Host, id: &str, input: Value) -> Value {
@@ -150,12 +137,10 @@ fn names(host: &Host, id: &str) -> Vec<&'static str> {
         .collect()
 }
 
-use weft_tests::wait_until;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_next_attempt_resumes_from_the_last_heartbeat() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "hb", json!({"mode": "heartbeat", "n": 6})).await;
     // 6 steps; the second attempt started from the third step's checkpoint.
     assert_eq!(v, json!({"steps": 6003}));
@@ -177,8 +162,8 @@ async fn the_next_attempt_resumes_from_the_last_heartbeat() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_workflow_cancels_a_running_activity_and_a_timer() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "c", json!({"mode": "cancel"})).await;
     assert_eq!(v, json!({"activity": "Canceled", "timer_fired": false}));
     let n = names(&host, "c");
@@ -217,8 +202,8 @@ async fn a_workflow_cancels_a_running_activity_and_a_timer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_timeout_ends_the_activity_with_its_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "t", json!({"mode": "timeouts"})).await;
     assert_eq!(
         v,
@@ -246,8 +231,8 @@ async fn each_timeout_ends_the_activity_with_its_name() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_queue_runs_at_most_its_concurrency() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "q", json!({"mode": "queues"})).await;
     let (a, b) = (&v["a"], &v["b"]);
     let overlap =
@@ -281,8 +266,8 @@ async fn a_task_queue_runs_at_most_its_concurrency() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nexus_operations_sync_async_and_workflow_backed() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
 
     // Synchronous: Scheduled then Completed, no Started.
     let v = run(&host, "ns", json!({"mode": "nexus-sync", "n": 40})).await;

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use weft::history::{CancellationType, EventKind};
-use weft::{ActivityContext, ActivityError, Host, HostBuilder, Limits, WorkflowOutcome};
-use weft_tests::wait_until;
+use weft::{ActivityContext, ActivityError, Host, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 /// What each `stubborn` activity (by key) saw: told of the cancel, and finished.
 static SEEN: Mutex<Option<HashMap<String, (bool, bool)>>> = Mutex::new(None);
@@ -34,32 +34,25 @@ struct Stubborn {
     key: String,
 }
 
-async fn host(dir: &tempfile::TempDir) -> Host {
-    HostBuilder::new(dir.path().join("cancellation.redb"))
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .namespace("default", |ns| {
-            ns.workflow_file("features", weft_tests::FEATURES).activity(
-                "stubborn",
-                // Heartbeats for 1.5 s, notes a cancel request, and finishes anyway.
-                |ctx: ActivityContext, s: Stubborn| async move {
-                    for _ in 0..50 {
-                        tokio::time::sleep(Duration::from_millis(30)).await;
-                        let _ = ctx.heartbeat(&"working").await;
-                        if ctx.is_cancel_requested() {
-                            note(&s.key, |n| n.0 = true);
-                        }
+/// The `features` workflow with the `stubborn` activity.
+fn test_host() -> TestHost {
+    TestHost::new().namespace("default", |ns| {
+        ns.workflow_file("features", weft_tests::FEATURES).activity(
+            "stubborn",
+            // Heartbeats for 1.5 s, notes a cancel request, and finishes anyway.
+            |ctx: ActivityContext, s: Stubborn| async move {
+                for _ in 0..50 {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    let _ = ctx.heartbeat(&"working").await;
+                    if ctx.is_cancel_requested() {
+                        note(&s.key, |n| n.0 = true);
                     }
-                    note(&s.key, |n| n.1 = true);
-                    Ok::<_, ActivityError>("finished".to_string())
-                },
-            )
-        })
-        .start()
-        .await
-        .unwrap()
+                }
+                note(&s.key, |n| n.1 = true);
+                Ok::<_, ActivityError>("finished".to_string())
+            },
+        )
+    })
 }
 
 async fn run(host: &Host, id: &str, cancellation: &str) -> Value {
@@ -87,8 +80,8 @@ fn recorded_type(host: &Host, id: &str) -> CancellationType {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn try_cancel_resolves_at_once_and_the_activity_is_told() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "try", "try-cancel").await;
     assert_eq!(v, json!({"activity": "Canceled"}));
     // The workflow went on while the attempt still ran.
@@ -102,8 +95,8 @@ async fn try_cancel_resolves_at_once_and_the_activity_is_told() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_cancellation_completed_hands_over_the_late_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "wait", "wait").await;
     // The attempt was told, finished anyway, and the workflow got its result.
     assert_eq!(v, json!({"activity": "finished"}));
@@ -125,8 +118,8 @@ async fn wait_cancellation_completed_hands_over_the_late_result() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn abandon_resolves_at_once_and_the_activity_is_never_told() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(&dir).await;
+    let t = test_host();
+    let host = t.start().await;
     let v = run(&host, "abandon", "abandon").await;
     assert_eq!(v, json!({"activity": "Canceled"}));
     assert!(!seen("abandon").1, "the workflow waited for the activity");

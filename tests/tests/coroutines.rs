@@ -5,27 +5,23 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use weft::{ActivityContext, ActivityError, HostBuilder, WorkflowOutcome};
-use weft_tests::wait_until;
+use weft::{ActivityContext, ActivityError, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_handler_and_the_main_code_run_as_coroutines() {
     for cache in [0, 128] {
-        let dir = tempfile::tempdir().unwrap();
-        let host = HostBuilder::new(dir.path().join("co.redb"))
-            .limits(weft::Limits {
-                sticky_cache_entries: cache,
-                ..weft::Limits::default()
-            })
-            .workflow_file("coroutines", weft_tests::COROUTINES)
-            .activity("nap", |_c: ActivityContext, v: Value| async move {
-                let ms = v["ms"].as_u64().unwrap();
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok::<_, ActivityError>(format!("napped {ms}"))
-            })
-            .start()
-            .await
-            .unwrap();
+        let t = TestHost::new()
+            .sticky_cache(cache)
+            .workflow("coroutines", weft_tests::COROUTINES)
+            .with(|b| {
+                b.activity("nap", |_c: ActivityContext, v: Value| async move {
+                    let ms = v["ms"].as_u64().unwrap();
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok::<_, ActivityError>(format!("napped {ms}"))
+                })
+            });
+        let host = t.start().await;
         let c = host.namespace("default").unwrap();
         c.start_workflow("coroutines", "co", json!({"timer_ms": 100}))
             .await

@@ -5,24 +5,17 @@
 //! closed source replays after a restart.
 
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
-use weft::{Client, Host, HostBuilder, Limits, RunStatus, WorkflowOutcome};
-use weft_tests::wait_until;
+use weft::{Client, RunStatus, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
-async fn start_host(db: &Path) -> Host {
-    HostBuilder::new(db)
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .workflow_file("semantics", weft_tests::SEMANTICS)
+/// The `semantics` workflow in the default namespace and in namespace `other`.
+fn test_host() -> TestHost {
+    TestHost::new()
+        .workflow("semantics", weft_tests::SEMANTICS)
         .namespace("other", |ns| {
             ns.workflow_file("semantics", weft_tests::SEMANTICS)
         })
-        .start()
-        .await
-        .unwrap()
 }
 
 fn names(c: &Client, id: &str) -> Vec<&'static str> {
@@ -61,9 +54,8 @@ fn assert_not_found(v: &Value, target: &str) {
 
 #[tokio::test]
 async fn a_workflow_signals_another_and_a_missing_one_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("weft.redb");
-    let host = start_host(&db).await;
+    let t = test_host();
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     let other = host.namespace("other").unwrap();
 
@@ -138,7 +130,7 @@ async fn a_workflow_signals_another_and_a_missing_one_fails() {
 
     // After a restart the closed source still replays against its recorded events.
     host.shutdown().await;
-    let host = start_host(&db).await;
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     assert_eq!(c.history("src").unwrap(), before);
     c.verify_replay("src").unwrap();
@@ -148,9 +140,8 @@ async fn a_workflow_signals_another_and_a_missing_one_fails() {
 
 #[tokio::test]
 async fn a_workflow_cancels_another() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("weft.redb");
-    let host = start_host(&db).await;
+    let t = test_host();
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
 
     c.start_workflow("semantics", "sleeper", json!({"mode": "sleep"}))
@@ -195,7 +186,7 @@ async fn a_workflow_cancels_another() {
     }
 
     host.shutdown().await;
-    let host = start_host(&db).await;
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     c.verify_replay("canceler").unwrap();
     host.shutdown().await;

@@ -7,14 +7,13 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use weft::history::{EventKind, child_start_cause};
 use weft::{
-    ActivityContext, ActivityError, Client, Host, HostBuilder, Limits, NamespaceBuilder, Quotas,
-    RetryPolicy, RunStatus, StartOptions, WorkflowOutcome,
+    ActivityContext, ActivityError, Client, Quotas, RetryPolicy, RunStatus, StartOptions,
+    WorkflowOutcome,
 };
-use weft_tests::wait_until;
+use weft_tests::{TestHost, wait_until};
 
 /// History limit per run of the `bounded` namespace.
 const HISTORY_BYTES: u64 = 1 << 20;
@@ -24,32 +23,22 @@ struct Big {
     size: usize,
 }
 
-fn semantics(ns: NamespaceBuilder) -> NamespaceBuilder {
-    ns.workflow_file("semantics", weft_tests::SEMANTICS)
-        .workflow_file("steps", weft_tests::STEPS)
-        .activity("step", |_c: ActivityContext, v: Value| async move {
-            Ok::<_, ActivityError>(format!("step-{}", v["i"]))
-        })
-        .activity("big", |_c: ActivityContext, b: Big| async move {
-            Ok::<_, ActivityError>("y".repeat(b.size))
-        })
-}
-
-async fn host(db: &Path, quotas: Quotas) -> Host {
-    HostBuilder::new(db)
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .namespace("bounded", |ns| {
-            semantics(ns)
+/// Namespace `bounded`, held to `quotas`: the `semantics`, `steps` and `features` workflows,
+/// the `step` activities, `big` (a string of `size` bytes) and a workflow-backed Nexus
+/// operation.
+fn test_host(quotas: Quotas) -> TestHost {
+    TestHost::new()
+        .steps_in("bounded")
+        .namespace("bounded", move |ns| {
+            ns.workflow_file("semantics", weft_tests::SEMANTICS)
+                .workflow_file("steps", weft_tests::STEPS)
+                .activity("big", |_c: ActivityContext, b: Big| async move {
+                    Ok::<_, ActivityError>("y".repeat(b.size))
+                })
                 .nexus_workflow_operation("flows", "steps", "run", "steps")
                 .workflow_file("features", weft_tests::FEATURES)
-                .quotas(quotas)
+                .quotas(quotas.clone())
         })
-        .start()
-        .await
-        .unwrap()
 }
 
 fn names(c: &Client, id: &str) -> Vec<&'static str> {
@@ -92,16 +81,12 @@ async fn completed(c: &Client, id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_that_would_pass_the_history_limit_is_refused_whole_and_the_run_terminated() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("limits.redb");
-    let host = host(
-        &db,
-        Quotas {
-            max_history_bytes: Some(HISTORY_BYTES),
-            ..Quotas::default()
-        },
-    )
-    .await;
+    let t = test_host(Quotas {
+        max_history_bytes: Some(HISTORY_BYTES),
+        ..Quotas::default()
+    });
+    let db = t.db();
+    let host = t.start().await;
     let c = host.namespace("bounded").unwrap();
 
     // Warm the file up (its first pages and tables) so its size moves with payloads only.
@@ -109,7 +94,7 @@ async fn a_task_that_would_pass_the_history_limit_is_refused_whole_and_the_run_t
         .await
         .unwrap();
     completed(&c, "warm").await;
-    let before = std::fs::metadata(&db).unwrap().len();
+    let before = std::fs::metadata(db).unwrap().len();
 
     // 16 activities of 256 KiB each, all in one task: 4 MiB against a 1 MiB limit.
     let (n, size) = (16u64, 256 * 1024u64);
@@ -154,7 +139,7 @@ async fn a_task_that_would_pass_the_history_limit_is_refused_whole_and_the_run_t
 
     // The database did not grow by the refused payloads (a few pages for the start and the
     // termination, at most).
-    let after = std::fs::metadata(&db).unwrap().len();
+    let after = std::fs::metadata(db).unwrap().len();
     let grown = after.saturating_sub(before);
     eprintln!(
         "database file: {before} bytes before, {after} after (refused {refused_payloads} bytes of payloads)"
@@ -179,15 +164,11 @@ async fn a_task_that_would_pass_the_history_limit_is_refused_whole_and_the_run_t
 
 #[tokio::test(flavor = "multi_thread")]
 async fn results_past_the_limit_terminate_the_run_and_signals_past_it_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(
-        &dir.path().join("results.redb"),
-        Quotas {
-            max_history_bytes: Some(HISTORY_BYTES),
-            ..Quotas::default()
-        },
-    )
-    .await;
+    let t = test_host(Quotas {
+        max_history_bytes: Some(HISTORY_BYTES),
+        ..Quotas::default()
+    });
+    let host = t.start().await;
     let c = host.namespace("bounded").unwrap();
 
     // An activity result of 1.5 MiB cannot be recorded: the run cannot go on without it, so
@@ -236,15 +217,11 @@ async fn results_past_the_limit_terminate_the_run_and_signals_past_it_are_refuse
 
 #[tokio::test(flavor = "multi_thread")]
 async fn children_are_held_to_the_open_workflow_quota_and_continue_as_new_goes_on_at_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = host(
-        &dir.path().join("quota.redb"),
-        Quotas {
-            max_open_workflows: Some(3),
-            ..Quotas::default()
-        },
-    )
-    .await;
+    let t = test_host(Quotas {
+        max_open_workflows: Some(3),
+        ..Quotas::default()
+    });
+    let host = t.start().await;
     let c = host.namespace("bounded").unwrap();
 
     // One open workflow, then a parent (two) whose first child makes three: the second

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use weft::{HostBuilder, Limits, WorkflowOutcome};
-use weft_tests::wait_until;
+use weft::{Limits, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 async fn completed(c: &weft::Client, id: &str) -> Value {
     let outcome = tokio::time::timeout(Duration::from_secs(30), c.result(id))
@@ -23,12 +23,8 @@ async fn completed(c: &weft::Client, id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_with_start_is_handled_before_the_code_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = HostBuilder::new(dir.path().join("sws.redb"))
-        .workflow_file("semantics", weft_tests::SEMANTICS)
-        .start()
-        .await
-        .unwrap();
+    let t = TestHost::new().workflow("semantics", weft_tests::SEMANTICS);
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     c.signal_with_start(
         "semantics",
@@ -51,18 +47,15 @@ async fn a_signal_with_start_is_handled_before_the_code_runs() {
 /// as new carries both into its next run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_recorded_signal_is_lost_when_a_run_closes_or_continues_as_new() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = HostBuilder::new(dir.path().join("close.redb"))
+    let t = TestHost::new()
         .limits(Limits {
             max_task_time: Duration::from_millis(100),
             workflow_task_retry_initial: Duration::from_millis(50),
             workflow_task_retry_max: Duration::from_millis(100),
             ..Limits::default()
         })
-        .workflow_file("semantics", weft_tests::SPIN)
-        .start()
-        .await
-        .unwrap();
+        .workflow("semantics", weft_tests::SPIN);
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     c.start_workflow("semantics", "prevent", json!({"mode": "prevent-close"}))
         .await
@@ -101,15 +94,8 @@ async fn no_recorded_signal_is_lost_when_a_run_closes_or_continues_as_new() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_built_against_wit_0_2_0_still_runs() {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/steps-wit-0.2.0.wasm");
-    let dir = tempfile::tempdir().unwrap();
-    let host = HostBuilder::new(dir.path().join("old.redb"))
-        .workflow_file("steps", fixture)
-        .activity("step", |_c: weft::ActivityContext, v: Value| async move {
-            Ok::<_, weft::ActivityError>(format!("step-{}", v["i"]))
-        })
-        .start()
-        .await
-        .unwrap();
+    let t = TestHost::new().steps().workflow("steps", fixture);
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     c.start_workflow("steps", "old", json!({"count": 2, "sleep_ms": 0}))
         .await
@@ -127,20 +113,15 @@ async fn a_component_built_against_wit_0_2_0_still_runs() {
 /// delivered again with later tasks until its handler succeeds, while the caller waits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_validator_rejects_and_a_panicking_handler_is_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = HostBuilder::new(dir.path().join("updates.redb"))
+    let t = TestHost::new()
         .limits(Limits {
             workflow_task_retry_initial: Duration::from_millis(50),
             workflow_task_retry_max: Duration::from_millis(200),
             ..Limits::default()
         })
-        .workflow_file("semantics", weft_tests::SEMANTICS)
-        .activity("step", |_c: weft::ActivityContext, v: Value| async move {
-            Ok::<_, weft::ActivityError>(format!("step-{}", v["i"]))
-        })
-        .start()
-        .await
-        .unwrap();
+        .steps()
+        .workflow("semantics", weft_tests::SEMANTICS);
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     c.start_workflow("semantics", "u", json!({"mode": "update"}))
         .await

@@ -2,37 +2,23 @@
 //! deployment is reset to its last good task and completes, signals after the point are
 //! delivered again, the CLI resets a file, and a bad reset point is refused without a change.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
-use weft::{
-    ActivityContext, ActivityError, Host, HostBuilder, Limits, ResetOptions, RunStatus,
-    WorkflowOutcome,
-};
-use weft_tests::wait_until;
+use weft::{Host, ResetOptions, RunStatus, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft_cli");
 
-#[derive(Deserialize)]
-struct Step {
-    i: u32,
-}
-
-fn host_with(path: &Path, ty: &str, component: &str) -> HostBuilder {
-    let step = |_ctx: ActivityContext, s: Step| async move {
-        Ok::<_, ActivityError>(format!("step-{}", s.i))
-    };
-    HostBuilder::new(path)
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .activity("step", step)
-        .activity("step_renamed", step)
+/// Starts a host on `t`'s database with its `step` activities and `component` as workflow
+/// type `ty`.
+async fn host_with(t: &TestHost, ty: &str, component: &str) -> Host {
+    t.builder()
         .workflow_file(ty, component)
+        .start()
+        .await
+        .unwrap()
 }
 
 fn count(host: &Host, id: &str, name: &str) -> usize {
@@ -60,14 +46,11 @@ fn weft(db: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_completes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("weft.redb");
+    let t = TestHost::new().steps();
+    let path = t.db();
 
     // Good code runs until the second activity is scheduled.
-    let host = host_with(&path, "steps", weft_tests::STEPS)
-        .start()
-        .await
-        .unwrap();
+    let host = host_with(&t, "steps", weft_tests::STEPS).await;
     host.start_workflow("steps", "s-1", json!({"count": 3, "sleep_ms": 1}))
         .await
         .unwrap();
@@ -78,10 +61,7 @@ async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_complete
     host.shutdown().await;
 
     // The bad deployment fails the run's Workflow Task.
-    let host = host_with(&path, "steps", weft_tests::STEPS_CHANGED)
-        .start()
-        .await
-        .unwrap();
+    let host = host_with(&t, "steps", weft_tests::STEPS_CHANGED).await;
     wait_until("a non-determinism task failure", || {
         count(&host, "s-1", "WorkflowTaskFailed") >= 1
     })
@@ -90,27 +70,24 @@ async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_complete
     host.shutdown().await;
 
     // A reset point that is not a WorkflowTaskCompleted is refused and changes nothing.
-    let (_, before, _) = weft(&path, &["history", "s-1"]);
-    let (code, _, err) = weft(&path, &["reset", "s-1", "--event", "1"]);
+    let (_, before, _) = weft(path, &["history", "s-1"]);
+    let (code, _, err) = weft(path, &["reset", "s-1", "--event", "1"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("event 1") && err.contains("not a WorkflowTaskCompleted"),
         "{err}"
     );
     assert!(err.contains("nothing was changed"), "{err}");
-    let (_, after, _) = weft(&path, &["history", "s-1"]);
+    let (_, after, _) = weft(path, &["history", "s-1"]);
     assert_eq!(before, after);
 
     // Reset to the last good task, offline.
-    let (code, out, err) = weft(&path, &["reset", "s-1", "--reason", "bad deploy"]);
+    let (code, out, err) = weft(path, &["reset", "s-1", "--reason", "bad deploy"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("new run"), "{out}");
 
     // The good code completes the new run.
-    let host = host_with(&path, "steps", weft_tests::STEPS)
-        .start()
-        .await
-        .unwrap();
+    let host = host_with(&t, "steps", weft_tests::STEPS).await;
     let outcome = host.result("s-1").await.unwrap();
     assert_eq!(
         outcome,
@@ -129,7 +106,7 @@ async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_complete
     )));
     host.verify_replay("s-1").unwrap();
     host.shutdown().await;
-    let (_, out, _) = weft(&path, &["describe", "s-1"]);
+    let (_, out, _) = weft(path, &["describe", "s-1"]);
     assert!(out.contains(&old_run), "{out}");
 }
 
@@ -158,12 +135,8 @@ async fn run_with_signal(host: &Host, id: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signals_after_the_reset_point_are_delivered_again_unless_asked_not_to() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("weft.redb");
-    let host = host_with(&path, "versioned", weft_tests::VERSIONED_V1)
-        .start()
-        .await
-        .unwrap();
+    let t = TestHost::new().steps();
+    let host = host_with(&t, "versioned", weft_tests::VERSIONED_V1).await;
     let first_task = run_with_signal(&host, "v").await;
 
     // A closed run is reset to its first task; the signal is delivered again.

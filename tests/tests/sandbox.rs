@@ -7,21 +7,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use weft::history::{EventKind, WorkflowTaskFailedCause};
-use weft::{
-    ActivityContext, ActivityError, Client, HostBuilder, Limits, NamespaceBuilder, RunStatus,
-    WorkflowOutcome,
-};
-use weft_tests::wait_until;
+use weft::{ActivityContext, ActivityError, Client, Limits, RunStatus, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 #[derive(Deserialize)]
 struct Step {
     i: u32,
-}
-
-fn step_activity(ns: NamespaceBuilder) -> NamespaceBuilder {
-    ns.activity("step", |_c: ActivityContext, s: Step| async move {
-        Ok::<_, ActivityError>(format!("step-{}", s.i))
-    })
 }
 
 async fn completed(client: &Client, id: &str) -> Value {
@@ -34,18 +25,11 @@ async fn completed(client: &Client, id: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_wasi_import_answers_from_the_history_and_replays_identically() {
     for cache in [0, 128] {
-        let dir = tempfile::tempdir().unwrap();
-        let host = HostBuilder::new(dir.path().join("wasi.redb"))
-            .limits(Limits {
-                sticky_cache_entries: cache,
-                ..Limits::default()
-            })
-            .namespace("default", |ns| {
-                step_activity(ns).workflow_file("wasi-probe", weft_tests::WASI_PROBE)
-            })
-            .start()
-            .await
-            .unwrap();
+        let t = TestHost::new()
+            .sticky_cache(cache)
+            .steps()
+            .workflow("wasi-probe", weft_tests::WASI_PROBE);
+        let host = t.start().await;
         let client = host.namespace("default").unwrap();
         let mut reports = Vec::new();
         for id in ["probe-a", "probe-b"] {
@@ -122,7 +106,6 @@ async fn every_wasi_import_answers_from_the_history_and_replays_identically() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_that_sleep_or_block_forever_hold_no_slot_and_a_neighbour_runs() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = Limits {
         max_task_time: Duration::from_millis(400),
         max_concurrent_workflow_tasks: 2,
@@ -130,17 +113,15 @@ async fn guests_that_sleep_or_block_forever_hold_no_slot_and_a_neighbour_runs() 
         workflow_task_retry_max: Duration::from_millis(300),
         ..Limits::default()
     };
-    let host = HostBuilder::new(dir.path().join("blocked.redb"))
+    let t = TestHost::new()
         .limits(limits)
+        .steps_in("hostile")
         .namespace("hostile", |ns| {
-            step_activity(ns).workflow_file("wasi-probe", weft_tests::WASI_PROBE)
+            ns.workflow_file("wasi-probe", weft_tests::WASI_PROBE)
         })
-        .namespace("good", |ns| {
-            step_activity(ns).workflow_file("steps", weft_tests::STEPS)
-        })
-        .start()
-        .await
-        .unwrap();
+        .steps_in("good")
+        .namespace("good", |ns| ns.workflow_file("steps", weft_tests::STEPS));
+    let host = t.start().await;
     let hostile = host.namespace("hostile").unwrap();
     let good = host.namespace("good").unwrap();
     for i in 0..2 {
@@ -211,18 +192,10 @@ async fn guests_that_sleep_or_block_forever_hold_no_slot_and_a_neighbour_runs() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_asking_for_bulk_randomness_fails_its_task() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = HostBuilder::new(dir.path().join("random.redb"))
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .namespace("default", |ns| {
-            step_activity(ns).workflow_file("wasi-probe", weft_tests::WASI_PROBE)
-        })
-        .start()
-        .await
-        .unwrap();
+    let t = TestHost::new()
+        .steps()
+        .workflow("wasi-probe", weft_tests::WASI_PROBE);
+    let host = t.start().await;
     let client = host.namespace("default").unwrap();
     client
         .start_workflow("wasi-probe", "flood", json!({"mode": "random-flood"}))
@@ -252,18 +225,18 @@ async fn a_guest_asking_for_bulk_randomness_fails_its_task() {
 async fn a_fan_out_tenant_gets_its_share_and_a_neighbour_keeps_its_latency() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
+    let t = TestHost::new().limits(Limits {
         max_concurrent_activities: 16,
         ..Limits::default()
-    };
+    });
     let busy_running = Arc::new(AtomicUsize::new(0));
     let calm_running = Arc::new(AtomicUsize::new(0));
     let worst = Arc::new(AtomicUsize::new(0));
     let (b, c, w) = (busy_running.clone(), calm_running.clone(), worst.clone());
     let (c2, b2) = (calm_running.clone(), busy_running.clone());
-    let host = HostBuilder::new(dir.path().join("fair.redb"))
-        .limits(limits)
+    // The activities take the counters by move: they go on the builder of this one start.
+    let host = t
+        .builder()
         .namespace("busy", move |ns| {
             ns.workflow_file("fanout", weft_tests::FANOUT).activity(
                 "work",

@@ -4,72 +4,49 @@
 //! events by their Temporal names.
 
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use weft::{
-    ActivityContext, ActivityError, Client, Host, HostBuilder, HostError, IdReusePolicy, Limits,
-    RetryPolicy, RunStatus, StartOptions, WorkflowOutcome,
+    ActivityContext, ActivityError, Client, Host, HostError, IdReusePolicy, RetryPolicy, RunStatus,
+    StartOptions, WorkflowOutcome,
 };
-use weft_tests::wait_until;
+use weft_tests::{TestHost, wait_until};
 
 struct Env {
     host: Host,
     client: Client,
-    /// Runs of the `step` activity.
-    steps: Arc<AtomicUsize>,
-    db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    /// Its database and configuration, and the runs of its `step` activity.
+    test: TestHost,
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("weft.redb");
-    let steps = Arc::new(AtomicUsize::new(0));
-    let host = start_host(&db, steps.clone()).await;
+    let test = test_host();
+    let host = test.start().await;
     let client = host.namespace("default").unwrap();
-    Env {
-        host,
-        client,
-        steps,
-        db,
-        _dir: dir,
-    }
+    Env { host, client, test }
 }
 
-async fn start_host(db: &std::path::Path, steps: Arc<AtomicUsize>) -> Host {
-    let s2 = steps;
-    HostBuilder::new(db)
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .workflow_file("semantics", weft_tests::SEMANTICS)
-        .workflow_file("versioned", weft_tests::VERSIONED_V1)
-        .activity("step", move |_c: ActivityContext, v: Value| {
-            let s2 = s2.clone();
-            async move {
-                s2.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, ActivityError>(format!("step-{}", v["i"]))
-            }
-        })
-        .activity("blocking", |ctx: ActivityContext, _: Value| async move {
-            loop {
-                ctx.heartbeat(&()).await?;
-                if ctx.is_cancel_requested() {
-                    return Err(ActivityError::canceled("gave up"));
+/// The `semantics` and `versioned` workflows with the activities they use.
+fn test_host() -> TestHost {
+    TestHost::new()
+        .steps()
+        .workflow("semantics", weft_tests::SEMANTICS)
+        .workflow("versioned", weft_tests::VERSIONED_V1)
+        .with(|b| {
+            b.activity("blocking", |ctx: ActivityContext, _: Value| async move {
+                loop {
+                    ctx.heartbeat(&()).await?;
+                    if ctx.is_cancel_requested() {
+                        return Err(ActivityError::canceled("gave up"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            #[allow(unreachable_code)]
-            Ok::<String, ActivityError>(String::new())
+                #[allow(unreachable_code)]
+                Ok::<String, ActivityError>(String::new())
+            })
+            .activity("compensate", |_c: ActivityContext, v: Value| async move {
+                Ok::<_, ActivityError>(format!("undone {}", v["undo"]))
+            })
         })
-        .activity("compensate", |_c: ActivityContext, v: Value| async move {
-            Ok::<_, ActivityError>(format!("undone {}", v["undo"]))
-        })
-        .start()
-        .await
-        .unwrap()
 }
 
 fn names(c: &Client, id: &str) -> Vec<&'static str> {
@@ -238,11 +215,7 @@ async fn updates_are_validated_accepted_and_answered() {
     assert_eq!(completed(c, "upd").await, json!({"total": 15}));
     assert_eq!(count(c, "upd", "WorkflowExecutionUpdateAccepted"), 2);
     assert_eq!(count(c, "upd", "WorkflowExecutionUpdateCompleted"), 2);
-    assert_eq!(
-        e.steps.load(Ordering::SeqCst),
-        2,
-        "each accepted update ran once"
-    );
+    assert_eq!(e.test.step_runs(), 2, "each accepted update ran once");
     c.verify_replay("upd").unwrap();
     e.host.shutdown().await;
 }
@@ -622,31 +595,32 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
         })
         .await;
     }
-    let (steps, db) = (e.steps.clone(), e.db.clone());
+    let t = e.test;
+    let db = t.db();
     drop(e.client);
     e.host.shutdown().await;
 
     let component = weft_tests::SEMANTICS;
-    let (code, out, err) = weft_cli(&db, &["query", "sig", "tally", "--component", component]);
+    let (code, out, err) = weft_cli(db, &["query", "sig", "tally", "--component", component]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(r#""sum":1"#), "{out}");
     for args in [
         ["signal", "sig", "add", "2"],
         ["signal", "sig", "done", "null"],
     ] {
-        let (code, _, err) = weft_cli(&db, &args);
+        let (code, _, err) = weft_cli(db, &args);
         assert_eq!(code, 0, "{err}");
     }
     // A query answers from the last completed Workflow Task: signals no task has processed
     // yet are not in its state.
-    let (code, out, err) = weft_cli(&db, &["query", "sig", "tally", "--component", component]);
+    let (code, out, err) = weft_cli(db, &["query", "sig", "tally", "--component", component]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(r#""sum":1"#) && out.contains(r#""done":false"#),
         "{out}"
     );
     let (code, _, err) = weft_cli(
-        &db,
+        db,
         &["update", "upd", "add", "-1", "--component", component],
     );
     assert_eq!(code, 1);
@@ -655,7 +629,7 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
         "{err}"
     );
     let (code, out, err) = weft_cli(
-        &db,
+        db,
         &[
             "update",
             "upd",
@@ -669,14 +643,14 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("accepted"), "{out}");
-    let (code, _, err) = weft_cli(&db, &["terminate", "zzz", "--reason", "done with it"]);
+    let (code, _, err) = weft_cli(db, &["terminate", "zzz", "--reason", "done with it"]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, _) = weft_cli(&db, &["describe", "zzz"]);
+    let (code, out, _) = weft_cli(db, &["describe", "zzz"]);
     assert_eq!(code, 0);
     assert!(out.contains("Terminated"), "{out}");
     // Signal-with-start from the command line.
     let (code, out, err) = weft_cli(
-        &db,
+        db,
         &[
             "signal",
             "late",
@@ -690,12 +664,12 @@ async fn the_cli_signals_queries_updates_and_terminates_between_host_runs() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("started late"), "{out}");
-    let (code, out, _) = weft_cli(&db, &["history", "sig", "--json"]);
+    let (code, out, _) = weft_cli(db, &["history", "sig", "--json"]);
     assert_eq!(code, 0);
     assert_eq!(out.matches("WorkflowExecutionSignaled").count(), 3, "{out}");
 
     // A host started on the file carries on from what the command line recorded.
-    let host = start_host(&db, steps).await;
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     assert_eq!(completed(&c, "sig").await["seen"], json!([1, 2]));
     assert_eq!(c.update_result("upd", "u-cli").await.unwrap(), json!(3));

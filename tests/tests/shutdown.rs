@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
-use weft::{ActivityContext, ActivityError, Client, HostBuilder, Limits};
-use weft_tests::wait_until;
+use weft::{ActivityContext, ActivityError, Client, Limits};
+use weft_tests::{TestHost, wait_until};
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft_cli");
 const HOST: &str = env!("CARGO_BIN_EXE_test_host");
@@ -58,19 +57,16 @@ fn assert_closed_cleanly(db: &Path, ids: &[&str]) {
 }
 
 async fn shutdown_leaves_a_clean_file(sticky_entries: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("w.redb");
+    let t = TestHost::new()
+        .sticky_cache(sticky_entries)
+        .workflow("steps", weft_tests::STEPS);
+    let db = t.db();
     // An activity keeps a client of its own host, as a handler that starts or signals other
     // workflows does: the host holds the handler, the handler holds the host.
     let own: Arc<OnceLock<Client>> = Arc::new(OnceLock::new());
     let kept = own.clone();
-    let host = HostBuilder::new(&db)
-        .limits(Limits {
-            sticky_cache_entries: sticky_entries,
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .workflow_file("steps", weft_tests::STEPS)
+    let host = t
+        .builder()
         .activity("step", move |_c: ActivityContext, v: Value| {
             let _client = kept.clone();
             async move { Ok::<_, ActivityError>(format!("step-{}", v["i"])) }
@@ -99,7 +95,7 @@ async fn shutdown_leaves_a_clean_file(sticky_entries: usize) {
     .await;
     drop(c);
     host.shutdown().await;
-    assert_closed_cleanly(&db, &["done", "open"]);
+    assert_closed_cleanly(db, &["done", "open"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -114,14 +110,13 @@ async fn shutdown_closes_the_database_with_the_sticky_cache_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_kept_after_shutdown_reports_the_closed_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("w.redb");
-    let host = HostBuilder::new(&db).start().await.unwrap();
+    let t = TestHost::new();
+    let host = t.start().await;
     let c = host.namespace("default").unwrap();
     host.shutdown().await;
     let err = c.describe("any").expect_err("the database is closed");
     assert!(err.to_string().contains("is closed"), "{err}");
-    assert_closed_cleanly(&db, &[]);
+    assert_closed_cleanly(t.db(), &[]);
 }
 
 #[test]

@@ -3,27 +3,21 @@
 //! restart in the middle record the same histories, event by event.
 
 use serde_json::{Value, json};
-use std::path::Path;
-use std::time::Duration;
-use weft::{ActivityContext, ActivityError, Client, Host, HostBuilder, Limits};
-use weft_tests::wait_until;
+use weft::{Client, Limits};
+use weft_tests::{TestHost, wait_until};
 
-async fn host(db: &Path, entries: usize, bytes: usize) -> Host {
-    HostBuilder::new(db)
+/// The `semantics` and `steps` workflows with a sticky cache of `entries` instances and
+/// `bytes` of memory.
+fn test_host(entries: usize, bytes: usize) -> TestHost {
+    TestHost::new()
         .limits(Limits {
             sticky_cache_entries: entries,
             sticky_cache_memory_bytes: bytes,
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
+            ..weft_tests::test_limits()
         })
-        .workflow_file("semantics", weft_tests::SEMANTICS)
-        .workflow_file("steps", weft_tests::STEPS)
-        .activity("step", |_c: ActivityContext, v: Value| async move {
-            Ok::<_, ActivityError>(format!("step-{}", v["i"]))
-        })
-        .start()
-        .await
-        .unwrap()
+        .steps()
+        .workflow("semantics", weft_tests::SEMANTICS)
+        .workflow("steps", weft_tests::STEPS)
 }
 
 /// Waits until `id` has no Workflow Task pending and no activity or timer under way, so the
@@ -75,9 +69,8 @@ async fn scenarios(
     bytes: usize,
     restart: bool,
 ) -> (Vec<Vec<Value>>, weft::sticky::CacheStats) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("w.redb");
-    let mut h = host(&db, entries, bytes).await;
+    let t = test_host(entries, bytes);
+    let mut h = t.start().await;
     let mut c = h.namespace("default").unwrap();
     // Two signal workflows driven in turns: with one cache slot they evict each other.
     for id in ["a", "b"] {
@@ -104,7 +97,7 @@ async fn scenarios(
         if restart && v == 2 {
             drop(c);
             h.shutdown().await;
-            h = host(&db, entries, bytes).await;
+            h = t.start().await;
             c = h.namespace("default").unwrap();
         }
     }

@@ -1,44 +1,11 @@
 //! Many tenants in one host: hostile components of one namespace next to a well-behaved
 //! workflow of another, API keys that reach one namespace only, and per-namespace quotas.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use weft::history::{EventKind, WorkflowTaskFailedCause};
-use weft::{
-    ActivityContext, ActivityError, Client, HostBuilder, HostError, Limits, NamespaceBuilder,
-    Quotas, RunStatus, WorkflowOutcome,
-};
-
-#[derive(Deserialize)]
-struct Step {
-    i: u32,
-}
-
-fn order_activities(ns: NamespaceBuilder) -> NamespaceBuilder {
-    ns.activity(
-        "reserve_inventory",
-        |_c: ActivityContext, _i: Value| async move {
-            Ok::<_, ActivityError>(json!({"reservation_id": "rsv-1"}))
-        },
-    )
-    .activity("charge_card", |_c: ActivityContext, _i: Value| async move {
-        Ok::<_, ActivityError>(json!({"charge_id": "ch-1"}))
-    })
-    .activity(
-        "release_inventory",
-        |_c: ActivityContext, _i: Value| async move { Ok::<_, ActivityError>(json!({})) },
-    )
-    .activity("ship_order", |_c: ActivityContext, _i: Value| async move {
-        Ok::<_, ActivityError>(json!({"tracking_number": "TRK-1"}))
-    })
-}
-
-fn step_activity(ns: NamespaceBuilder) -> NamespaceBuilder {
-    ns.activity("step", |_c: ActivityContext, s: Step| async move {
-        Ok::<_, ActivityError>(format!("step-{}", s.i))
-    })
-}
+use weft::{Client, HostError, Limits, Quotas, RunStatus, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 fn order_input(id: &str) -> Value {
     json!({
@@ -48,8 +15,6 @@ fn order_input(id: &str) -> Value {
         "ship_after_ms": 10
     })
 }
-
-use weft_tests::wait_until;
 
 /// Waits until `id`'s Workflow Task has failed at least twice and returns the last failure.
 async fn task_failure(client: &Client, id: &str) -> String {
@@ -82,7 +47,6 @@ async fn good_order(client: &Client, id: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_normally() {
-    let dir = tempfile::tempdir().unwrap();
     let limits = Limits {
         max_task_time: Duration::from_millis(300),
         max_memory_bytes: 64 << 20,
@@ -93,14 +57,13 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
         max_concurrent_workflow_tasks: 4,
         ..Limits::default()
     };
-    let host = HostBuilder::new(dir.path().join("tenants.redb"))
+    let t = TestHost::new()
         .limits(limits)
-        .namespace("shop", |ns| {
-            order_activities(ns).workflow_file("order", weft_tests::ORDER)
-        })
+        .order_activities_in("shop")
+        .namespace("shop", |ns| ns.workflow_file("order", weft_tests::ORDER))
+        .steps_in("hostile")
         .namespace("hostile", |ns| {
-            step_activity(ns)
-                .workflow_file("spin", weft_tests::SPIN)
+            ns.workflow_file("spin", weft_tests::SPIN)
                 .workflow_file("memory-bomb", weft_tests::MEMORY_BOMB)
                 .workflow_file("deep-recursion", weft_tests::DEEP_RECURSION)
                 .workflow_file("replay-trap", weft_tests::REPLAY_TRAP)
@@ -111,10 +74,8 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
                     max_concurrent_workflow_tasks: Some(2),
                     ..Quotas::default()
                 })
-        })
-        .start()
-        .await
-        .unwrap();
+        });
+    let host = t.start().await;
     let shop = host.namespace("shop").unwrap();
     let hostile = host.namespace("hostile").unwrap();
 
@@ -252,23 +213,20 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_api_key_reaches_its_own_namespace_only() {
-    let dir = tempfile::tempdir().unwrap();
     let acme_key = "acme-0123456789abcdef";
     let globex_key = "globex-0123456789abcdef";
-    let host = HostBuilder::new(dir.path().join("keys.redb"))
-        .namespace("acme", |ns| {
-            step_activity(ns)
-                .workflow_file("steps", weft_tests::STEPS)
+    let t = TestHost::new()
+        .steps_in("acme")
+        .namespace("acme", move |ns| {
+            ns.workflow_file("steps", weft_tests::STEPS)
                 .api_key(acme_key)
         })
-        .namespace("globex", |ns| {
-            step_activity(ns)
-                .workflow_file("steps", weft_tests::STEPS)
+        .steps_in("globex")
+        .namespace("globex", move |ns| {
+            ns.workflow_file("steps", weft_tests::STEPS)
                 .api_key(globex_key)
-        })
-        .start()
-        .await
-        .unwrap();
+        });
+    let host = t.start().await;
     let acme = host.client(acme_key).unwrap();
     let globex = host.client(globex_key).unwrap();
     assert_eq!(acme.namespace().as_str(), "acme");
@@ -320,24 +278,24 @@ async fn an_api_key_reaches_its_own_namespace_only() {
     host.shutdown().await;
 
     // Keys are checked when the host is built.
-    let err = HostBuilder::new(dir.path().join("k2.redb"))
+    let err = TestHost::new()
         .namespace("a", |ns| ns.api_key("short"))
-        .start()
+        .try_start()
         .await
         .err()
         .unwrap();
     assert!(err.to_string().contains("at least 16"), "{err}");
-    let err = HostBuilder::new(dir.path().join("k3.redb"))
-        .namespace("a", |ns| ns.api_key(acme_key))
-        .namespace("b", |ns| ns.api_key(acme_key))
-        .start()
+    let err = TestHost::new()
+        .namespace("a", move |ns| ns.api_key(acme_key))
+        .namespace("b", move |ns| ns.api_key(acme_key))
+        .try_start()
         .await
         .err()
         .unwrap();
     assert!(err.to_string().contains("two namespaces"), "{err}");
-    let err = HostBuilder::new(dir.path().join("k4.redb"))
+    let err = TestHost::new()
         .namespace("no/slash", |ns| ns)
-        .start()
+        .try_start()
         .await
         .err()
         .unwrap();
@@ -346,34 +304,31 @@ async fn an_api_key_reaches_its_own_namespace_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn namespace_quotas_refuse_new_work_and_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("quotas.redb");
-    let host = HostBuilder::new(&path)
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .namespace("small", |ns| {
-            step_activity(ns)
-                .workflow_file("steps", weft_tests::STEPS)
-                .quotas(Quotas {
-                    max_open_workflows: Some(2),
-                    max_payload_bytes: Some(1024),
-                    max_history_events: Some(40),
-                    ..Quotas::default()
-                })
-        })
+    // Namespace `small` is held to the quotas given at each start.
+    let t = TestHost::new()
+        .steps_in("small")
+        .steps_in("tiny")
         .namespace("tiny", |ns| {
-            step_activity(ns)
-                .workflow_file("steps", weft_tests::STEPS)
-                .quotas(Quotas {
-                    max_stored_bytes: Some(300),
-                    ..Quotas::default()
-                })
-        })
-        .start()
-        .await
-        .unwrap();
+            ns.workflow_file("steps", weft_tests::STEPS).quotas(Quotas {
+                max_stored_bytes: Some(300),
+                ..Quotas::default()
+            })
+        });
+    let start = |small: Quotas| {
+        t.builder()
+            .namespace("small", |ns| {
+                ns.workflow_file("steps", weft_tests::STEPS).quotas(small)
+            })
+            .start()
+    };
+    let host = start(Quotas {
+        max_open_workflows: Some(2),
+        max_payload_bytes: Some(1024),
+        max_history_events: Some(40),
+        ..Quotas::default()
+    })
+    .await
+    .unwrap();
     let small = host.namespace("small").unwrap();
 
     // Open workflows.
@@ -413,31 +368,13 @@ async fn namespace_quotas_refuse_new_work_and_lose_nothing() {
     host.shutdown().await;
 
     // The operator raises the open-workflow quota; the restarted host applies it.
-    let host = HostBuilder::new(&path)
-        .limits(Limits {
-            workflow_task_retry_initial: Duration::from_millis(50),
-            ..Limits::default()
-        })
-        .namespace("small", |ns| {
-            step_activity(ns)
-                .workflow_file("steps", weft_tests::STEPS)
-                .quotas(Quotas {
-                    max_open_workflows: Some(3),
-                    max_history_events: Some(40),
-                    ..Quotas::default()
-                })
-        })
-        .namespace("tiny", |ns| {
-            step_activity(ns)
-                .workflow_file("steps", weft_tests::STEPS)
-                .quotas(Quotas {
-                    max_stored_bytes: Some(300),
-                    ..Quotas::default()
-                })
-        })
-        .start()
-        .await
-        .unwrap();
+    let host = start(Quotas {
+        max_open_workflows: Some(3),
+        max_history_events: Some(40),
+        ..Quotas::default()
+    })
+    .await
+    .unwrap();
     let small = host.namespace("small").unwrap();
     assert_eq!(small.usage().unwrap().open_workflows, 2);
     // History events: a run that would pass the quota is terminated, as Temporal does.

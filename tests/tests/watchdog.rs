@@ -5,18 +5,12 @@
 //! host call no longer blocks, completes the workflow. In its own test binary because the
 //! fault switch is process-wide.
 
-use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
-use weft::{ActivityContext, ActivityError, HostBuilder, Limits, RunStatus, WorkflowOutcome};
-use weft_tests::wait_until;
-
-#[derive(Deserialize)]
-struct Step {
-    i: u32,
-}
+use weft::{Limits, RunStatus, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_blocked_in_a_host_call_is_given_up_on_from_outside() {
@@ -27,7 +21,6 @@ async fn a_task_blocked_in_a_host_call_is_given_up_on_from_outside() {
 }
 
 async fn blocked_task_is_given_up_on(cache: usize) {
-    let dir = tempfile::tempdir().unwrap();
     let limits = Limits {
         max_task_time: Duration::from_millis(300),
         task_watchdog_grace: Duration::from_millis(200),
@@ -38,16 +31,12 @@ async fn blocked_task_is_given_up_on(cache: usize) {
         sticky_cache_entries: cache,
         ..Limits::default()
     };
-    let host = HostBuilder::new(dir.path().join("watchdog.redb"))
+    let t = TestHost::new()
         .limits(limits)
-        .workflow_file("wasi-probe", weft_tests::WASI_PROBE)
-        .workflow_file("steps", weft_tests::STEPS)
-        .activity("step", |_c: ActivityContext, s: Step| async move {
-            Ok::<_, ActivityError>(format!("step-{}", s.i))
-        })
-        .start()
-        .await
-        .unwrap();
+        .steps()
+        .workflow("wasi-probe", weft_tests::WASI_PROBE)
+        .workflow("steps", weft_tests::STEPS);
+    let host = t.start().await;
     let client = host.namespace("default").unwrap();
     weft::wasi::FAULT_BLOCK_MS.store(5_000, Ordering::SeqCst);
     client

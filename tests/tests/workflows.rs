@@ -1,60 +1,15 @@
 //! Workflows end to end through real components and real database files: results, recorded
 //! events, replay, task failures versus execution failures, admission.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::Duration;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
-use weft::{
-    ActivityContext, ActivityError, Host, HostBuilder, HostError, Limits, ReplayMode, RunStatus,
-    WorkflowOutcome,
-};
+use weft::{Host, HostBuilder, HostError, ReplayMode, RunStatus, WorkflowOutcome};
+use weft_tests::{TestHost, wait_until};
 
-#[derive(Deserialize)]
-struct Step {
-    i: u32,
-}
-
-fn fast_limits() -> Limits {
-    Limits {
-        workflow_task_retry_initial: Duration::from_millis(50),
-        ..Limits::default()
-    }
-}
-
-fn with_steps(b: HostBuilder) -> HostBuilder {
-    let step = |_ctx: ActivityContext, s: Step| async move {
-        Ok::<_, ActivityError>(format!("step-{}", s.i))
-    };
-    b.limits(fast_limits())
-        .activity("step", step)
-        .activity("step_renamed", step)
-}
-
-fn with_order_activities(b: HostBuilder) -> HostBuilder {
-    b.activity(
-        "reserve_inventory",
-        |_c: ActivityContext, _i: Value| async move {
-            Ok::<_, ActivityError>(json!({"reservation_id": "rsv-1"}))
-        },
-    )
-    .activity("charge_card", |_c: ActivityContext, i: Value| async move {
-        if i["card_number"].as_str().unwrap_or("").starts_with("4000") {
-            return Err(ActivityError::non_retryable(
-                "CardDeclined",
-                "the card was declined",
-            ));
-        }
-        Ok(json!({"charge_id": "ch-1"}))
-    })
-    .activity(
-        "release_inventory",
-        |_c: ActivityContext, _i: Value| async move { Ok::<_, ActivityError>(json!({})) },
-    )
-    .activity("ship_order", |_c: ActivityContext, _i: Value| async move {
-        Ok::<_, ActivityError>(json!({"tracking_number": "TRK-1"}))
-    })
+/// The `step` activities and the order example's activities in the default namespace.
+fn test_host() -> TestHost {
+    TestHost::new().steps().order_activities_in("default")
 }
 
 fn order_input(card: &str) -> Value {
@@ -74,20 +29,10 @@ fn event_names(host: &Host, id: &str) -> Vec<&'static str> {
         .collect()
 }
 
-use weft_tests::wait_until;
-
-fn db(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    dir.path().join("weft.redb")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn order_runs_activities_concurrently_waits_on_a_timer_and_replays_identically() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = with_order_activities(HostBuilder::new(db(&dir)))
-        .workflow_file("order", weft_tests::ORDER)
-        .start()
-        .await
-        .unwrap();
+    let t = test_host().workflow("order", weft_tests::ORDER);
+    let host = t.start().await;
     host.start_workflow("order", "o-1", order_input("4242"))
         .await
         .unwrap();
@@ -138,12 +83,8 @@ async fn order_runs_activities_concurrently_waits_on_a_timer_and_replays_identic
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_declined_card_compensates_and_fails_the_execution() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = with_order_activities(HostBuilder::new(db(&dir)))
-        .workflow_file("order", weft_tests::ORDER)
-        .start()
-        .await
-        .unwrap();
+    let t = test_host().workflow("order", weft_tests::ORDER);
+    let host = t.start().await;
     host.start_workflow("order", "o-2", order_input("4000 0002"))
         .await
         .unwrap();
@@ -175,12 +116,8 @@ async fn a_declined_card_compensates_and_fails_the_execution() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_guest_sees_history_time_seeded_random_and_no_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = with_steps(HostBuilder::new(db(&dir)))
-        .workflow_file("probe", weft_tests::PROBE)
-        .start()
-        .await
-        .unwrap();
+    let t = test_host().workflow("probe", weft_tests::PROBE);
+    let host = t.start().await;
     host.start_workflow("probe", "p-1", json!(null))
         .await
         .unwrap();
@@ -210,11 +147,7 @@ async fn the_guest_sees_history_time_seeded_random_and_no_environment() {
     host.shutdown().await;
 
     // A second run gets a different seed.
-    let host = with_steps(HostBuilder::new(db(&dir)))
-        .workflow_file("probe", weft_tests::PROBE)
-        .start()
-        .await
-        .unwrap();
+    let host = t.start().await;
     host.start_workflow("probe", "p-2", json!(null))
         .await
         .unwrap();
@@ -227,12 +160,8 @@ async fn the_guest_sees_history_time_seeded_random_and_no_environment() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_workflow_error_fails_the_execution() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = with_steps(HostBuilder::new(db(&dir)))
-        .workflow_file("fails", weft_tests::FAILS)
-        .start()
-        .await
-        .unwrap();
+    let t = test_host().workflow("fails", weft_tests::FAILS);
+    let host = t.start().await;
     host.start_workflow("fails", "f-1", json!({"mode": "error"}))
         .await
         .unwrap();
@@ -249,12 +178,8 @@ async fn a_workflow_error_fails_the_execution() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_panic_fails_the_workflow_task_and_the_execution_stays_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = with_steps(HostBuilder::new(db(&dir)))
-        .workflow_file("fails", weft_tests::FAILS)
-        .start()
-        .await
-        .unwrap();
+    let t = test_host().workflow("fails", weft_tests::FAILS);
+    let host = t.start().await;
     host.start_workflow("fails", "f-2", json!({"mode": "panic"}))
         .await
         .unwrap();
@@ -292,16 +217,12 @@ async fn a_panic_fails_the_workflow_task_and_the_execution_stays_open() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
+    let t = test_host();
+    let start = |component| t.builder().workflow_file("steps", component).start();
     let input = json!({"count": 3, "sleep_ms": 1});
 
     // v1 runs until the second activity is scheduled.
-    let host = with_steps(HostBuilder::new(&path))
-        .workflow_file("steps", weft_tests::STEPS)
-        .start()
-        .await
-        .unwrap();
+    let host = start(weft_tests::STEPS).await.unwrap();
     host.start_workflow("steps", "s-1", input).await.unwrap();
     wait_until("two scheduled activities", || {
         event_names(&host, "s-1")
@@ -314,11 +235,7 @@ async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
     host.shutdown().await;
 
     // The changed component disagrees with the recorded history.
-    let host = with_steps(HostBuilder::new(&path))
-        .workflow_file("steps", weft_tests::STEPS_CHANGED)
-        .start()
-        .await
-        .unwrap();
+    let host = start(weft_tests::STEPS_CHANGED).await.unwrap();
     wait_until("a non-determinism task failure", || {
         host.describe("s-1")
             .unwrap()
@@ -345,11 +262,7 @@ async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
     host.shutdown().await;
 
     // Deploying the original code lets the same execution finish.
-    let host = with_steps(HostBuilder::new(&path))
-        .workflow_file("steps", weft_tests::STEPS)
-        .start()
-        .await
-        .unwrap();
+    let host = start(weft_tests::STEPS).await.unwrap();
     let outcome = host.result("s-1").await.unwrap();
     assert_eq!(
         outcome,
@@ -360,36 +273,30 @@ async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
 }
 
 /// `component` as workflow types `lenient` and `strict` (strict by type) in the default
-/// namespace, and as `changing` in namespace `audit` (strict for the whole namespace).
-fn replay_mode_host(path: &Path, component: &str) -> HostBuilder {
-    let step = |_ctx: ActivityContext, s: Step| async move {
-        Ok::<_, ActivityError>(format!("step-{}", s.i))
-    };
-    HostBuilder::new(path)
-        .limits(fast_limits())
+/// namespace, and as `changing` in namespace `audit` (strict for the whole namespace), next to
+/// the `step` activities of both.
+fn replay_mode_host(t: &TestHost, component: &str) -> HostBuilder {
+    t.builder()
         .namespace("default", |ns| {
             ns.workflow_file("lenient", component)
                 .workflow_file("strict", component)
-                .activity("step", step)
                 .replay_mode_for("strict", ReplayMode::Strict)
         })
         .namespace("audit", |ns| {
             ns.workflow_file("changing", component)
-                .activity("step", step)
                 .replay_mode(ReplayMode::Strict)
         })
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn strict_replay_fails_the_task_on_a_changed_activity_input_and_lenient_replay_accepts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db(&dir);
+    let t = TestHost::new().steps().steps_in("audit");
     let input = json!({"count": 2, "sleep_ms": 1});
     let audit_history = |host: &Host, id: &str| host.namespace("audit").unwrap().history(id);
 
     // The old code schedules `step` with {"i":1}, gets its result, then waits for a signal.
     // Strict replay of unchanged code goes on as usual.
-    let host = replay_mode_host(&path, weft_tests::VERSIONED_V1)
+    let host = replay_mode_host(&t, weft_tests::VERSIONED_V1)
         .start()
         .await
         .unwrap();
@@ -421,7 +328,7 @@ async fn strict_replay_fails_the_task_on_a_changed_activity_input_and_lenient_re
     host.shutdown().await;
 
     // The new code sends {"i":0} first: same position, same activity type, another input.
-    let host = replay_mode_host(&path, weft_tests::STEPS)
+    let host = replay_mode_host(&t, weft_tests::STEPS)
         .start()
         .await
         .unwrap();
@@ -489,8 +396,9 @@ async fn strict_replay_fails_the_task_on_a_changed_activity_input_and_lenient_re
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_components_and_bad_requests_get_clear_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = HostBuilder::new(db(&dir))
+    let t = test_host();
+    let err = t
+        .builder()
         .workflow_file("net", weft_tests::FORBIDDEN)
         .start()
         .await
@@ -499,7 +407,8 @@ async fn bad_components_and_bad_requests_get_clear_errors() {
     let msg = err.to_string();
     assert!(msg.contains("wasi:sockets"), "{msg}");
 
-    let err = HostBuilder::new(db(&dir))
+    let err = t
+        .builder()
         .workflow_bytes("junk", vec![0, 97, 115, 109, 1, 0, 0, 0, 9, 9])
         .start()
         .await
@@ -507,7 +416,8 @@ async fn bad_components_and_bad_requests_get_clear_errors() {
         .unwrap();
     assert!(matches!(err, HostError::Admission(_)), "{err}");
 
-    let err = HostBuilder::new(db(&dir))
+    let err = t
+        .builder()
         .workflow_file("missing", Path::new("/nonexistent/x.wasm"))
         .start()
         .await
@@ -518,7 +428,8 @@ async fn bad_components_and_bad_requests_get_clear_errors() {
         "{err}"
     );
 
-    let host = with_steps(HostBuilder::new(db(&dir)))
+    let host = t
+        .builder()
         .workflow_file("steps", weft_tests::STEPS)
         .start()
         .await
@@ -558,12 +469,8 @@ async fn bad_components_and_bad_requests_get_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_activity_options_fail_the_task_with_a_bad_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = with_steps(HostBuilder::new(db(&dir)))
-        .workflow_file("fails", weft_tests::FAILS)
-        .start()
-        .await
-        .unwrap();
+    let t = test_host().workflow("fails", weft_tests::FAILS);
+    let host = t.start().await;
     host.start_workflow("fails", "f-3", json!({"mode": "bad-retry"}))
         .await
         .unwrap();
