@@ -456,7 +456,11 @@ impl HistoryBuilder {
     }
 
     /// WorkflowExecutionUpdateCompleted of update `update_id` with `outcome`.
-    pub fn update_completed(&mut self, update_id: &str, outcome: Result<&[u8], Failure>) -> EventId {
+    pub fn update_completed(
+        &mut self,
+        update_id: &str,
+        outcome: Result<&[u8], Failure>,
+    ) -> EventId {
         let (result, failure) = match outcome {
             Ok(p) => (Some(Payload(p.to_vec())), None),
             Err(f) => (None, Some(f)),
@@ -476,13 +480,15 @@ impl HistoryBuilder {
     /// The workflow id recorded by the command event `initiated` (a child's start, an external
     /// signal or cancel request).
     fn target_id(&self, initiated: EventId) -> String {
-        match self.events.get((initiated.0 as usize).wrapping_sub(1)).map(|e| &e.kind) {
+        match self
+            .events
+            .get((initiated.0 as usize).wrapping_sub(1))
+            .map(|e| &e.kind)
+        {
             Some(
                 EventKind::StartChildWorkflowExecutionInitiated { workflow_id, .. }
                 | EventKind::SignalExternalWorkflowExecutionInitiated { workflow_id, .. }
-                | EventKind::RequestCancelExternalWorkflowExecutionInitiated {
-                    workflow_id, ..
-                },
+                | EventKind::RequestCancelExternalWorkflowExecutionInitiated { workflow_id, .. },
             ) => workflow_id.clone(),
             other => panic!("event {initiated} does not name a workflow: {other:?}"),
         }
