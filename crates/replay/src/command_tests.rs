@@ -1502,7 +1502,6 @@ fn patched_follows_the_history_when_replaying_and_records_a_marker_otherwise() {
 /// must have issued that command before waiting (the old code did): here the code waits on
 /// timer 2 before scheduling "charge", which task 2 recorded before timer 2 fired.
 #[test]
-#[ignore = "replay gap: a wait that resolves does not check the commands recorded before its event"]
 fn a_command_moved_after_a_wait_is_non_determinism() {
     let mut b = HistoryBuilder::new("w");
     b.task();
@@ -1529,7 +1528,6 @@ fn a_command_moved_after_a_wait_is_non_determinism() {
 /// Strict replay compares every attribute the code decides; the cancellation type is one,
 /// and the recorded one decides where the wait ends.
 #[test]
-#[ignore = "replay gap: strict replay does not compare the cancellation type of a cancel"]
 fn strict_replay_compares_the_cancellation_type() {
     let mut b = HistoryBuilder::new("w");
     b.task();

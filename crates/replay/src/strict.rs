@@ -213,11 +213,37 @@ pub fn first_mismatch(cmd: &Command, recorded: &EventKind) -> Option<Mismatch> {
             c.text("workflow_id", r_id, &workflow_id.0);
         }
         // Cancel targets are event ids, compared in both modes; the child's workflow id of
-        // RequestCancelExternalWorkflowExecutionInitiated follows from its target.
-        Command::RequestCancelActivity { .. }
-        | Command::CancelTimer { .. }
-        | Command::RequestCancelNexusOperation { .. }
-        | Command::RequestCancelChild { .. } => {}
+        // RequestCancelExternalWorkflowExecutionInitiated follows from its target. The
+        // cancellation type is the code's decision (it says where the wait ends).
+        Command::RequestCancelActivity {
+            cancellation_type, ..
+        } => {
+            let EventKind::ActivityTaskCancelRequested {
+                cancellation_type: r_type,
+                ..
+            } = recorded
+            else {
+                return None;
+            };
+            c.value("cancellation_type", r_type, cancellation_type, |t| {
+                format!("{t:?}")
+            });
+        }
+        Command::RequestCancelChild {
+            cancellation_type, ..
+        } => {
+            let EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                cancellation_type: r_type,
+                ..
+            } = recorded
+            else {
+                return None;
+            };
+            c.value("cancellation_type", r_type, cancellation_type, |t| {
+                format!("{t:?}")
+            });
+        }
+        Command::CancelTimer { .. } | Command::RequestCancelNexusOperation { .. } => {}
         // Never matched with a recorded event: they end a task or answer an update.
         Command::CompleteWorkflow { .. }
         | Command::FailWorkflow { .. }

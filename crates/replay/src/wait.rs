@@ -73,6 +73,7 @@ impl Replay {
         if let Some((at, msg)) = self.messages.get(self.next_message).cloned()
             && best.is_none_or(|(b, _)| at < b)
         {
+            self.check_issued_before(at, "a message")?;
             self.next_message += 1;
             if matches!(msg, Message::Update(_)) {
                 // An accepted update was delivered in the task that recorded it (at the end
@@ -120,6 +121,7 @@ impl Replay {
             self.suspend()?;
             return Ok(None);
         };
+        self.check_issued_before(resolved_at, "the result it waits for")?;
         self.see(resolved_at);
         let (HandleRef::Recorded(start), _) = self.handles[h as usize] else {
             unreachable!("only recorded handles resolve")
@@ -184,6 +186,23 @@ impl Replay {
                 Ok(Some(q))
             }
             _ => Ok(None),
+        }
+    }
+
+    /// The code is about to see event `at`. When the original code saw it, every command
+    /// recorded before it had been issued (an event is seen only in a task that started after
+    /// it was recorded, and a task's commands are recorded when it completes), so a recorded
+    /// command before `at` that the code has not issued again means the code changed order.
+    fn check_issued_before(&mut self, at: EventId, what: &str) -> Result<(), Interrupt> {
+        match self.command_events.get(self.next_command) {
+            Some(e) if e.id < at => {
+                let e = crate::commands::describe_event(&e.kind);
+                let id = self.command_events[self.next_command].id;
+                Err(self.stop(Interrupt::NonDeterminism(format!(
+                    "the workflow waits and would receive {what} recorded at event {at}, but the history has event {id} {e} recorded before it, which the code has not issued. The workflow code changed in a way that is incompatible with this run; deploy the code that wrote this history, or version the change"
+                ))))
+            }
+            _ => Ok(()),
         }
     }
 }
