@@ -16,6 +16,7 @@ use weft_core::limits::Limits;
 
 impl Replay {
     /// Prepares the replay of `history` for a task that started at `started_ms`.
+    // Long but flat: one pass over the history, one arm per kind of event it indexes.
     pub fn new(
         run: RunId,
         workflow_id: WorkflowId,
@@ -81,68 +82,7 @@ impl Replay {
                 _ => {}
             }
             if let Some(start) = e.kind.resolves() {
-                let outcome = match &e.kind {
-                    EventKind::ActivityTaskCompleted { result, .. }
-                    | EventKind::NexusOperationCompleted { result, .. }
-                    | EventKind::ChildWorkflowExecutionCompleted { result, .. } => {
-                        Outcome::Completed(result.0.clone())
-                    }
-                    EventKind::ChildWorkflowExecutionFailed { failure, .. } => {
-                        Outcome::Failed(failure.clone())
-                    }
-                    EventKind::ChildWorkflowExecutionTerminated { .. } => Outcome::Failed(
-                        Failure::new("Terminated", "the child workflow was terminated"),
-                    ),
-                    EventKind::ChildWorkflowExecutionTimedOut { .. } => {
-                        Outcome::Failed(Failure::new("TimedOut", "the child workflow timed out"))
-                    }
-                    EventKind::StartChildWorkflowExecutionFailed {
-                        workflow_id, cause, ..
-                    } => Outcome::Failed(Failure::new(
-                        cause.clone(),
-                        format!(
-                            "child workflow {workflow_id} could not be started: {}",
-                            weft_core::history::child_start_cause::describe(cause)
-                        ),
-                    )),
-                    EventKind::ChildWorkflowExecutionCanceled { .. } => Outcome::Canceled,
-                    EventKind::ExternalWorkflowExecutionSignaled { .. }
-                    | EventKind::ExternalWorkflowExecutionCancelRequested { .. } => {
-                        Outcome::Completed(Vec::new())
-                    }
-                    EventKind::SignalExternalWorkflowExecutionFailed {
-                        workflow_id, cause, ..
-                    }
-                    | EventKind::RequestCancelExternalWorkflowExecutionFailed {
-                        workflow_id,
-                        cause,
-                        ..
-                    } => Outcome::Failed(Failure::new(
-                        cause.clone(),
-                        format!(
-                            "{} to workflow {workflow_id} failed: {}",
-                            if matches!(
-                                e.kind,
-                                EventKind::SignalExternalWorkflowExecutionFailed { .. }
-                            ) {
-                                "the signal"
-                            } else {
-                                "the cancel request"
-                            },
-                            weft_core::history::external_cause::describe(cause)
-                        ),
-                    )),
-                    EventKind::ActivityTaskFailed { failure, .. }
-                    | EventKind::ActivityTaskTimedOut { failure, .. }
-                    | EventKind::NexusOperationFailed { failure, .. }
-                    | EventKind::NexusOperationTimedOut { failure, .. } => {
-                        Outcome::Failed(failure.clone())
-                    }
-                    EventKind::ActivityTaskCanceled { .. }
-                    | EventKind::TimerCanceled { .. }
-                    | EventKind::NexusOperationCanceled { .. } => Outcome::Canceled,
-                    _ => Outcome::Fired,
-                };
+                let outcome = outcome_of(e);
                 // The first resolution counts (a timer canceled after it fired stays fired).
                 resolutions.entry(start).or_insert((e.id, outcome));
             }
@@ -230,5 +170,66 @@ fn cancel_resolves(e: &Event, awaiting: &mut HashMap<EventId, EventId>) -> Optio
             initiated_event_id, ..
         } => awaiting.remove(initiated_event_id),
         _ => None,
+    }
+}
+
+/// The outcome the code receives for the resolving event `e`.
+fn outcome_of(e: &Event) -> Outcome {
+    match &e.kind {
+        EventKind::ActivityTaskCompleted { result, .. }
+        | EventKind::NexusOperationCompleted { result, .. }
+        | EventKind::ChildWorkflowExecutionCompleted { result, .. } => {
+            Outcome::Completed(result.0.clone())
+        }
+        EventKind::ChildWorkflowExecutionFailed { failure, .. } => Outcome::Failed(failure.clone()),
+        EventKind::ChildWorkflowExecutionTerminated { .. } => Outcome::Failed(Failure::new(
+            "Terminated",
+            "the child workflow was terminated",
+        )),
+        EventKind::ChildWorkflowExecutionTimedOut { .. } => {
+            Outcome::Failed(Failure::new("TimedOut", "the child workflow timed out"))
+        }
+        EventKind::StartChildWorkflowExecutionFailed {
+            workflow_id, cause, ..
+        } => Outcome::Failed(Failure::new(
+            cause.clone(),
+            format!(
+                "child workflow {workflow_id} could not be started: {}",
+                weft_core::history::child_start_cause::describe(cause)
+            ),
+        )),
+        EventKind::ChildWorkflowExecutionCanceled { .. } => Outcome::Canceled,
+        EventKind::ExternalWorkflowExecutionSignaled { .. }
+        | EventKind::ExternalWorkflowExecutionCancelRequested { .. } => {
+            Outcome::Completed(Vec::new())
+        }
+        EventKind::SignalExternalWorkflowExecutionFailed {
+            workflow_id, cause, ..
+        }
+        | EventKind::RequestCancelExternalWorkflowExecutionFailed {
+            workflow_id, cause, ..
+        } => Outcome::Failed(Failure::new(
+            cause.clone(),
+            format!(
+                "{} to workflow {workflow_id} failed: {}",
+                if matches!(
+                    e.kind,
+                    EventKind::SignalExternalWorkflowExecutionFailed { .. }
+                ) {
+                    "the signal"
+                } else {
+                    "the cancel request"
+                },
+                weft_core::history::external_cause::describe(cause)
+            ),
+        )),
+        EventKind::ActivityTaskFailed { failure, .. }
+        | EventKind::ActivityTaskTimedOut { failure, .. }
+        | EventKind::NexusOperationFailed { failure, .. }
+        | EventKind::NexusOperationTimedOut { failure, .. } => Outcome::Failed(failure.clone()),
+        EventKind::ActivityTaskCanceled { .. }
+        | EventKind::TimerCanceled { .. }
+        | EventKind::NexusOperationCanceled { .. } => Outcome::Canceled,
+        _ => Outcome::Fired,
     }
 }

@@ -7,6 +7,7 @@
 //! check is in `Replay::command` and runs in both modes. This module adds the rest, and only
 //! runs in strict mode. It does not decide which event a command is matched with.
 
+use crate::commands;
 use weft_core::command::Command;
 use weft_core::history::{EventKind, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions};
 
@@ -54,212 +55,15 @@ pub const SHOWN_PAYLOAD_BYTES: usize = 80;
 /// position, kind and identity. `None` when every attribute the code decides is the same.
 pub fn first_mismatch(cmd: &Command, recorded: &EventKind) -> Option<Mismatch> {
     let mut c = Compare(None);
-    match cmd {
-        Command::ScheduleActivity {
-            activity_type,
-            input,
-            start_to_close_timeout_ms,
-            retry_policy,
-            schedule_to_close_timeout_ms,
-            schedule_to_start_timeout_ms,
-            heartbeat_timeout_ms,
-            task_queue,
-        } => {
-            let EventKind::ActivityTaskScheduled {
-                activity_type: r_type,
-                input: r_input,
-                start_to_close_timeout_ms: r_stc,
-                retry_policy: r_retry,
-                schedule_to_close_timeout_ms: r_s2c,
-                schedule_to_start_timeout_ms: r_s2s,
-                heartbeat_timeout_ms: r_hb,
-                task_queue: r_queue,
-            } = recorded
-            else {
-                return None;
-            };
-            c.text("activity_type", r_type, activity_type);
-            c.payload("input", r_input, input);
-            c.value(
-                "start_to_close_timeout_ms",
-                r_stc,
-                start_to_close_timeout_ms,
-                ms,
-            );
-            c.value(
-                "schedule_to_close_timeout_ms",
-                r_s2c,
-                schedule_to_close_timeout_ms,
-                opt_ms,
-            );
-            c.value(
-                "schedule_to_start_timeout_ms",
-                r_s2s,
-                schedule_to_start_timeout_ms,
-                opt_ms,
-            );
-            c.value("heartbeat_timeout_ms", r_hb, heartbeat_timeout_ms, opt_ms);
-            c.retry("retry_policy", r_retry, retry_policy);
-            c.text("task_queue", r_queue, task_queue);
-        }
-        Command::StartTimer { duration_ms } => {
-            let EventKind::TimerStarted {
-                duration_ms: r_duration,
-                ..
-            } = recorded
-            else {
-                return None;
-            };
-            c.value("duration_ms", r_duration, duration_ms, ms);
-        }
-        Command::ScheduleNexusOperation {
-            endpoint,
-            service,
-            operation,
-            input,
-            schedule_to_close_timeout_ms,
-        } => {
-            let EventKind::NexusOperationScheduled {
-                endpoint: r_endpoint,
-                service: r_service,
-                operation: r_operation,
-                input: r_input,
-                schedule_to_close_timeout_ms: r_s2c,
-                request_id: _, // chosen by the host
-            } = recorded
-            else {
-                return None;
-            };
-            c.text("endpoint", r_endpoint, endpoint);
-            c.text("service", r_service, service);
-            c.text("operation", r_operation, operation);
-            c.payload("input", r_input, input);
-            c.value(
-                "schedule_to_close_timeout_ms",
-                r_s2c,
-                schedule_to_close_timeout_ms,
-                opt_ms,
-            );
-        }
-        Command::StartChild {
-            workflow_type,
-            workflow_id,
-            input,
-            policy,
-            options,
-        } => {
-            let EventKind::StartChildWorkflowExecutionInitiated {
-                workflow_id: r_id,
-                workflow_type: r_type,
-                input: r_input,
-                parent_close_policy: r_policy,
-                options: r_options,
-            } = recorded
-            else {
-                return None;
-            };
-            c.text("workflow_type", r_type, workflow_type);
-            c.text("workflow_id", r_id, &workflow_id.0);
-            c.payload("input", r_input, input);
-            c.value("parent_close_policy", r_policy, policy, policy_text);
-            c.options(r_options, options);
-        }
-        Command::RecordMarker {
-            marker_name,
-            details,
-        } => {
-            let EventKind::MarkerRecorded {
-                marker_name: r_name,
-                details: r_details,
-            } = recorded
-            else {
-                return None;
-            };
-            c.text("marker_name", r_name, marker_name);
-            c.payload("details", r_details, details);
-        }
-        Command::SignalExternal {
-            workflow_id,
-            run_id,
-            signal_name,
-            input,
-        } => {
-            let EventKind::SignalExternalWorkflowExecutionInitiated {
-                workflow_id: r_id,
-                run_id: r_run,
-                signal_name: r_name,
-                input: r_input,
-            } = recorded
-            else {
-                return None;
-            };
-            c.text("workflow_id", r_id, &workflow_id.0);
-            c.value("run_id", r_run, run_id, |r| {
-                r.clone().unwrap_or_else(|| "none".into())
-            });
-            c.text("signal_name", r_name, signal_name);
-            c.payload("input", r_input, input);
-        }
-        Command::RequestCancelExternal { workflow_id, .. } => {
-            // The event keeps only the target's workflow id (the reason is in the target's
-            // history); the run id and reason cannot be compared.
-            let EventKind::RequestCancelExternalWorkflowExecutionInitiated {
-                workflow_id: r_id,
-                ..
-            } = recorded
-            else {
-                return None;
-            };
-            c.text("workflow_id", r_id, &workflow_id.0);
-        }
-        // Cancel targets are event ids, compared in both modes; the child's workflow id of
-        // RequestCancelExternalWorkflowExecutionInitiated follows from its target. The
-        // cancellation type is the code's decision (it says where the wait ends).
-        Command::RequestCancelActivity {
-            cancellation_type, ..
-        } => {
-            let EventKind::ActivityTaskCancelRequested {
-                cancellation_type: r_type,
-                ..
-            } = recorded
-            else {
-                return None;
-            };
-            c.value("cancellation_type", r_type, cancellation_type, |t| {
-                format!("{t:?}")
-            });
-        }
-        Command::RequestCancelChild {
-            cancellation_type, ..
-        } => {
-            let EventKind::RequestCancelExternalWorkflowExecutionInitiated {
-                cancellation_type: r_type,
-                ..
-            } = recorded
-            else {
-                return None;
-            };
-            c.value("cancellation_type", r_type, cancellation_type, |t| {
-                format!("{t:?}")
-            });
-        }
-        Command::CancelTimer { .. } | Command::RequestCancelNexusOperation { .. } => {}
-        // Never matched with a recorded event: they end a task or answer an update.
-        Command::CompleteWorkflow { .. }
-        | Command::FailWorkflow { .. }
-        | Command::CancelWorkflow { .. }
-        | Command::ContinueAsNew { .. }
-        | Command::AcceptUpdate { .. }
-        | Command::CompleteUpdate { .. } => {}
-    }
+    commands::compare(cmd, recorded, &mut c);
     c.0
 }
 
 /// Collects the first difference.
-struct Compare(Option<Mismatch>);
+pub(crate) struct Compare(Option<Mismatch>);
 
 impl Compare {
-    fn value<T: PartialEq + ?Sized>(
+    pub(crate) fn value<T: PartialEq + ?Sized>(
         &mut self,
         attribute: &str,
         recorded: &T,
@@ -275,11 +79,11 @@ impl Compare {
         }
     }
 
-    fn text(&mut self, attribute: &str, recorded: &str, new: &str) {
+    pub(crate) fn text(&mut self, attribute: &str, recorded: &str, new: &str) {
         self.value(attribute, recorded, new, |s| format!("'{s}'"));
     }
 
-    fn payload(&mut self, attribute: &str, recorded: &Payload, new: &Payload) {
+    pub(crate) fn payload(&mut self, attribute: &str, recorded: &Payload, new: &Payload) {
         if self.0.is_some() || recorded == new {
             return;
         }
@@ -300,7 +104,7 @@ impl Compare {
         });
     }
 
-    fn retry(&mut self, attribute: &str, recorded: &RetryPolicy, new: &RetryPolicy) {
+    pub(crate) fn retry(&mut self, attribute: &str, recorded: &RetryPolicy, new: &RetryPolicy) {
         let field = |name: &str| format!("{attribute}.{name}");
         self.value(
             &field("initial_interval_ms"),
@@ -334,7 +138,7 @@ impl Compare {
         );
     }
 
-    fn options(&mut self, recorded: &WorkflowOptions, new: &WorkflowOptions) {
+    pub(crate) fn options(&mut self, recorded: &WorkflowOptions, new: &WorkflowOptions) {
         let WorkflowOptions {
             execution_timeout_ms,
             run_timeout_ms,
@@ -369,15 +173,15 @@ impl Compare {
     }
 }
 
-fn ms(v: &u64) -> String {
+pub(crate) fn ms(v: &u64) -> String {
     format!("{v} ms")
 }
 
-fn opt_ms(v: &Option<u64>) -> String {
+pub(crate) fn opt_ms(v: &Option<u64>) -> String {
     v.as_ref().map_or_else(|| "none".into(), ms)
 }
 
-fn policy_text(p: &ParentClosePolicy) -> String {
+pub(crate) fn policy_text(p: &ParentClosePolicy) -> String {
     format!("{p:?}")
 }
 

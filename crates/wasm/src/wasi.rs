@@ -266,6 +266,8 @@ fn clock_pollable(s: &mut TaskState, deadline_ns: u64) -> wasmtime::Result<Resou
 type In = Resource<DynInputStream>;
 type Out = Resource<DynOutputStream>;
 
+/// Links every method of `wasi:io/streams`. Long but flat: one short closure per import, in
+/// the interface's order, so it reads beside the table in the module comment.
 fn add_streams(l: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     let mut inst = l.instance(&format!("wasi:io/streams@{WASI_VERSION}"))?;
     inst.resource(

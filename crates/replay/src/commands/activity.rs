@@ -4,6 +4,7 @@
 
 use super::positive;
 use crate::machine::Replay;
+use crate::strict::{Compare, ms, opt_ms};
 use crate::task::Interrupt;
 use crate::types::ActivityOptions;
 use weft_core::command::Command;
@@ -87,5 +88,57 @@ fn validate_activity(
     match &options.retry_policy {
         None => Ok(RetryPolicy::default()),
         Some(p) => p.clone().checked().or_else(bad),
+    }
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    if let (
+        Command::ScheduleActivity {
+            activity_type,
+            input,
+            start_to_close_timeout_ms,
+            retry_policy,
+            schedule_to_close_timeout_ms,
+            schedule_to_start_timeout_ms,
+            heartbeat_timeout_ms,
+            task_queue,
+        },
+        EventKind::ActivityTaskScheduled {
+            activity_type: r_type,
+            input: r_input,
+            start_to_close_timeout_ms: r_stc,
+            retry_policy: r_retry,
+            schedule_to_close_timeout_ms: r_s2c,
+            schedule_to_start_timeout_ms: r_s2s,
+            heartbeat_timeout_ms: r_hb,
+            task_queue: r_queue,
+        },
+    ) = (cmd, recorded)
+    {
+        c.text("activity_type", r_type, activity_type);
+        c.payload("input", r_input, input);
+        c.value(
+            "start_to_close_timeout_ms",
+            r_stc,
+            start_to_close_timeout_ms,
+            ms,
+        );
+        c.value(
+            "schedule_to_close_timeout_ms",
+            r_s2c,
+            schedule_to_close_timeout_ms,
+            opt_ms,
+        );
+        c.value(
+            "schedule_to_start_timeout_ms",
+            r_s2s,
+            schedule_to_start_timeout_ms,
+            opt_ms,
+        );
+        c.value("heartbeat_timeout_ms", r_hb, heartbeat_timeout_ms, opt_ms);
+        c.retry("retry_policy", r_retry, retry_policy);
+        c.text("task_queue", r_queue, task_queue);
     }
 }

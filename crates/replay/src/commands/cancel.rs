@@ -6,6 +6,7 @@
 
 use super::recorded;
 use crate::machine::{OpKind, Replay};
+use crate::strict::Compare;
 use crate::task::Interrupt;
 use weft_core::command::Command;
 use weft_core::history::{CancellationType, EventKind};
@@ -93,5 +94,42 @@ pub(super) fn matches(cmd: &Command, event: &EventKind) -> bool {
             },
         ) => recorded(target, initiated_event_id),
         _ => false,
+    }
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    match (cmd, recorded) {
+        // Cancel targets are event ids, compared in both modes; the child's workflow id of
+        // RequestCancelExternalWorkflowExecutionInitiated follows from its target. The
+        // cancellation type is the code's decision (it says where the wait ends).
+        (
+            Command::RequestCancelActivity {
+                cancellation_type, ..
+            },
+            EventKind::ActivityTaskCancelRequested {
+                cancellation_type: r_type,
+                ..
+            },
+        ) => {
+            c.value("cancellation_type", r_type, cancellation_type, |t| {
+                format!("{t:?}")
+            });
+        }
+        (
+            Command::RequestCancelChild {
+                cancellation_type, ..
+            },
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                cancellation_type: r_type,
+                ..
+            },
+        ) => {
+            c.value("cancellation_type", r_type, cancellation_type, |t| {
+                format!("{t:?}")
+            });
+        }
+        _ => {}
     }
 }

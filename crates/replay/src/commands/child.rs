@@ -4,6 +4,7 @@
 
 use super::positive;
 use crate::machine::Replay;
+use crate::strict::{Compare, policy_text};
 use crate::task::Interrupt;
 use crate::types::ChildOptions;
 use weft_core::command::Command;
@@ -78,4 +79,32 @@ pub(super) fn matches(cmd: &Command, event: &EventKind) -> bool {
 
 pub(super) fn describe(workflow_type: &str, workflow_id: &WorkflowId) -> String {
     format!("StartChildWorkflowExecution(type '{workflow_type}', id '{workflow_id}')")
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    if let (
+        Command::StartChild {
+            workflow_type,
+            workflow_id,
+            input,
+            policy,
+            options,
+        },
+        EventKind::StartChildWorkflowExecutionInitiated {
+            workflow_id: r_id,
+            workflow_type: r_type,
+            input: r_input,
+            parent_close_policy: r_policy,
+            options: r_options,
+        },
+    ) = (cmd, recorded)
+    {
+        c.text("workflow_type", r_type, workflow_type);
+        c.text("workflow_id", r_id, &workflow_id.0);
+        c.payload("input", r_input, input);
+        c.value("parent_close_policy", r_policy, policy, policy_text);
+        c.options(r_options, options);
+    }
 }

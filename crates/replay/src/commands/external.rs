@@ -5,6 +5,7 @@
 //! events resolve the handle.
 
 use crate::machine::Replay;
+use crate::strict::Compare;
 use crate::task::Interrupt;
 use weft_core::command::Command;
 use weft_core::history::{EventKind, Payload};
@@ -118,4 +119,44 @@ fn check_external(call: &str, workflow_id: &str, run_id: &Option<String>) -> Res
         ));
     }
     Ok(())
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    match (cmd, recorded) {
+        (
+            Command::SignalExternal {
+                workflow_id,
+                run_id,
+                signal_name,
+                input,
+            },
+            EventKind::SignalExternalWorkflowExecutionInitiated {
+                workflow_id: r_id,
+                run_id: r_run,
+                signal_name: r_name,
+                input: r_input,
+            },
+        ) => {
+            c.text("workflow_id", r_id, &workflow_id.0);
+            c.value("run_id", r_run, run_id, |r| {
+                r.clone().unwrap_or_else(|| "none".into())
+            });
+            c.text("signal_name", r_name, signal_name);
+            c.payload("input", r_input, input);
+        }
+        (
+            Command::RequestCancelExternal { workflow_id, .. },
+            EventKind::RequestCancelExternalWorkflowExecutionInitiated {
+                workflow_id: r_id, ..
+            },
+        ) => {
+            // The event keeps only the target's workflow id (the reason is in the target's
+            // history); the run id and reason cannot be compared.
+
+            c.text("workflow_id", r_id, &workflow_id.0);
+        }
+        _ => {}
+    }
 }

@@ -2,6 +2,7 @@
 //! replay of history written before the change finds no marker and takes the old branch.
 
 use crate::machine::Replay;
+use crate::strict::Compare;
 use crate::task::Interrupt;
 use weft_core::command::Command;
 use weft_core::history::{EventKind, Payload};
@@ -66,4 +67,23 @@ pub(super) fn describe(details: &Payload) -> String {
         "RecordMarker(patch {:?})",
         String::from_utf8_lossy(&details.0)
     )
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    if let (
+        Command::RecordMarker {
+            marker_name,
+            details,
+        },
+        EventKind::MarkerRecorded {
+            marker_name: r_name,
+            details: r_details,
+        },
+    ) = (cmd, recorded)
+    {
+        c.text("marker_name", r_name, marker_name);
+        c.payload("details", r_details, details);
+    }
 }

@@ -17,6 +17,7 @@ mod update;
 pub use marker::PATCH_MARKER;
 
 use crate::machine::OpKind;
+use crate::strict::Compare;
 use weft_core::command::{Command, Target};
 use weft_core::history::EventKind;
 use weft_core::ids::EventId;
@@ -45,6 +46,32 @@ pub(crate) fn matches(cmd: &Command, event: &EventKind) -> bool {
         | Command::ContinueAsNew { .. }
         | Command::AcceptUpdate { .. }
         | Command::CompleteUpdate { .. } => false,
+    }
+}
+
+/// Strict replay's comparison of every attribute the code decides (`crate::strict`).
+pub(crate) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    match cmd {
+        Command::ScheduleActivity { .. } => activity::compare(cmd, recorded, c),
+        Command::StartTimer { .. } => timer::compare(cmd, recorded, c),
+        Command::ScheduleNexusOperation { .. } => nexus::compare(cmd, recorded, c),
+        Command::StartChild { .. } => child::compare(cmd, recorded, c),
+        Command::RecordMarker { .. } => marker::compare(cmd, recorded, c),
+        Command::SignalExternal { .. } | Command::RequestCancelExternal { .. } => {
+            external::compare(cmd, recorded, c)
+        }
+        Command::RequestCancelActivity { .. } | Command::RequestCancelChild { .. } => {
+            cancel::compare(cmd, recorded, c)
+        }
+        // Their targets are event ids, compared in both modes; nothing else is decided.
+        Command::CancelTimer { .. } | Command::RequestCancelNexusOperation { .. } => {}
+        // Never matched with a recorded event: they end a task or answer an update.
+        Command::CompleteWorkflow { .. }
+        | Command::FailWorkflow { .. }
+        | Command::CancelWorkflow { .. }
+        | Command::ContinueAsNew { .. }
+        | Command::AcceptUpdate { .. }
+        | Command::CompleteUpdate { .. } => {}
     }
 }
 

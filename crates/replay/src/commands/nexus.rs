@@ -4,6 +4,7 @@
 
 use super::positive;
 use crate::machine::Replay;
+use crate::strict::{Compare, opt_ms};
 use crate::task::Interrupt;
 use crate::types::NexusOptions;
 use weft_core::command::Command;
@@ -64,4 +65,38 @@ pub(super) fn matches(cmd: &Command, event: &EventKind) -> bool {
 
 pub(super) fn describe(endpoint: &str, service: &str, operation: &str) -> String {
     format!("ScheduleNexusOperation({endpoint}/{service}/{operation})")
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    if let (
+        Command::ScheduleNexusOperation {
+            endpoint,
+            service,
+            operation,
+            input,
+            schedule_to_close_timeout_ms,
+        },
+        EventKind::NexusOperationScheduled {
+            endpoint: r_endpoint,
+            service: r_service,
+            operation: r_operation,
+            input: r_input,
+            schedule_to_close_timeout_ms: r_s2c,
+            request_id: _, // chosen by the host
+        },
+    ) = (cmd, recorded)
+    {
+        c.text("endpoint", r_endpoint, endpoint);
+        c.text("service", r_service, service);
+        c.text("operation", r_operation, operation);
+        c.payload("input", r_input, input);
+        c.value(
+            "schedule_to_close_timeout_ms",
+            r_s2c,
+            schedule_to_close_timeout_ms,
+            opt_ms,
+        );
+    }
 }

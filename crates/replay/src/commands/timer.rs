@@ -1,6 +1,7 @@
 //! `start-timer` → StartTimer → TimerStarted. (Canceling a timer is in `cancel`.)
 
 use crate::machine::Replay;
+use crate::strict::{Compare, ms};
 use crate::task::Interrupt;
 use weft_core::command::Command;
 use weft_core::history::EventKind;
@@ -23,4 +24,19 @@ pub(super) fn matches(cmd: &Command, event: &EventKind) -> bool {
 
 pub(super) fn describe(duration_ms: u64) -> String {
     format!("StartTimer({duration_ms} ms)")
+}
+
+/// Strict replay: every attribute the code decides, compared with the recorded event (the
+/// identity was matched already).
+pub(super) fn compare(cmd: &Command, recorded: &EventKind, c: &mut Compare) {
+    if let (
+        Command::StartTimer { duration_ms },
+        EventKind::TimerStarted {
+            duration_ms: r_duration,
+            ..
+        },
+    ) = (cmd, recorded)
+    {
+        c.value("duration_ms", r_duration, duration_ms, ms);
+    }
 }
