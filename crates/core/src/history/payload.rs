@@ -1,0 +1,164 @@
+//! The values events carry: payloads (bytes stored unchanged), failures and retry policies.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A serialized value (UTF-8 JSON by convention of the SDKs), stored unchanged.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Payload(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl Payload {
+    /// A payload holding `value` encoded as JSON.
+    pub fn json(value: &serde_json::Value) -> Payload {
+        Payload(serde_json::to_vec(value).expect("a JSON value always serializes"))
+    }
+
+    /// The payload as a JSON value: parsed when it is JSON, otherwise a string describing the
+    /// bytes.
+    pub fn to_json(&self) -> serde_json::Value {
+        match serde_json::from_slice(&self.0) {
+            Ok(v) => v,
+            Err(_) => serde_json::Value::String(format!("<{} bytes, not JSON>", self.0.len())),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the payload holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(&self.0) {
+            Ok(s) if s.len() <= 200 => write!(f, "{s}"),
+            Ok(s) => write!(
+                f,
+                "{}... ({} bytes)",
+                &s[..s.floor_char_boundary(200)],
+                s.len()
+            ),
+            Err(_) => write!(f, "<{} bytes>", self.0.len()),
+        }
+    }
+}
+
+/// An error reported by a workflow or an activity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Machine-readable type, matched by retry policies.
+    pub error_type: String,
+    /// Human-readable message.
+    pub message: String,
+    /// Optional structured details.
+    pub details: Option<Payload>,
+    /// The failure must not be retried.
+    pub non_retryable: bool,
+}
+
+impl Failure {
+    /// A retryable failure of `error_type` with `message`.
+    pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Failure {
+        Failure {
+            error_type: error_type.into(),
+            message: message.into(),
+            details: None,
+            non_retryable: false,
+        }
+    }
+
+    /// The same failure marked non-retryable.
+    pub fn non_retryable(mut self) -> Failure {
+        self.non_retryable = true;
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// How an activity is retried. Defaults follow Temporal's server defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Delay before the first retry, in milliseconds.
+    pub initial_interval_ms: u64,
+    /// Multiplier applied to the delay after each retry.
+    pub backoff_coefficient: f64,
+    /// Upper bound of the delay, in milliseconds.
+    pub maximum_interval_ms: u64,
+    /// Attempts in all; 0 means unlimited.
+    pub maximum_attempts: u32,
+    /// Error types that are never retried.
+    pub non_retryable_error_types: Vec<String>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial_interval_ms: 1_000,
+            backoff_coefficient: 2.0,
+            maximum_interval_ms: 100_000,
+            maximum_attempts: 0,
+            non_retryable_error_types: Vec::new(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `next_attempt` (2 for the first retry): initial x coefficient^(n-2),
+    /// capped at the maximum interval.
+    pub fn delay_before(&self, next_attempt: u32) -> u64 {
+        let exp = next_attempt.saturating_sub(2) as i32;
+        let raw = self.initial_interval_ms as f64 * self.backoff_coefficient.powi(exp);
+        let cap = self.maximum_interval_ms.max(self.initial_interval_ms) as f64;
+        raw.min(cap).max(0.0) as u64
+    }
+
+    /// The policy with Temporal's meaning of zero filled in (initial interval 0: the default
+    /// 1 s; maximum interval 0: 100 x the initial one), or why it is invalid (Temporal's
+    /// checks of a retry policy).
+    pub fn checked(&self) -> Result<RetryPolicy, String> {
+        if !(self.backoff_coefficient.is_finite() && self.backoff_coefficient >= 1.0) {
+            return Err(format!(
+                "the retry policy's backoff-coefficient must be at least 1, not {}",
+                self.backoff_coefficient
+            ));
+        }
+        let initial = match self.initial_interval_ms {
+            0 => RetryPolicy::default().initial_interval_ms,
+            v => v,
+        };
+        if self.maximum_interval_ms != 0 && self.maximum_interval_ms < initial {
+            return Err(format!(
+                "the retry policy's maximum-interval-ms ({}) is below its initial-interval-ms ({initial})",
+                self.maximum_interval_ms
+            ));
+        }
+        Ok(RetryPolicy {
+            initial_interval_ms: initial,
+            maximum_interval_ms: match self.maximum_interval_ms {
+                0 => initial.saturating_mul(100),
+                v => v,
+            },
+            ..self.clone()
+        })
+    }
+
+    /// Whether a failure of attempt `attempt` may be retried under this policy.
+    pub fn may_retry(&self, attempt: u32, failure: &Failure) -> bool {
+        if failure.non_retryable || self.non_retryable_error_types.contains(&failure.error_type) {
+            return false;
+        }
+        self.maximum_attempts == 0 || attempt < self.maximum_attempts
+    }
+}
