@@ -1,0 +1,57 @@
+//! The background loops of a host: Workflow Tasks, one worker per activity task queue, the
+//! Nexus queue and timers. Each loop finds due work in the store, runs it within the host's and
+//! namespace's concurrency limits, and sleeps until the next due time, a wake-up or a stop.
+//! What a task does and commits belongs to `workflow_task`, `activity`, `nexus` and `store`.
+
+mod activities;
+mod nexus;
+mod timers;
+mod workflow_tasks;
+
+use super::host::Inner;
+use crate::workflow_task::now_ms;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Spawns every loop of the host; each ends when `stop` turns true.
+pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
+    let mut loops = vec![
+        tokio::spawn(workflow_tasks::workflow_task_loop(
+            inner.clone(),
+            stop.subscribe(),
+        )),
+        tokio::spawn(timers::timer_loop(inner.clone(), stop.subscribe())),
+        tokio::spawn(nexus::nexus_loop(inner.clone(), stop.subscribe())),
+    ];
+    for (ns, rt) in &inner.namespaces {
+        for (queue, max) in &rt.queues {
+            loops.push(tokio::spawn(activities::activity_loop(
+                inner.clone(),
+                ns.clone(),
+                queue.clone(),
+                *max,
+                stop.subscribe(),
+            )));
+        }
+    }
+    loops
+}
+
+/// Waits until `deadline_ms` (if any, at most a second ahead), a wake-up or a stop.
+/// Returns false when the host is stopping.
+async fn wait(
+    wake: &mut watch::Receiver<u64>,
+    stop: &mut watch::Receiver<bool>,
+    deadline_ms: Option<u64>,
+) -> bool {
+    let now = now_ms();
+    let sleep_ms = deadline_ms.map_or(1_000, |d| d.saturating_sub(now).min(1_000));
+    tokio::select! {
+        _ = wake.changed() => {}
+        _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+        _ = stop.changed() => {}
+    }
+    !*stop.borrow()
+}

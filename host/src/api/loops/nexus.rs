@@ -1,0 +1,237 @@
+//! The Nexus task queue: its worker, and delivering one leased start or cancel to the
+//! operation's handler (or the built-in workflow operation). What an outcome records is the
+//! store's.
+
+use super::wait;
+use crate::api::host::Inner;
+use crate::history::Failure;
+use crate::ids::WorkflowId;
+use crate::nexus::{NexusContext, NexusHandler, NexusStart};
+use crate::store::{
+    LeasedNexus, NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, StoreError,
+};
+use crate::workflow_task::now_ms;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+pub(super) async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut wake = inner.wake.subscribe();
+    let permits = Arc::new(Semaphore::new(inner.limits.max_concurrent_activities));
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        wake.borrow_and_update();
+        running.retain(|h| !h.is_finished());
+        let now = now_ms();
+        let next = inner.store.next_due("").map(|d| d[3]).unwrap_or(None);
+        let free = permits.available_permits();
+        if free > 0 && next.is_some_and(|d| d <= now) {
+            // Each task's namespace must get a slot of its fair share; the others stay queued.
+            let pool = inner.nexus_slots.clone();
+            match inner
+                .store
+                .lease_nexus(now, free, NEXUS_TASK_TIMEOUT.as_millis() as u64, |ns| {
+                    pool.acquire(ns, 1).pop()
+                }) {
+                Ok(leased) if !leased.is_empty() => {
+                    for (task, slot) in leased {
+                        let permit = permits
+                            .clone()
+                            .try_acquire_owned()
+                            .expect("counted permits");
+                        let inner2 = inner.clone();
+                        running.push(tokio::spawn(async move {
+                            run_nexus(&inner2, task).await;
+                            drop((permit, slot));
+                            inner2.bump();
+                        }));
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => error!("cannot lease Nexus tasks: {e}"),
+            }
+        }
+        if !wait(&mut wake, &mut stop, next.filter(|_| free > 0)).await {
+            for h in running {
+                h.abort();
+            }
+            return;
+        }
+    }
+}
+
+/// How long one Nexus task delivery may take before it is delivered again.
+const NEXUS_TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
+    let LeasedNexus {
+        run,
+        namespace,
+        scheduled_event_id: sched,
+        kind,
+        task,
+    } = leased;
+    let span = tracing::info_span!("nexus", namespace = %namespace, workflow_id = %task.workflow_id, run_id = %run, operation = %format!("{}/{}/{}", task.endpoint, task.service, task.operation), attempt = task.attempt);
+    let _g = span.enter();
+    let rt = inner.ns(&namespace);
+    let ctx = NexusContext {
+        namespace: namespace.clone(),
+        request_id: task.request_id.clone(),
+        endpoint: task.endpoint.clone(),
+        service: task.service.clone(),
+        operation: task.operation.clone(),
+        caller_workflow_id: task.workflow_id.clone(),
+        attempt: task.attempt,
+    };
+    let key = (
+        task.endpoint.clone(),
+        task.service.clone(),
+        task.operation.clone(),
+    );
+    let retry_at =
+        || now_ms() + crate::history::RetryPolicy::default().delay_before(task.attempt + 1);
+    let report = match (rt.nexus.get(&key).cloned(), kind) {
+        (None, _) => NexusReport::Retry {
+            failure: Failure::new(
+                "NexusOperationNotRegistered",
+                format!(
+                    "namespace {namespace} serves no Nexus operation {}/{}/{} on this host",
+                    key.0, key.1, key.2
+                ),
+            ),
+            retry_at_ms: retry_at(),
+        },
+        (Some(NexusHandler::Custom { start, .. }), NexusTaskKind::Start) => {
+            match tokio::time::timeout(NEXUS_TASK_TIMEOUT, start(ctx, task.input.clone())).await {
+                Ok(Ok(NexusStart::Sync(result))) => {
+                    NexusReport::Finished(NexusOutcome::Completed(result))
+                }
+                Ok(Ok(NexusStart::Async { operation_token })) => {
+                    NexusReport::Started { operation_token }
+                }
+                Ok(Err(e)) if e.retryable => NexusReport::Retry {
+                    failure: e.failure,
+                    retry_at_ms: retry_at(),
+                },
+                Ok(Err(e)) => NexusReport::Finished(NexusOutcome::Failed(e.failure)),
+                Err(_) => NexusReport::Retry {
+                    failure: Failure::new(
+                        "NexusTaskTimeout",
+                        "the start handler did not return in time",
+                    ),
+                    retry_at_ms: retry_at(),
+                },
+            }
+        }
+        (Some(NexusHandler::Custom { cancel, .. }), NexusTaskKind::Cancel) => {
+            let token = task.operation_token.clone().unwrap_or_default();
+            match cancel {
+                None => NexusReport::CancelDelivered,
+                Some(cancel) => match cancel(ctx, token).await {
+                    Err(e) if e.retryable => NexusReport::Retry {
+                        failure: e.failure,
+                        retry_at_ms: retry_at(),
+                    },
+                    _ => NexusReport::CancelDelivered,
+                },
+            }
+        }
+        (Some(NexusHandler::Workflow { workflow_type }), NexusTaskKind::Start) => {
+            let id = WorkflowId(format!("nexus-{}", task.request_id));
+            let quota = rt.start_quota;
+            let inner2 = inner.clone();
+            let (ns, input) = (namespace.clone(), task.input.clone());
+            let callback = NexusCallback {
+                run,
+                scheduled_event_id: sched,
+            };
+            let id2 = id.clone();
+            let started = tokio::task::spawn_blocking(move || {
+                inner2.store.start_workflow(
+                    &ns,
+                    &id2,
+                    &workflow_type,
+                    input,
+                    rand::random(),
+                    now_ms(),
+                    quota,
+                    Some(callback),
+                )
+            })
+            .await;
+            match started {
+                Ok(Ok(_)) => NexusReport::Started {
+                    operation_token: id.0,
+                },
+                Ok(Err(StoreError::AlreadyRunning(..))) => {
+                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                        "WorkflowAlreadyRunning",
+                        format!("workflow {id} is already running for another caller"),
+                    )))
+                }
+                // Refused in the start's transaction: the operation fails, as a child start
+                // over the quota fails.
+                Ok(Err(e @ StoreError::QuotaExceeded { .. })) => {
+                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                        crate::history::child_start_cause::NAMESPACE_QUOTA,
+                        format!("the workflow backing the operation was not started: {e}"),
+                    )))
+                }
+                Ok(Err(e @ StoreError::HistoryLimit(_))) => {
+                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                        crate::history::child_start_cause::HISTORY_LIMIT,
+                        format!("the workflow backing the operation was not started: {e}"),
+                    )))
+                }
+                Ok(Err(e)) => NexusReport::Retry {
+                    failure: Failure::new("StartWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+                Err(e) => NexusReport::Retry {
+                    failure: Failure::new("StartWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+            }
+        }
+        (Some(NexusHandler::Workflow { .. }), NexusTaskKind::Cancel) => {
+            let id = WorkflowId(task.operation_token.clone().unwrap_or_default());
+            let inner2 = inner.clone();
+            let ns = namespace.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                inner2.store.cancel_nexus_workflow(&ns, &id, now_ms())
+            })
+            .await;
+            match r {
+                Ok(Ok(_)) | Ok(Err(StoreError::UnknownWorkflow(_))) => NexusReport::CancelDelivered,
+                Ok(Err(e)) => NexusReport::Retry {
+                    failure: Failure::new("CancelWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+                Err(e) => NexusReport::Retry {
+                    failure: Failure::new("CancelWorkflowFailed", e.to_string()),
+                    retry_at_ms: retry_at(),
+                },
+            }
+        }
+    };
+    if let NexusReport::Retry { failure, .. } = &report {
+        warn!(failure = %failure, "Nexus task failed; delivering it again later");
+    }
+    let inner2 = inner.clone();
+    let attempt = task.attempt;
+    let r = tokio::task::spawn_blocking(move || {
+        inner2
+            .store
+            .report_nexus(run, sched, attempt, report, now_ms())
+    })
+    .await;
+    match r {
+        Ok(Ok(Some(fx))) => inner.apply(&fx),
+        Ok(Ok(None)) => info!("the Nexus task's outcome came after the operation ended; dropped"),
+        Ok(Err(e)) => error!("cannot record the Nexus task outcome: {e}"),
+        Err(e) => error!("cannot record the Nexus task outcome: {e}"),
+    }
+}
