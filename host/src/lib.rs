@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod fair;
 pub mod history;
 pub mod ids;

@@ -6,6 +6,7 @@ use super::HostError;
 use super::host::{Host, Inner, NamespaceRt};
 use super::loops;
 use crate::activity::{self, ActivityContext, ActivityError, ActivityFn};
+use crate::clock::{Clock, SystemClock};
 use crate::fair::FairShare;
 use crate::ids::Namespace;
 use crate::limits::Limits;
@@ -13,7 +14,7 @@ use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
 use crate::replay::{ReplayMode, Served};
 use crate::sandbox::Sandbox;
 use crate::store::{NamespaceLimits, Store};
-use crate::workflow_task::{Cache, now_ms};
+use crate::workflow_task::Cache;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
@@ -239,6 +240,7 @@ pub struct HostBuilder {
     db_path: PathBuf,
     limits: Limits,
     namespaces: BTreeMap<String, NamespaceBuilder>,
+    clock: Arc<dyn Clock>,
 }
 
 impl HostBuilder {
@@ -248,7 +250,17 @@ impl HostBuilder {
             db_path: db_path.as_ref().to_path_buf(),
             limits: Limits::default(),
             namespaces: BTreeMap::new(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Replaces the clock the host records time from (default [`SystemClock`]), for tests:
+    /// a [`crate::clock::ManualClock`] fixes the times written to histories and used for due
+    /// times. The loops still sleep on real time (see [`crate::clock`]).
+    #[doc(hidden)]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> HostBuilder {
+        self.clock = clock;
+        self
     }
 
     /// Replaces the default limits.
@@ -303,6 +315,7 @@ impl HostBuilder {
             db_path,
             limits,
             mut namespaces,
+            clock,
         } = self;
         namespaces
             .entry(Namespace::DEFAULT.to_string())
@@ -327,6 +340,7 @@ impl HostBuilder {
             specs.push((ns, b));
         }
         let lim = limits.clone();
+        let clock2 = clock.clone();
         let (store, sandbox, namespaces) = tokio::task::spawn_blocking(move || {
             let sandbox =
                 Sandbox::new(lim.clone()).map_err(|e| HostError::Engine(format!("{e:#}")))?;
@@ -353,7 +367,7 @@ impl HostBuilder {
             }
             // The store checks each namespace's history limits and quotas in the transaction
             // that would pass them; a namespace not configured here gets the host's limits.
-            let store = Store::open(&db_path, now_ms())?.with_limits(
+            let store = Store::open(&db_path, clock2.now_ms())?.with_limits(
                 NamespaceLimits::host(&lim),
                 out.iter()
                     .map(|(ns, rt)| (ns.clone(), rt.store_limits()))
@@ -392,6 +406,7 @@ impl HostBuilder {
             activity_slots: FairShare::new(limits.max_concurrent_activities),
             nexus_slots: FairShare::new(limits.max_concurrent_activities),
             limits,
+            clock,
             wake,
             in_flight: Mutex::new(HashMap::new()),
             next_claim: std::sync::atomic::AtomicU64::new(1),

@@ -11,7 +11,7 @@ use crate::history::{Event, EventKind, Failure, Payload};
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::replay::{QueryRequest, UpdateRequest, UpdateState};
 use crate::store::{NamespaceUsage, NexusOutcome, ResetRequest, StartRequest, Store, StoreError};
-use crate::workflow_task::{TaskOutcome, now_ms, run_query, run_update_task};
+use crate::workflow_task::{TaskOutcome, run_query, run_update_task};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -104,7 +104,9 @@ impl Client {
         let ns = self.namespace.clone();
         let token = operation_token.to_string();
         let done = tokio::task::spawn_blocking(move || {
-            inner.store.complete_nexus(&ns, &token, outcome, now_ms())
+            inner
+                .store
+                .complete_nexus(&ns, &token, outcome, inner.now_ms())
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;
@@ -260,7 +262,9 @@ impl Client {
         let quota = self.rt().start_quota;
         let started = tokio::task::spawn_blocking(move || {
             let _turn = inner.store.lane(req.namespace.as_ref().unwrap_or(&ns));
-            inner.store.start_workflow_with(&req, now_ms(), quota, None)
+            inner
+                .store
+                .start_workflow_with(&req, inner.now_ms(), quota, None)
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;
@@ -281,7 +285,7 @@ impl Client {
         self.check_payload(&format!("input of signal {name}"), &input)?;
         let run = self.running_run(id)?;
         let name = name.to_string();
-        self.blocking(move |store| store.signal(run, &name, input, now_ms()))
+        self.blocking(move |store, now| store.signal(run, &name, input, now))
             .await
     }
 
@@ -291,7 +295,7 @@ impl Client {
     pub async fn cancel(&self, id: &str, reason: &str) -> Result<(), HostError> {
         let run = self.running_run(id)?;
         let reason = reason.to_string();
-        self.blocking(move |store| store.request_cancel(run, &reason, now_ms()))
+        self.blocking(move |store, now| store.request_cancel(run, &reason, now))
             .await
     }
 
@@ -301,7 +305,7 @@ impl Client {
     pub async fn terminate(&self, id: &str, reason: &str) -> Result<(), HostError> {
         let run = self.running_run(id)?;
         let reason = reason.to_string();
-        self.blocking(move |store| store.terminate(run, &reason, now_ms()).map(|_| ()))
+        self.blocking(move |store, now| store.terminate(run, &reason, now).map(|_| ()))
             .await
     }
 
@@ -326,7 +330,7 @@ impl Client {
             reapply_signals: options.reapply_signals,
             reason: options.reason,
         };
-        self.blocking(move |store| store.reset(&req, now_ms()))
+        self.blocking(move |store, now| store.reset(&req, now))
             .await
     }
 
@@ -542,14 +546,16 @@ impl Client {
         Ok(run)
     }
 
+    /// Runs `f` on a blocking thread in the namespace's lane, with the clock's time read
+    /// there (after waiting for the lane), then wakes the loops.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Store, u64) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, HostError> {
         let (inner, ns) = (self.inner.clone(), self.namespace.clone());
         let r = tokio::task::spawn_blocking(move || {
             let _turn = inner.store.lane(&ns);
-            f(&inner.store)
+            f(&inner.store, inner.now_ms())
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;

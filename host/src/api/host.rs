@@ -5,6 +5,7 @@
 use super::builder::Quotas;
 use super::{Client, HostError, ResetOptions, WorkflowDescription, WorkflowOutcome};
 use crate::activity::ActivityFn;
+use crate::clock::Clock;
 use crate::fair::FairShare;
 use crate::history::{Event, Payload};
 use crate::ids::{Namespace, RunId};
@@ -133,6 +134,8 @@ pub(super) struct Inner {
     /// Live [`Client`]s (each holds the host).
     pub(super) clients: std::sync::atomic::AtomicUsize,
     pub(super) limits: Limits,
+    /// The time recorded in histories, leases and deadlines.
+    pub(super) clock: Arc<dyn Clock>,
     pub(super) wake: watch::Sender<u64>,
     /// Runs with a task in flight, each with the token of the claim that holds it.
     pub(super) in_flight: Mutex<HashMap<RunId, u64>>,
@@ -148,6 +151,11 @@ pub(super) struct Inner {
 }
 
 impl Inner {
+    /// The host clock's time, ms since the epoch.
+    pub(super) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     pub(super) fn ns(&self, ns: &Namespace) -> &NamespaceRt {
         self.namespaces.get(ns).unwrap_or(&self.unserved)
     }

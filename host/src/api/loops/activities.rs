@@ -28,7 +28,7 @@ pub(super) async fn activity_loop(
     loop {
         wake.borrow_and_update();
         running.retain(|h| !h.is_finished());
-        let now = now_ms();
+        let now = inner.now_ms();
         let next = inner.store.next_due(&qk).map(|d| d[1]).unwrap_or(None);
         let free = permits.available_permits();
         let due_now = free > 0 && next.is_some_and(|d| d <= now);
@@ -75,7 +75,7 @@ pub(super) async fn activity_loop(
                 Err(e) => error!("cannot lease activity tasks: {e}"),
             }
         }
-        if !wait(&mut wake, &mut stop, next.filter(|_| free > 0)).await {
+        if !wait(&inner, &mut wake, &mut stop, next.filter(|_| free > 0)).await {
             inner.activity_slots.want(&namespace, 0);
             for h in running {
                 h.abort();
@@ -99,6 +99,8 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         .lock()
         .expect("running lock")
         .insert((run, sched), cancel_tx);
+    // Heartbeat timeouts are measured in real time: `activity` stamps beats from the system
+    // clock, and the attempt sleeps on tokio timers.
     let last_beat = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
     let attempt = task.attempt;
     let beat: activity::HeartbeatFn = {
@@ -109,7 +111,7 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
                 tokio::task::spawn_blocking(move || {
                     inner
                         .store
-                        .heartbeat(run, sched, attempt, details, now_ms())
+                        .heartbeat(run, sched, attempt, details, inner.now_ms())
                         .unwrap_or_else(|e| {
                             error!("cannot record a heartbeat: {e}");
                             HeartbeatAck::Continue
@@ -218,7 +220,7 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         let _turn = inner2.store.lane(&namespace);
         inner2
             .store
-            .report_activity(run, sched, attempt, outcome, now_ms())
+            .report_activity(run, sched, attempt, outcome, inner2.now_ms())
     })
     .await;
     match r {

@@ -9,7 +9,6 @@ mod timers;
 mod workflow_tasks;
 
 use super::host::Inner;
-use crate::workflow_task::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -42,11 +41,12 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<J
 /// Waits until `deadline_ms` (if any, at most a second ahead), a wake-up or a stop.
 /// Returns false when the host is stopping.
 async fn wait(
+    inner: &Inner,
     wake: &mut watch::Receiver<u64>,
     stop: &mut watch::Receiver<bool>,
     deadline_ms: Option<u64>,
 ) -> bool {
-    let now = now_ms();
+    let now = inner.now_ms();
     let sleep_ms = deadline_ms.map_or(1_000, |d| d.saturating_sub(now).min(1_000));
     tokio::select! {
         _ = wake.changed() => {}

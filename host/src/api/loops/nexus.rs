@@ -10,7 +10,6 @@ use crate::nexus::{NexusContext, NexusHandler, NexusStart};
 use crate::store::{
     LeasedNexus, NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, StoreError,
 };
-use crate::workflow_task::now_ms;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -24,7 +23,7 @@ pub(super) async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool
     loop {
         wake.borrow_and_update();
         running.retain(|h| !h.is_finished());
-        let now = now_ms();
+        let now = inner.now_ms();
         let next = inner.store.next_due("").map(|d| d[3]).unwrap_or(None);
         let free = permits.available_permits();
         if free > 0 && next.is_some_and(|d| d <= now) {
@@ -54,7 +53,7 @@ pub(super) async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool
                 Err(e) => error!("cannot lease Nexus tasks: {e}"),
             }
         }
-        if !wait(&mut wake, &mut stop, next.filter(|_| free > 0)).await {
+        if !wait(&inner, &mut wake, &mut stop, next.filter(|_| free > 0)).await {
             for h in running {
                 h.abort();
             }
@@ -92,7 +91,7 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
         task.operation.clone(),
     );
     let retry_at =
-        || now_ms() + crate::history::RetryPolicy::default().delay_before(task.attempt + 1);
+        || inner.now_ms() + crate::history::RetryPolicy::default().delay_before(task.attempt + 1);
     let report = match (rt.nexus.get(&key).cloned(), kind) {
         (None, _) => NexusReport::Retry {
             failure: Failure::new(
@@ -156,7 +155,7 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
                     &workflow_type,
                     input,
                     rand::random(),
-                    now_ms(),
+                    inner2.now_ms(),
                     quota,
                     Some(callback),
                 )
@@ -201,7 +200,9 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
             let inner2 = inner.clone();
             let ns = namespace.clone();
             let r = tokio::task::spawn_blocking(move || {
-                inner2.store.cancel_nexus_workflow(&ns, &id, now_ms())
+                inner2
+                    .store
+                    .cancel_nexus_workflow(&ns, &id, inner2.now_ms())
             })
             .await;
             match r {
@@ -225,7 +226,7 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
     let r = tokio::task::spawn_blocking(move || {
         inner2
             .store
-            .report_nexus(run, sched, attempt, report, now_ms())
+            .report_nexus(run, sched, attempt, report, inner2.now_ms())
     })
     .await;
     match r {

@@ -3,7 +3,6 @@
 
 use super::wait;
 use crate::api::host::Inner;
-use crate::workflow_task::now_ms;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::error;
@@ -12,7 +11,7 @@ pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool
     let mut wake = inner.wake.subscribe();
     loop {
         wake.borrow_and_update();
-        let now = now_ms();
+        let now = inner.now_ms();
         let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);
         if next.is_some_and(|d| d <= now) {
             match inner.store.fire_timers(now) {
@@ -22,7 +21,7 @@ pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool
             }
             continue;
         }
-        if !wait(&mut wake, &mut stop, next).await {
+        if !wait(&inner, &mut wake, &mut stop, next).await {
             return;
         }
     }

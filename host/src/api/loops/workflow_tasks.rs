@@ -5,7 +5,7 @@
 use super::wait;
 use crate::api::host::Inner;
 use crate::ids::{Namespace, RunId};
-use crate::workflow_task::{TaskOutcome, TaskProbe, now_ms, run_workflow_task};
+use crate::workflow_task::{TaskOutcome, TaskProbe, run_workflow_task};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -15,7 +15,7 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Recei
     let mut wake = inner.wake.subscribe();
     loop {
         wake.borrow_and_update();
-        let now = now_ms();
+        let now = inner.now_ms();
         // Each namespace brings at most as many candidates as it could run at once, and runs
         // with a task in flight are passed over: another namespace's due tasks are found
         // behind one namespace's backlog.
@@ -58,7 +58,7 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Recei
             spawn_workflow_task(&inner, run, ns, token, (slot, ns_permit));
         }
         let next = inner.store.next_workflow_task_after(now).ok().flatten();
-        if !wait(&mut wake, &mut stop, next).await {
+        if !wait(&inner, &mut wake, &mut stop, next).await {
             return;
         }
     }
@@ -113,7 +113,8 @@ fn spawn_workflow_task(
         );
         warn!(run = %run, %message, "watchdog: giving up on a Workflow Task");
         if attempt > 0 {
-            let retry_at = now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
+            let retry_at =
+                inner.now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
             let inner2 = inner.clone();
             let failed = tokio::task::spawn_blocking(move || {
                 inner2.store.fail_workflow_task(
