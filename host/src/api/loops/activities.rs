@@ -1,87 +1,92 @@
-//! Activity task queues: the worker of one queue, and running one leased attempt with its
+//! Activity task queues: what a queue worker leases from one, and running one leased attempt with its
 //! heartbeats, cancellation and timeouts. Retries and what an outcome records are the store's.
 
-use super::wait;
+use super::queue_worker::{Leased, TaskSource};
 use crate::activity::{self, AttemptParts};
 use crate::api::host::Inner;
 use crate::history::Failure;
 use crate::ids::Namespace;
-use crate::store::{Effects, HeartbeatAck, LeasedActivity, queue_key};
+use crate::store::{Effects, HeartbeatAck, LeasedActivity, StoreError, queue_key};
 use crate::workflow_task::now_ms;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-pub(super) async fn activity_loop(
-    inner: Arc<Inner>,
+/// One activity task queue of one namespace, served by a [`queue_worker`].
+pub(super) struct ActivityQueue {
     namespace: Namespace,
-    queue: String,
-    max_concurrent: usize,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut wake = inner.wake.subscribe();
-    let permits = Arc::new(Semaphore::new(max_concurrent));
-    let qk = queue_key(&namespace, &queue);
-    let mut running: Vec<JoinHandle<()>> = Vec::new();
-    loop {
-        wake.borrow_and_update();
-        running.retain(|h| !h.is_finished());
-        let now = inner.now_ms();
-        let next = inner.store.next_due(&qk).map(|d| d[1]).unwrap_or(None);
-        let free = permits.available_permits();
-        let due_now = free > 0 && next.is_some_and(|d| d <= now);
+    /// The queue's key in the store.
+    queue_key: String,
+}
+
+impl ActivityQueue {
+    pub(super) fn new(namespace: &Namespace, queue: &str) -> ActivityQueue {
+        ActivityQueue {
+            namespace: namespace.clone(),
+            queue_key: queue_key(namespace, queue),
+        }
+    }
+}
+
+impl TaskSource for ActivityQueue {
+    type Task = LeasedActivity;
+    const WHAT: &'static str = "activity";
+
+    fn next_due(&self, inner: &Inner) -> Option<u64> {
+        inner
+            .store
+            .next_due(&self.queue_key)
+            .map(|d| d[1])
+            .unwrap_or(None)
+    }
+
+    async fn lease(
+        &self,
+        inner: &Arc<Inner>,
+        now: u64,
+        free: usize,
+    ) -> Result<Leased<LeasedActivity>, StoreError> {
         // The host's activity slots are shared fairly between namespaces.
-        let slots = if due_now {
-            inner.activity_slots.acquire(&namespace, free)
-        } else {
-            inner.activity_slots.want(&namespace, 0);
-            Vec::new()
-        };
-        if !slots.is_empty() {
-            let (inner2, qk2, ns2, n) = (inner.clone(), qk.clone(), namespace.clone(), slots.len());
-            let leased = tokio::task::spawn_blocking(move || {
-                let _turn = inner2.store.lane(&ns2);
-                inner2.store.lease_activities(&qk2, now, n)
-            })
-            .await
-            .unwrap_or_else(|e| {
+        let slots = inner.activity_slots.acquire(&self.namespace, free);
+        if slots.is_empty() {
+            return Ok(Leased::none());
+        }
+        let (inner2, qk, ns, n) = (
+            inner.clone(),
+            self.queue_key.clone(),
+            self.namespace.clone(),
+            slots.len(),
+        );
+        let leased = tokio::task::spawn_blocking(move || {
+            let _turn = inner2.store.lane(&ns);
+            inner2.store.lease_activities(&qk, now, n)
+        })
+        .await;
+        let (leased, fx) = match leased {
+            Ok(r) => r?,
+            Err(e) => {
                 error!("the activity lease thread failed: {e}");
-                Ok((Vec::new(), Effects::default()))
-            });
-            match leased {
-                Ok((leased, fx)) => {
-                    if fx != Effects::default() {
-                        inner.apply(&fx);
-                    }
-                    let idle = leased.is_empty();
-                    for (task, slot) in leased.into_iter().zip(slots) {
-                        let permit = permits
-                            .clone()
-                            .try_acquire_owned()
-                            .expect("counted permits");
-                        let inner2 = inner.clone();
-                        running.push(tokio::spawn(async move {
-                            run_activity(&inner2, task).await;
-                            drop((permit, slot));
-                            inner2.bump();
-                        }));
-                    }
-                    if !idle || fx != Effects::default() {
-                        continue;
-                    }
-                }
-                Err(e) => error!("cannot lease activity tasks: {e}"),
+                return Ok(Leased::none());
             }
+        };
+        let changed = fx != Effects::default();
+        if changed {
+            inner.apply(&fx);
         }
-        if !wait(&inner, &mut wake, &mut stop, next.filter(|_| free > 0)).await {
-            inner.activity_slots.want(&namespace, 0);
-            for h in running {
-                h.abort();
-            }
-            return;
-        }
+        Ok(Leased {
+            again: !leased.is_empty() || changed,
+            tasks: leased.into_iter().zip(slots).collect(),
+        })
+    }
+
+    fn run(inner: &Arc<Inner>, task: LeasedActivity) -> impl Future<Output = ()> + Send {
+        run_activity(inner, task)
+    }
+
+    fn idle(&self, inner: &Inner) {
+        inner.activity_slots.want(&self.namespace, 0);
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod activities;
 mod nexus;
+mod queue_worker;
 mod timers;
 mod workflow_tasks;
 
@@ -22,14 +23,18 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<J
             stop.subscribe(),
         )),
         tokio::spawn(timers::timer_loop(inner.clone(), stop.subscribe())),
-        tokio::spawn(nexus::nexus_loop(inner.clone(), stop.subscribe())),
+        tokio::spawn(queue_worker::queue_worker(
+            inner.clone(),
+            nexus::NexusQueue,
+            inner.limits.max_concurrent_activities,
+            stop.subscribe(),
+        )),
     ];
     for (ns, rt) in &inner.namespaces {
         for (queue, max) in &rt.queues {
-            loops.push(tokio::spawn(activities::activity_loop(
+            loops.push(tokio::spawn(queue_worker::queue_worker(
                 inner.clone(),
-                ns.clone(),
-                queue.clone(),
+                activities::ActivityQueue::new(ns, queue),
                 *max,
                 stop.subscribe(),
             )));

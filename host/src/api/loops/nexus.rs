@@ -1,8 +1,8 @@
-//! The Nexus task queue: its worker, and delivering one leased start or cancel to the
+//! The Nexus task queue: what a queue worker leases from it, and delivering one leased start or cancel to the
 //! operation's handler (or the built-in workflow operation). What an outcome records is the
 //! store's.
 
-use super::wait;
+use super::queue_worker::{Leased, TaskSource};
 use crate::api::host::Inner;
 use crate::history::Failure;
 use crate::ids::WorkflowId;
@@ -10,55 +10,44 @@ use crate::nexus::{NexusContext, NexusHandler, NexusStart};
 use crate::store::{
     LeasedNexus, NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, StoreError,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-pub(super) async fn nexus_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    let mut wake = inner.wake.subscribe();
-    let permits = Arc::new(Semaphore::new(inner.limits.max_concurrent_activities));
-    let mut running: Vec<JoinHandle<()>> = Vec::new();
-    loop {
-        wake.borrow_and_update();
-        running.retain(|h| !h.is_finished());
-        let now = inner.now_ms();
-        let next = inner.store.next_due("").map(|d| d[3]).unwrap_or(None);
-        let free = permits.available_permits();
-        if free > 0 && next.is_some_and(|d| d <= now) {
-            // Each task's namespace must get a slot of its fair share; the others stay queued.
-            let pool = inner.nexus_slots.clone();
-            match inner
+/// The host's Nexus task queue (all namespaces), served by a [`queue_worker`].
+pub(super) struct NexusQueue;
+
+impl TaskSource for NexusQueue {
+    type Task = LeasedNexus;
+    const WHAT: &'static str = "Nexus";
+
+    fn next_due(&self, inner: &Inner) -> Option<u64> {
+        inner.store.next_due("").map(|d| d[3]).unwrap_or(None)
+    }
+
+    async fn lease(
+        &self,
+        inner: &Arc<Inner>,
+        now: u64,
+        free: usize,
+    ) -> Result<Leased<LeasedNexus>, StoreError> {
+        // Each task's namespace must get a slot of its fair share; the others stay queued.
+        let pool = inner.nexus_slots.clone();
+        let tasks =
+            inner
                 .store
                 .lease_nexus(now, free, NEXUS_TASK_TIMEOUT.as_millis() as u64, |ns| {
                     pool.acquire(ns, 1).pop()
-                }) {
-                Ok(leased) if !leased.is_empty() => {
-                    for (task, slot) in leased {
-                        let permit = permits
-                            .clone()
-                            .try_acquire_owned()
-                            .expect("counted permits");
-                        let inner2 = inner.clone();
-                        running.push(tokio::spawn(async move {
-                            run_nexus(&inner2, task).await;
-                            drop((permit, slot));
-                            inner2.bump();
-                        }));
-                    }
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => error!("cannot lease Nexus tasks: {e}"),
-            }
-        }
-        if !wait(&inner, &mut wake, &mut stop, next.filter(|_| free > 0)).await {
-            for h in running {
-                h.abort();
-            }
-            return;
-        }
+                })?;
+        Ok(Leased {
+            again: !tasks.is_empty(),
+            tasks,
+        })
+    }
+
+    fn run(inner: &Arc<Inner>, task: LeasedNexus) -> impl Future<Output = ()> + Send {
+        run_nexus(inner, task)
     }
 }
 
