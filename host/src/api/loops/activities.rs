@@ -4,17 +4,19 @@
 use super::queue_worker::{Leased, TaskSource};
 use crate::activity::{self, AttemptParts};
 use crate::api::host::Inner;
-use crate::history::Failure;
+use crate::history::{Failure, Payload};
 use crate::ids::Namespace;
 use crate::store::{Effects, HeartbeatAck, LeasedActivity, StoreError, queue_key};
 use crate::workflow_task::now_ms;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-/// One activity task queue of one namespace, served by a [`queue_worker`].
+/// One activity task queue of one namespace, served by a queue worker.
 pub(super) struct ActivityQueue {
     namespace: Namespace,
     /// The queue's key in the store.
@@ -150,51 +152,15 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
             ),
         )),
         Some(f) => {
-            let mut fut = tokio::spawn(f(ctx, task.input.clone()));
-            let deadline =
-                tokio::time::Instant::now() + Duration::from_millis(task.start_to_close_timeout_ms);
-            let heartbeat = task.heartbeat_timeout_ms;
-            loop {
-                // Wake at the start-to-close deadline or when the next heartbeat is due.
-                let beat_due = heartbeat.map(|hb| {
-                    let last = last_beat.load(std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::Instant::now()
-                        + Duration::from_millis((last + hb).saturating_sub(now_ms()))
-                });
-                let wake_at = beat_due.map_or(deadline, |b| b.min(deadline));
-                tokio::select! {
-                    r = &mut fut => break match r {
-                        Ok(r) => r,
-                        Err(join) => Err(Failure::new(
-                            "ActivityPanicked",
-                            format!("the activity panicked: {join}"),
-                        )),
-                    },
-                    _ = tokio::time::sleep_until(wake_at) => {
-                        let now = tokio::time::Instant::now();
-                        if now >= deadline {
-                            fut.abort();
-                            break Err(Failure::new(
-                                "StartToCloseTimeout",
-                                format!(
-                                    "attempt {attempt} did not finish within {} ms",
-                                    task.start_to_close_timeout_ms
-                                ),
-                            ));
-                        }
-                        if let Some(hb) = heartbeat {
-                            let last = last_beat.load(std::sync::atomic::Ordering::Relaxed);
-                            if now_ms() >= last + hb {
-                                fut.abort();
-                                break Err(Failure::new(
-                                    "HeartbeatTimeout",
-                                    format!("attempt {attempt} sent no heartbeat for {hb} ms"),
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
+            let fut = tokio::spawn(f(ctx, task.input.clone()));
+            watch_attempt(
+                fut,
+                attempt,
+                task.start_to_close_timeout_ms,
+                task.heartbeat_timeout_ms,
+                &last_beat,
+            )
+            .await
         }
     };
     inner
@@ -233,5 +199,58 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         Ok(Ok(None)) => info!("the attempt's outcome came after the activity ended; dropped"),
         Ok(Err(e)) => error!("cannot record the activity outcome: {e}"),
         Err(e) => error!("cannot record the activity outcome: {e}"),
+    }
+}
+
+/// Waits for attempt `attempt` of an activity, running as `fut`, and aborts it when it passes
+/// its start-to-close timeout or sends no heartbeat within its heartbeat timeout (measured
+/// from `last_beat`, system-clock ms).
+async fn watch_attempt(
+    mut fut: JoinHandle<Result<Payload, Failure>>,
+    attempt: u32,
+    start_to_close_timeout_ms: u64,
+    heartbeat: Option<u64>,
+    last_beat: &AtomicU64,
+) -> Result<Payload, Failure> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(start_to_close_timeout_ms);
+    loop {
+        // Wake at the start-to-close deadline or when the next heartbeat is due.
+        let beat_due = heartbeat.map(|hb| {
+            let last = last_beat.load(Ordering::Relaxed);
+            tokio::time::Instant::now()
+                + Duration::from_millis((last + hb).saturating_sub(now_ms()))
+        });
+        let wake_at = beat_due.map_or(deadline, |b| b.min(deadline));
+        tokio::select! {
+            r = &mut fut => break match r {
+                Ok(r) => r,
+                Err(join) => Err(Failure::new(
+                    "ActivityPanicked",
+                    format!("the activity panicked: {join}"),
+                )),
+            },
+            _ = tokio::time::sleep_until(wake_at) => {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    fut.abort();
+                    break Err(Failure::new(
+                        "StartToCloseTimeout",
+                        format!(
+                            "attempt {attempt} did not finish within {start_to_close_timeout_ms} ms"
+                        ),
+                    ));
+                }
+                if let Some(hb) = heartbeat {
+                    let last = last_beat.load(Ordering::Relaxed);
+                    if now_ms() >= last + hb {
+                        fut.abort();
+                        break Err(Failure::new(
+                            "HeartbeatTimeout",
+                            format!("attempt {attempt} sent no heartbeat for {hb} ms"),
+                        ));
+                    }
+                }
+            }
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::queue_worker::{Leased, TaskSource};
 use crate::api::host::Inner;
-use crate::history::Failure;
-use crate::ids::WorkflowId;
+use crate::history::{Failure, Payload};
+use crate::ids::{Namespace, WorkflowId};
 use crate::nexus::{NexusContext, NexusHandler, NexusStart};
 use crate::store::{
     LeasedNexus, NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, StoreError,
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, info, warn};
 
-/// The host's Nexus task queue (all namespaces), served by a [`queue_worker`].
+/// The host's Nexus task queue (all namespaces), served by a queue worker.
 pub(super) struct NexusQueue;
 
 impl TaskSource for NexusQueue {
@@ -128,83 +128,33 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
             }
         }
         (Some(NexusHandler::Workflow { workflow_type }), NexusTaskKind::Start) => {
-            let id = WorkflowId(format!("nexus-{}", task.request_id));
-            let quota = rt.start_quota;
-            let inner2 = inner.clone();
-            let (ns, input) = (namespace.clone(), task.input.clone());
             let callback = NexusCallback {
                 run,
                 scheduled_event_id: sched,
             };
-            let id2 = id.clone();
-            let started = tokio::task::spawn_blocking(move || {
-                inner2.store.start_workflow(
-                    &ns,
-                    &id2,
-                    &workflow_type,
-                    input,
-                    rand::random(),
-                    inner2.now_ms(),
-                    quota,
-                    Some(callback),
-                )
+            let (request_id, input) = (&task.request_id, task.input.clone());
+            start_backing_workflow(
+                inner,
+                &namespace,
+                workflow_type,
+                request_id,
+                input,
+                callback,
+            )
+            .await
+            .unwrap_or_else(|failure| NexusReport::Retry {
+                failure,
+                retry_at_ms: retry_at(),
             })
-            .await;
-            match started {
-                Ok(Ok(_)) => NexusReport::Started {
-                    operation_token: id.0,
-                },
-                Ok(Err(StoreError::AlreadyRunning(..))) => {
-                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
-                        "WorkflowAlreadyRunning",
-                        format!("workflow {id} is already running for another caller"),
-                    )))
-                }
-                // Refused in the start's transaction: the operation fails, as a child start
-                // over the quota fails.
-                Ok(Err(e @ StoreError::QuotaExceeded { .. })) => {
-                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
-                        crate::history::child_start_cause::NAMESPACE_QUOTA,
-                        format!("the workflow backing the operation was not started: {e}"),
-                    )))
-                }
-                Ok(Err(e @ StoreError::HistoryLimit(_))) => {
-                    NexusReport::Finished(NexusOutcome::Failed(Failure::new(
-                        crate::history::child_start_cause::HISTORY_LIMIT,
-                        format!("the workflow backing the operation was not started: {e}"),
-                    )))
-                }
-                Ok(Err(e)) => NexusReport::Retry {
-                    failure: Failure::new("StartWorkflowFailed", e.to_string()),
-                    retry_at_ms: retry_at(),
-                },
-                Err(e) => NexusReport::Retry {
-                    failure: Failure::new("StartWorkflowFailed", e.to_string()),
-                    retry_at_ms: retry_at(),
-                },
-            }
         }
         (Some(NexusHandler::Workflow { .. }), NexusTaskKind::Cancel) => {
-            let id = WorkflowId(task.operation_token.clone().unwrap_or_default());
-            let inner2 = inner.clone();
-            let ns = namespace.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                inner2
-                    .store
-                    .cancel_nexus_workflow(&ns, &id, inner2.now_ms())
-            })
-            .await;
-            match r {
-                Ok(Ok(_)) | Ok(Err(StoreError::UnknownWorkflow(_))) => NexusReport::CancelDelivered,
-                Ok(Err(e)) => NexusReport::Retry {
-                    failure: Failure::new("CancelWorkflowFailed", e.to_string()),
+            let token = task.operation_token.clone().unwrap_or_default();
+            cancel_backing_workflow(inner, &namespace, token)
+                .await
+                .unwrap_or_else(|failure| NexusReport::Retry {
+                    failure,
                     retry_at_ms: retry_at(),
-                },
-                Err(e) => NexusReport::Retry {
-                    failure: Failure::new("CancelWorkflowFailed", e.to_string()),
-                    retry_at_ms: retry_at(),
-                },
-            }
+                })
         }
     };
     if let NexusReport::Retry { failure, .. } = &report {
@@ -223,5 +173,86 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
         Ok(Ok(None)) => info!("the Nexus task's outcome came after the operation ended; dropped"),
         Ok(Err(e)) => error!("cannot record the Nexus task outcome: {e}"),
         Err(e) => error!("cannot record the Nexus task outcome: {e}"),
+    }
+}
+
+/// The start of a built-in workflow operation: starts `workflow_type` with `input` as workflow
+/// `nexus-<request_id>`, reporting its close to `callback`. `Err` is a failure worth
+/// delivering the task again for.
+async fn start_backing_workflow(
+    inner: &Arc<Inner>,
+    namespace: &Namespace,
+    workflow_type: String,
+    request_id: &str,
+    input: Payload,
+    callback: NexusCallback,
+) -> Result<NexusReport, Failure> {
+    let id = WorkflowId(format!("nexus-{request_id}"));
+    let quota = inner.ns(namespace).start_quota;
+    let inner2 = inner.clone();
+    let ns = namespace.clone();
+    let id2 = id.clone();
+    let started = tokio::task::spawn_blocking(move || {
+        inner2.store.start_workflow(
+            &ns,
+            &id2,
+            &workflow_type,
+            input,
+            rand::random(),
+            inner2.now_ms(),
+            quota,
+            Some(callback),
+        )
+    })
+    .await;
+    match started {
+        Ok(Ok(_)) => Ok(NexusReport::Started {
+            operation_token: id.0,
+        }),
+        Ok(Err(StoreError::AlreadyRunning(..))) => {
+            Ok(NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                "WorkflowAlreadyRunning",
+                format!("workflow {id} is already running for another caller"),
+            ))))
+        }
+        // Refused in the start's transaction: the operation fails, as a child start over the
+        // quota fails.
+        Ok(Err(e @ StoreError::QuotaExceeded { .. })) => {
+            Ok(NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                crate::history::child_start_cause::NAMESPACE_QUOTA,
+                format!("the workflow backing the operation was not started: {e}"),
+            ))))
+        }
+        Ok(Err(e @ StoreError::HistoryLimit(_))) => {
+            Ok(NexusReport::Finished(NexusOutcome::Failed(Failure::new(
+                crate::history::child_start_cause::HISTORY_LIMIT,
+                format!("the workflow backing the operation was not started: {e}"),
+            ))))
+        }
+        Ok(Err(e)) => Err(Failure::new("StartWorkflowFailed", e.to_string())),
+        Err(e) => Err(Failure::new("StartWorkflowFailed", e.to_string())),
+    }
+}
+
+/// The cancel of a built-in workflow operation: cancels the workflow `token` names (gone
+/// already is fine). `Err` is a failure worth delivering the task again for.
+async fn cancel_backing_workflow(
+    inner: &Arc<Inner>,
+    namespace: &Namespace,
+    token: String,
+) -> Result<NexusReport, Failure> {
+    let id = WorkflowId(token);
+    let inner2 = inner.clone();
+    let ns = namespace.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        inner2
+            .store
+            .cancel_nexus_workflow(&ns, &id, inner2.now_ms())
+    })
+    .await;
+    match r {
+        Ok(Ok(_)) | Ok(Err(StoreError::UnknownWorkflow(_))) => Ok(NexusReport::CancelDelivered),
+        Ok(Err(e)) => Err(Failure::new("CancelWorkflowFailed", e.to_string())),
+        Err(e) => Err(Failure::new("CancelWorkflowFailed", e.to_string())),
     }
 }
