@@ -5,6 +5,7 @@
 use super::HostError;
 use super::host::{Host, Inner, NamespaceRt};
 use super::loops;
+use super::wakeups::Wakeups;
 use crate::activity::{self, ActivityContext, ActivityError, ActivityFn};
 use crate::clock::{Clock, SystemClock};
 use crate::fair::FairShare;
@@ -13,7 +14,7 @@ use crate::limits::Limits;
 use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
 use crate::replay::{ReplayMode, Served};
 use crate::sandbox::Sandbox;
-use crate::store::{NamespaceLimits, Store};
+use crate::store::{NamespaceLimits, Store, queue_key};
 use crate::workflow_task::Cache;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -377,7 +378,11 @@ impl HostBuilder {
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;
-        let (wake, _) = watch::channel(0u64);
+        let wake = Wakeups::new(
+            namespaces
+                .iter()
+                .flat_map(|(ns, rt)| rt.queues.keys().map(move |q| queue_key(ns, q))),
+        );
         let (stop, _) = watch::channel(false);
         let unserved = NamespaceRt::new(
             Namespace::default_namespace(),

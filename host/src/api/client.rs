@@ -151,7 +151,7 @@ impl Client {
 
     /// Waits until workflow `id`'s current run closes and returns how it ended.
     pub async fn result(&self, id: &str) -> Result<WorkflowOutcome, HostError> {
-        let mut rx = self.inner.wake.subscribe();
+        let mut rx = self.inner.wake.any.subscribe();
         let id = WorkflowId(id.to_string());
         loop {
             rx.borrow_and_update();
@@ -508,7 +508,7 @@ impl Client {
         run: RunId,
         update_id: &str,
     ) -> Result<serde_json::Value, HostError> {
-        let mut rx = self.inner.wake.subscribe();
+        let mut rx = self.inner.wake.any.subscribe();
         let mut seen = 0;
         loop {
             rx.borrow_and_update();

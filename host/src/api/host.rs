@@ -3,6 +3,7 @@
 //! the loops do, and clients act through `Inner`.
 
 use super::builder::Quotas;
+use super::wakeups::Wakeups;
 use super::{Client, HostError, ResetOptions, WorkflowDescription, WorkflowOutcome};
 use crate::activity::ActivityFn;
 use crate::clock::Clock;
@@ -31,7 +32,7 @@ pub(super) struct RunGuard {
 
 impl RunGuard {
     pub(super) async fn acquire(inner: &Arc<Inner>, run: RunId) -> RunGuard {
-        let mut rx = inner.wake.subscribe();
+        let mut rx = inner.wake.any.subscribe();
         loop {
             if let Some(token) = inner.claim(run) {
                 return RunGuard {
@@ -48,7 +49,7 @@ impl RunGuard {
 impl Drop for RunGuard {
     fn drop(&mut self) {
         self.inner.release(self.run, self.token);
-        self.inner.bump();
+        self.inner.wake.run_released();
     }
 }
 
@@ -136,7 +137,7 @@ pub(super) struct Inner {
     pub(super) limits: Limits,
     /// The time recorded in histories, leases and deadlines.
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) wake: watch::Sender<u64>,
+    pub(super) wake: Wakeups,
     /// Runs with a task in flight, each with the token of the claim that holds it.
     pub(super) in_flight: Mutex<HashMap<RunId, u64>>,
     pub(super) next_claim: std::sync::atomic::AtomicU64,
@@ -161,7 +162,7 @@ impl Inner {
     }
 
     /// Acts on what a commit changed: tells running activities about cancel requests and
-    /// wakes the loops.
+    /// wakes the loops with work in it.
     pub(super) fn apply(&self, fx: &Effects) {
         if !fx.cancel_activities.is_empty() {
             let running = self.running.lock().expect("running lock");
@@ -171,7 +172,7 @@ impl Inner {
                 }
             }
         }
-        self.bump();
+        self.wake.committed(fx);
     }
 
     /// Holds `run` for one task; `None` if a task of it is in flight.
@@ -220,8 +221,9 @@ impl Inner {
         })
     }
 
+    /// Wakes every loop and waiter, after a commit whose effects are not known.
     pub(super) fn bump(&self) {
-        self.wake.send_modify(|v| *v = v.wrapping_add(1));
+        self.wake.all();
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `client`: [`Client`], the per-namespace API.
 //! - `describe`: [`WorkflowDescription`], [`WorkflowOutcome`], [`outcome_of`].
 //! - `loops`: the background loops (Workflow Tasks, activity and Nexus queues, timers).
+//! - `wakeups`: which loops a commit wakes.
 
 mod builder;
 mod client;
@@ -20,6 +21,7 @@ mod error;
 mod host;
 mod loops;
 mod options;
+mod wakeups;
 
 pub use builder::{HostBuilder, NamespaceBuilder, Quotas};
 pub use client::Client;

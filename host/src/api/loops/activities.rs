@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
@@ -21,13 +21,16 @@ pub(super) struct ActivityQueue {
     namespace: Namespace,
     /// The queue's key in the store.
     queue_key: String,
+    wakeup: Arc<Notify>,
 }
 
 impl ActivityQueue {
-    pub(super) fn new(namespace: &Namespace, queue: &str) -> ActivityQueue {
+    pub(super) fn new(inner: &Inner, namespace: &Namespace, queue: &str) -> ActivityQueue {
+        let queue_key = queue_key(namespace, queue);
         ActivityQueue {
             namespace: namespace.clone(),
-            queue_key: queue_key(namespace, queue),
+            wakeup: inner.wake.activity_queue(&queue_key),
+            queue_key,
         }
     }
 }
@@ -81,6 +84,14 @@ impl TaskSource for ActivityQueue {
             again: !leased.is_empty() || changed,
             tasks: leased.into_iter().zip(slots).collect(),
         })
+    }
+
+    fn wakeup<'a>(&'a self, _inner: &'a Inner) -> &'a Notify {
+        &self.wakeup
+    }
+
+    fn finished(inner: &Inner) {
+        inner.wake.activity_queues();
     }
 
     fn run(inner: &Arc<Inner>, task: LeasedActivity) -> impl Future<Output = ()> + Send {

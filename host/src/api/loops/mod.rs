@@ -12,7 +12,7 @@ mod workflow_tasks;
 use super::host::Inner;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// Spawns every loop of the host; each ends when `stop` turns true.
@@ -34,7 +34,7 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<J
         for (queue, max) in &rt.queues {
             loops.push(tokio::spawn(queue_worker::queue_worker(
                 inner.clone(),
-                activities::ActivityQueue::new(ns, queue),
+                activities::ActivityQueue::new(inner, ns, queue),
                 *max,
                 stop.subscribe(),
             )));
@@ -47,14 +47,14 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<J
 /// Returns false when the host is stopping.
 async fn wait(
     inner: &Inner,
-    wake: &mut watch::Receiver<u64>,
+    wake: &Notify,
     stop: &mut watch::Receiver<bool>,
     deadline_ms: Option<u64>,
 ) -> bool {
     let now = inner.now_ms();
     let sleep_ms = deadline_ms.map_or(1_000, |d| d.saturating_sub(now).min(1_000));
     tokio::select! {
-        _ = wake.changed() => {}
+        _ = wake.notified() => {}
         _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
         _ = stop.changed() => {}
     }

@@ -13,6 +13,7 @@ use crate::store::{
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
 /// The host's Nexus task queue (all namespaces), served by a queue worker.
@@ -44,6 +45,16 @@ impl TaskSource for NexusQueue {
             again: !tasks.is_empty(),
             tasks,
         })
+    }
+
+    fn wakeup<'a>(&'a self, inner: &'a Inner) -> &'a Notify {
+        &inner.wake.nexus
+    }
+
+    fn finished(inner: &Inner) {
+        // A handler may have committed through the store without reporting effects (the
+        // built-in workflow operation starts or cancels a workflow): wake every loop.
+        inner.bump();
     }
 
     fn run(inner: &Arc<Inner>, task: LeasedNexus) -> impl Future<Output = ()> + Send {

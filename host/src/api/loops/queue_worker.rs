@@ -1,6 +1,6 @@
 //! The worker shared by the activity and Nexus task queues: it leases due tasks while it has
 //! free permits, runs each on its own tokio task holding a permit and a host slot, sleeps until
-//! the queue's next due time, a wake-up or a stop, and aborts its running tasks when stopped.
+//! the queue's next due time, its wake-up or a stop, and aborts its running tasks when stopped.
 //! What a queue leases and how one task runs is the queue's [`TaskSource`]; retries and what an
 //! outcome records are the store's.
 
@@ -10,7 +10,7 @@ use crate::fair::Slot;
 use crate::store::StoreError;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tracing::error;
 
@@ -52,6 +52,13 @@ pub(super) trait TaskSource: Send + Sync + 'static {
         free: usize,
     ) -> impl Future<Output = Result<Leased<Self::Task>, StoreError>> + Send;
 
+    /// The wake-up the worker waits for besides its due time.
+    fn wakeup<'a>(&'a self, inner: &'a Inner) -> &'a Notify;
+
+    /// Wakes whoever may lease now that a task of this queue ended and freed its permit and
+    /// host slot.
+    fn finished(inner: &Inner);
+
     /// Runs one leased task to its reported outcome.
     fn run(inner: &Arc<Inner>, task: Self::Task) -> impl Future<Output = ()> + Send;
 
@@ -68,11 +75,9 @@ pub(super) async fn queue_worker<S: TaskSource>(
     max_concurrent: usize,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut wake = inner.wake.subscribe();
     let permits = Arc::new(Semaphore::new(max_concurrent));
     let mut running: Vec<JoinHandle<()>> = Vec::new();
     loop {
-        wake.borrow_and_update();
         running.retain(|h| !h.is_finished());
         let now = inner.now_ms();
         let next = source.next_due(&inner);
@@ -89,7 +94,7 @@ pub(super) async fn queue_worker<S: TaskSource>(
                         running.push(tokio::spawn(async move {
                             S::run(&inner2, task).await;
                             drop((permit, slot));
-                            inner2.bump();
+                            S::finished(&inner2);
                         }));
                     }
                     if leased.again {
@@ -101,7 +106,14 @@ pub(super) async fn queue_worker<S: TaskSource>(
         } else {
             source.idle(&inner);
         }
-        if !wait(&inner, &mut wake, &mut stop, next.filter(|_| free > 0)).await {
+        if !wait(
+            &inner,
+            source.wakeup(&inner),
+            &mut stop,
+            next.filter(|_| free > 0),
+        )
+        .await
+        {
             source.idle(&inner);
             for h in running {
                 h.abort();

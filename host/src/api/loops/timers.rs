@@ -8,9 +8,7 @@ use tokio::sync::watch;
 use tracing::error;
 
 pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    let mut wake = inner.wake.subscribe();
     loop {
-        wake.borrow_and_update();
         let now = inner.now_ms();
         let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);
         if next.is_some_and(|d| d <= now) {
@@ -21,7 +19,7 @@ pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool
             }
             continue;
         }
-        if !wait(&inner, &mut wake, &mut stop, next).await {
+        if !wait(&inner, &inner.wake.timers, &mut stop, next).await {
             return;
         }
     }

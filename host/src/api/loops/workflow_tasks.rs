@@ -12,9 +12,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
-    let mut wake = inner.wake.subscribe();
     loop {
-        wake.borrow_and_update();
         let now = inner.now_ms();
         // Each namespace brings at most as many candidates as it could run at once, and runs
         // with a task in flight are passed over: another namespace's due tasks are found
@@ -58,7 +56,7 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Recei
             spawn_workflow_task(&inner, run, ns, token, (slot, ns_permit));
         }
         let next = inner.store.next_workflow_task_after(now).ok().flatten();
-        if !wait(&inner, &mut wake, &mut stop, next).await {
+        if !wait(&inner, &inner.wake.workflow_tasks, &mut stop, next).await {
             return;
         }
     }
@@ -82,9 +80,12 @@ fn spawn_workflow_task(
     let (inner2, probe2, held2) = (inner.clone(), probe.clone(), held.clone());
     let handle = tokio::task::spawn_blocking(move || {
         let r = inner2.with_env_probe(&ns, Some(&probe2), |env| run_workflow_task(env, run));
-        if let Ok(TaskOutcome::Completed(fx)) = &r {
+        let applied = if let Ok(TaskOutcome::Completed(fx)) = &r {
             inner2.apply(fx);
-        }
+            true
+        } else {
+            false
+        };
         match r {
             Ok(TaskOutcome::Conflict) => {
                 info!(run = %run, "history changed during the task; running it again")
@@ -94,7 +95,12 @@ fn spawn_workflow_task(
         }
         inner2.release(run, token);
         drop(held2.lock().expect("slot lock").take());
-        inner2.bump();
+        if applied {
+            inner2.wake.run_released();
+        } else {
+            // A failed or terminated task commits effects it does not report.
+            inner2.bump();
+        }
     });
     let inner = inner.clone();
     tokio::spawn(async move {
