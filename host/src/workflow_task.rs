@@ -22,12 +22,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tracing::{info, warn};
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch, by the system clock (callers without a host's
+/// injected clock: the CLI and the read-only paths).
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    use weft_core::clock::Clock;
+    weft_core::clock::SystemClock.now_ms()
 }
 
 /// What became of a task.

@@ -505,3 +505,44 @@ async fn invalid_activity_options_fail_the_task_with_a_bad_command() {
     );
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starts_are_recorded_at_the_injected_clock_time() {
+    use std::sync::Arc;
+    use weft::clock::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_600_000_000_000;
+    let clock = Arc::new(ManualClock::new(t0));
+    let host = with_steps(HostBuilder::new(db(&dir)))
+        .workflow_file("fails", weft_tests::FAILS)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("fails", "c-1", json!({"mode": "error"}))
+        .await
+        .unwrap();
+    let started = |id: &str| {
+        let history = host.history(id).unwrap();
+        assert!(
+            matches!(history[0].kind, EventKind::WorkflowExecutionStarted { .. }),
+            "{:?}",
+            history[0]
+        );
+        history[0].time_ms
+    };
+    assert_eq!(started("c-1"), t0);
+    assert_eq!(host.describe("c-1").unwrap().start_ms, t0);
+
+    clock.advance(1_234);
+    host.start_workflow("fails", "c-2", json!({"mode": "error"}))
+        .await
+        .unwrap();
+    assert_eq!(started("c-2"), t0 + 1_234);
+    // The Workflow Task due at the clock's time still runs.
+    assert!(matches!(
+        host.result("c-2").await.unwrap(),
+        WorkflowOutcome::Failed(_)
+    ));
+    host.shutdown().await;
+}

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync + std::fmt::Debug {
+pub trait Clock: Send + Sync {
     /// Now, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
 }

@@ -1,0 +1,425 @@
+//! Configuring and starting a host: [`HostBuilder`], [`NamespaceBuilder`] and [`Quotas`].
+//! [`HostBuilder::start`] compiles the components, opens the store, assembles the shared state
+//! and spawns the loops. What the loops and clients then do is elsewhere in `api`.
+
+use super::HostError;
+use super::host::{Host, Inner, NamespaceRt};
+use super::loops;
+use super::wakeups::Wakeups;
+use crate::activity::{self, ActivityContext, ActivityError, ActivityFn};
+use crate::clock::{Clock, SystemClock};
+use crate::fair::FairShare;
+use crate::ids::Namespace;
+use crate::limits::Limits;
+use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
+use crate::replay::{ReplayMode, Served};
+use crate::sandbox::Sandbox;
+use crate::store::{NamespaceLimits, Store, queue_key};
+use crate::workflow_task::Cache;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tracing::info;
+
+enum ComponentSource {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// Quotas of one namespace. `None` leaves the host's limit (see [`Limits`]); a quota cannot
+/// raise a host limit.
+#[derive(Clone, Debug, Default)]
+pub struct Quotas {
+    /// Most open (running) workflows. Starting one more fails with a quota error.
+    pub max_open_workflows: Option<u64>,
+    /// Most events in one run's history; a run that would pass it is terminated.
+    pub max_history_events: Option<u64>,
+    /// Largest encoded history of one run, bytes; a run that would pass it is terminated.
+    pub max_history_bytes: Option<u64>,
+    /// Largest payload (inputs and results of workflows and activities).
+    pub max_payload_bytes: Option<usize>,
+    /// Workflow Tasks of this namespace run at once.
+    pub max_concurrent_workflow_tasks: Option<usize>,
+    /// Most history bytes stored for the namespace. Starting a workflow above it fails with a
+    /// quota error; running workflows continue, within their history limits.
+    pub max_stored_bytes: Option<u64>,
+}
+
+/// The workflow components, activities, quotas and API keys of one namespace.
+#[derive(Default)]
+pub struct NamespaceBuilder {
+    quotas: Quotas,
+    workflows: Vec<(String, ComponentSource)>,
+    activities: HashMap<String, ActivityFn>,
+    api_keys: Vec<String>,
+    task_queues: BTreeMap<String, usize>,
+    nexus: HashMap<(String, String, String), NexusHandler>,
+    replay_mode: ReplayMode,
+    replay_modes: HashMap<String, ReplayMode>,
+}
+
+impl NamespaceBuilder {
+    /// Sets how replay compares the commands of this namespace's workflows with their recorded
+    /// events. [`ReplayMode::Lenient`] (the default, as Temporal) checks kind and identity
+    /// only; [`ReplayMode::Strict`] also compares inputs, timeouts, retry policies, task
+    /// queues, timer durations and child options, and fails the Workflow Task
+    /// (non-determinism) on any difference. [`NamespaceBuilder::replay_mode_for`] overrides it
+    /// per workflow type.
+    pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
+        self.replay_mode = mode;
+        self
+    }
+
+    /// Sets the replay mode of workflow type `workflow_type` in this namespace, overriding
+    /// [`NamespaceBuilder::replay_mode`]: `.replay_mode_for("payment", ReplayMode::Strict)`.
+    pub fn replay_mode_for(mut self, workflow_type: &str, mode: ReplayMode) -> Self {
+        self.replay_modes.insert(workflow_type.to_string(), mode);
+        self
+    }
+
+    /// Serves activity task queue `name` with at most `max_concurrent` activities of it
+    /// running at once on this host. The `default` queue is always served (with the host's
+    /// `max_concurrent_activities` unless set here); a workflow naming a queue the namespace
+    /// does not serve fails its Workflow Task.
+    pub fn task_queue(mut self, name: &str, max_concurrent: usize) -> Self {
+        self.task_queues
+            .insert(name.to_string(), max_concurrent.max(1));
+        self
+    }
+
+    /// Registers Nexus operation `operation` of `service` at `endpoint`: `start` returns a
+    /// synchronous result or an operation token. Starts are delivered at least once with the
+    /// same [`NexusContext::request_id`]; the handler must not start twice for one request id.
+    pub fn nexus_operation<I, O, F, Fut>(
+        mut self,
+        endpoint: &str,
+        service: &str,
+        operation: &str,
+        start: F,
+    ) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(NexusContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<NexusStart<O>, NexusError>> + Send + 'static,
+    {
+        let key = (
+            endpoint.to_string(),
+            service.to_string(),
+            operation.to_string(),
+        );
+        let cancel = match self.nexus.remove(&key) {
+            Some(NexusHandler::Custom { cancel, .. }) => cancel,
+            _ => None,
+        };
+        self.nexus.insert(
+            key,
+            NexusHandler::Custom {
+                start: nexus::erase_start(start),
+                cancel,
+            },
+        );
+        self
+    }
+
+    /// Registers the cancel handler of an asynchronous operation registered with
+    /// [`NamespaceBuilder::nexus_operation`]: called with its token when the caller cancels.
+    pub fn nexus_cancel<F, Fut>(
+        mut self,
+        endpoint: &str,
+        service: &str,
+        operation: &str,
+        cancel: F,
+    ) -> Self
+    where
+        F: Fn(NexusContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), NexusError>> + Send + 'static,
+    {
+        let key = (
+            endpoint.to_string(),
+            service.to_string(),
+            operation.to_string(),
+        );
+        if let Some(NexusHandler::Custom { cancel: c, .. }) = self.nexus.get_mut(&key) {
+            *c = Some(nexus::erase_cancel(cancel));
+        }
+        self
+    }
+
+    /// Registers a built-in operation that starts workflow type `workflow_type` of this
+    /// namespace with the operation's input, as an asynchronous operation that completes when
+    /// the workflow closes. The workflow id is derived from the request id, so a repeated
+    /// start finds the workflow it started before instead of starting another; canceling the
+    /// operation ends the workflow.
+    pub fn nexus_workflow_operation(
+        mut self,
+        endpoint: &str,
+        service: &str,
+        operation: &str,
+        workflow_type: &str,
+    ) -> Self {
+        self.nexus.insert(
+            (
+                endpoint.to_string(),
+                service.to_string(),
+                operation.to_string(),
+            ),
+            NexusHandler::Workflow {
+                workflow_type: workflow_type.to_string(),
+            },
+        );
+        self
+    }
+
+    /// Registers the component file at `path` as workflow type `workflow_type`.
+    pub fn workflow_file(mut self, workflow_type: &str, path: impl AsRef<Path>) -> Self {
+        self.workflows.push((
+            workflow_type.to_string(),
+            ComponentSource::File(path.as_ref().to_path_buf()),
+        ));
+        self
+    }
+
+    /// Registers component bytes as workflow type `workflow_type`.
+    pub fn workflow_bytes(mut self, workflow_type: &str, bytes: Vec<u8>) -> Self {
+        self.workflows
+            .push((workflow_type.to_string(), ComponentSource::Bytes(bytes)));
+        self
+    }
+
+    /// Registers an activity: an async function of a JSON-deserializable input returning a
+    /// JSON-serializable result or an [`ActivityError`].
+    pub fn activity<I, O, F, Fut>(mut self, activity_type: &str, f: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(ActivityContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ActivityError>> + Send + 'static,
+    {
+        self.activities
+            .insert(activity_type.to_string(), activity::erase(f));
+        self
+    }
+
+    /// Sets the namespace's quotas.
+    pub fn quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// Binds API key `key` to this namespace: [`Host::client`] with it reaches this namespace
+    /// and nothing else.
+    pub fn api_key(mut self, key: &str) -> Self {
+        self.api_keys.push(key.to_string());
+        self
+    }
+}
+
+/// Configures a [`Host`]: the database file, namespaces with their workflow components,
+/// activities, quotas and API keys, and the host's limits. The `workflow_*` and `activity`
+/// methods register in the `default` namespace.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), weft::HostError> {
+/// use weft::{ActivityContext, ActivityError, HostBuilder};
+/// let host = HostBuilder::new("orders.redb")
+///     .workflow_file("order", "order_workflow.wasm")
+///     .activity("charge_card", |_ctx: ActivityContext, amount: u64| async move {
+///         Ok::<_, ActivityError>(format!("charged {amount}"))
+///     })
+///     .start()
+///     .await?;
+/// host.start_workflow("order", "order-1", serde_json::json!({"amount": 5})).await?;
+/// let outcome = host.result("order-1").await?;
+/// # Ok(()) }
+/// ```
+pub struct HostBuilder {
+    db_path: PathBuf,
+    limits: Limits,
+    namespaces: BTreeMap<String, NamespaceBuilder>,
+    clock: Arc<dyn Clock>,
+}
+
+impl HostBuilder {
+    /// A host on the database file `db_path` (created if missing).
+    pub fn new(db_path: impl AsRef<Path>) -> HostBuilder {
+        HostBuilder {
+            db_path: db_path.as_ref().to_path_buf(),
+            limits: Limits::default(),
+            namespaces: BTreeMap::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Replaces the clock the host records time from (default [`SystemClock`]), for tests:
+    /// a [`crate::clock::ManualClock`] fixes the times written to histories and used for due
+    /// times. The loops still sleep on real time (see [`crate::clock`]).
+    #[doc(hidden)]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> HostBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the default limits.
+    pub fn limits(mut self, limits: Limits) -> HostBuilder {
+        self.limits = limits;
+        self
+    }
+
+    /// Configures namespace `name` (valid names: see [`Namespace::new`]).
+    pub fn namespace(
+        mut self,
+        name: &str,
+        configure: impl FnOnce(NamespaceBuilder) -> NamespaceBuilder,
+    ) -> HostBuilder {
+        let ns = self.namespaces.remove(name).unwrap_or_default();
+        self.namespaces.insert(name.to_string(), configure(ns));
+        self
+    }
+
+    /// Registers the component file at `path` as workflow type `workflow_type` in the default
+    /// namespace.
+    pub fn workflow_file(self, workflow_type: &str, path: impl AsRef<Path>) -> HostBuilder {
+        self.namespace(Namespace::DEFAULT, |ns| {
+            ns.workflow_file(workflow_type, path)
+        })
+    }
+
+    /// Registers component bytes as workflow type `workflow_type` in the default namespace.
+    pub fn workflow_bytes(self, workflow_type: &str, bytes: Vec<u8>) -> HostBuilder {
+        self.namespace(Namespace::DEFAULT, |ns| {
+            ns.workflow_bytes(workflow_type, bytes)
+        })
+    }
+
+    /// Registers an activity in the default namespace: an async function of a
+    /// JSON-deserializable input returning a JSON-serializable result or an
+    /// [`ActivityError`].
+    pub fn activity<I, O, F, Fut>(self, activity_type: &str, f: F) -> HostBuilder
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(ActivityContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ActivityError>> + Send + 'static,
+    {
+        self.namespace(Namespace::DEFAULT, |ns| ns.activity(activity_type, f))
+    }
+
+    /// Compiles the components (each once), opens the database and starts the background
+    /// loops. Every open workflow in the database continues from its history.
+    pub async fn start(self) -> Result<Host, HostError> {
+        let HostBuilder {
+            db_path,
+            limits,
+            mut namespaces,
+            clock,
+        } = self;
+        namespaces
+            .entry(Namespace::DEFAULT.to_string())
+            .or_default();
+        let mut api_keys = HashMap::new();
+        let mut specs = Vec::new();
+        for (name, b) in namespaces {
+            let ns = Namespace::new(&name).map_err(HostError::InvalidArgument)?;
+            for key in &b.api_keys {
+                if key.len() < 16 {
+                    return Err(HostError::InvalidArgument(format!(
+                        "an API key of namespace {ns} has {} characters; use at least 16",
+                        key.len()
+                    )));
+                }
+                if api_keys.insert(key.clone(), ns.clone()).is_some() {
+                    return Err(HostError::InvalidArgument(
+                        "the same API key is bound to two namespaces".into(),
+                    ));
+                }
+            }
+            specs.push((ns, b));
+        }
+        let lim = limits.clone();
+        let clock2 = clock.clone();
+        let (store, sandbox, namespaces) = tokio::task::spawn_blocking(move || {
+            let sandbox =
+                Sandbox::new(lim.clone()).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+            let mut out = HashMap::new();
+            for (ns, b) in specs {
+                let mut compiled = HashMap::new();
+                for (ty, src) in b.workflows {
+                    let c = match src {
+                        ComponentSource::File(p) => sandbox.compile_file(&ty, &p)?,
+                        ComponentSource::Bytes(b) => sandbox.compile(&ty, &b)?,
+                    };
+                    compiled.insert(ty, c);
+                }
+                let mut rt = NamespaceRt::new(ns.clone(), &lim, &b.quotas, compiled, b.activities);
+                rt.queues.extend(b.task_queues);
+                rt.nexus = b.nexus;
+                rt.served = Arc::new(Served {
+                    task_queues: rt.queues.keys().cloned().collect(),
+                    nexus_operations: rt.nexus.keys().cloned().collect(),
+                    replay_mode: b.replay_mode,
+                    replay_modes: b.replay_modes,
+                });
+                out.insert(ns, rt);
+            }
+            // The store checks each namespace's history limits and quotas in the transaction
+            // that would pass them; a namespace not configured here gets the host's limits.
+            let store = Store::open(&db_path, clock2.now_ms())?.with_limits(
+                NamespaceLimits::host(&lim),
+                out.iter()
+                    .map(|(ns, rt)| (ns.clone(), rt.store_limits()))
+                    .collect(),
+            );
+            Ok::<_, HostError>((store, sandbox, out))
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))??;
+        let wake = Wakeups::new(
+            namespaces
+                .iter()
+                .flat_map(|(ns, rt)| rt.queues.keys().map(move |q| queue_key(ns, q))),
+        );
+        let (stop, _) = watch::channel(false);
+        let unserved = NamespaceRt::new(
+            Namespace::default_namespace(),
+            &limits,
+            &Quotas {
+                max_concurrent_workflow_tasks: Some(1),
+                ..Quotas::default()
+            },
+            HashMap::new(),
+            HashMap::new(),
+        );
+        let cache = (limits.sticky_cache_entries > 0).then(|| {
+            Cache::new(
+                limits.sticky_cache_entries,
+                limits.sticky_cache_memory_bytes,
+            )
+        });
+        let inner = Arc::new(Inner {
+            store,
+            sandbox,
+            namespaces,
+            unserved,
+            api_keys,
+            clients: Default::default(),
+            workflow_task_slots: FairShare::new(limits.max_concurrent_workflow_tasks),
+            activity_slots: FairShare::new(limits.max_concurrent_activities),
+            nexus_slots: FairShare::new(limits.max_concurrent_activities),
+            limits,
+            clock,
+            wake,
+            in_flight: Mutex::new(HashMap::new()),
+            next_claim: std::sync::atomic::AtomicU64::new(1),
+            running: Mutex::new(HashMap::new()),
+            cache,
+        });
+        let loops = loops::spawn_all(&inner, &stop);
+        info!(db = %inner.store.path().display(), "weft host started");
+        Ok(Host { inner, stop, loops })
+    }
+}

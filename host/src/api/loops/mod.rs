@@ -1,0 +1,62 @@
+//! The background loops of a host: Workflow Tasks, one worker per activity task queue, the
+//! Nexus queue and timers. Each loop finds due work in the store, runs it within the host's and
+//! namespace's concurrency limits, and sleeps until the next due time, a wake-up or a stop.
+//! What a task does and commits belongs to `workflow_task`, `activity`, `nexus` and `store`.
+
+mod activities;
+mod nexus;
+mod queue_worker;
+mod timers;
+mod workflow_tasks;
+
+use super::host::Inner;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Spawns every loop of the host; each ends when `stop` turns true.
+pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
+    let mut loops = vec![
+        tokio::spawn(workflow_tasks::workflow_task_loop(
+            inner.clone(),
+            stop.subscribe(),
+        )),
+        tokio::spawn(timers::timer_loop(inner.clone(), stop.subscribe())),
+        tokio::spawn(queue_worker::queue_worker(
+            inner.clone(),
+            nexus::NexusQueue,
+            inner.limits.max_concurrent_activities,
+            stop.subscribe(),
+        )),
+    ];
+    for (ns, rt) in &inner.namespaces {
+        for (queue, max) in &rt.queues {
+            loops.push(tokio::spawn(queue_worker::queue_worker(
+                inner.clone(),
+                activities::ActivityQueue::new(inner, ns, queue),
+                *max,
+                stop.subscribe(),
+            )));
+        }
+    }
+    loops
+}
+
+/// Waits until `deadline_ms` (if any, at most a second ahead), a wake-up or a stop.
+/// Returns false when the host is stopping.
+async fn wait(
+    inner: &Inner,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+    deadline_ms: Option<u64>,
+) -> bool {
+    let now = inner.now_ms();
+    let sleep_ms = deadline_ms.map_or(1_000, |d| d.saturating_sub(now).min(1_000));
+    tokio::select! {
+        _ = wake.notified() => {}
+        _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+        _ = stop.changed() => {}
+    }
+    !*stop.borrow()
+}

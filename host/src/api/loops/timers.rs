@@ -1,0 +1,26 @@
+//! The timer loop: fires due timers (and the timeouts the store keeps as timers). What firing
+//! records is the store's.
+
+use super::wait;
+use crate::api::host::Inner;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tracing::error;
+
+pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = inner.now_ms();
+        let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);
+        if next.is_some_and(|d| d <= now) {
+            match inner.store.fire_timers(now) {
+                Ok((n, fx)) if n > 0 => inner.apply(&fx),
+                Ok(_) => {}
+                Err(e) => error!("cannot fire timers: {e}"),
+            }
+            continue;
+        }
+        if !wait(&inner, &inner.wake.timers, &mut stop, next).await {
+            return;
+        }
+    }
+}

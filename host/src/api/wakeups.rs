@@ -1,0 +1,87 @@
+//! Who is woken after a commit: one [`Notify`] per loop (one per activity task queue, one for
+//! the Nexus queue, timers and Workflow Tasks), and a counter every commit moves for clients
+//! waiting on a run. It only delivers wake-ups; every woken loop reads the store to see what is
+//! due, and sleeps at most a second anyway, so a missed wake-up delays work, never loses it.
+
+use crate::store::Effects;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
+
+pub(super) struct Wakeups {
+    /// Moved by every commit: clients waiting for a result or an update's outcome, and updates
+    /// waiting for a run's claim, watch it.
+    pub(super) any: watch::Sender<u64>,
+    pub(super) workflow_tasks: Notify,
+    pub(super) timers: Notify,
+    pub(super) nexus: Notify,
+    /// By queue key, one per served activity task queue. Each has a single waiter (the
+    /// queue's worker), so `notify_one` keeps a wake-up that comes while it is busy.
+    activities: HashMap<String, Arc<Notify>>,
+}
+
+impl Wakeups {
+    /// Wake-ups for the activity task queues `queue_keys` and the other loops.
+    pub(super) fn new(queue_keys: impl IntoIterator<Item = String>) -> Wakeups {
+        Wakeups {
+            any: watch::channel(0).0,
+            workflow_tasks: Notify::new(),
+            timers: Notify::new(),
+            nexus: Notify::new(),
+            activities: queue_keys
+                .into_iter()
+                .map(|k| (k, Arc::new(Notify::new())))
+                .collect(),
+        }
+    }
+
+    /// The wake-up of activity task queue `queue_key`.
+    pub(super) fn activity_queue(&self, queue_key: &str) -> Arc<Notify> {
+        self.activities
+            .get(queue_key)
+            .cloned()
+            .expect("a wake-up per served queue")
+    }
+
+    /// After a commit whose effects are `fx`: the loops with work in it. The Workflow Task loop
+    /// is woken by every commit, since nearly every one can schedule a task (a completion, a
+    /// fired timer, a closed child reporting to its parent) and the effects do not flag all of
+    /// them. The timer loop is also woken when a run started or closed: a child's or a
+    /// continued run's timeouts are deadlines the effects do not flag as timers.
+    pub(super) fn committed(&self, fx: &Effects) {
+        self.any.send_modify(|v| *v = v.wrapping_add(1));
+        self.workflow_tasks.notify_one();
+        if fx.timers || fx.workflow_task || fx.closed {
+            self.timers.notify_one();
+        }
+        if fx.activities {
+            self.activity_queues();
+        }
+        if fx.nexus {
+            self.nexus.notify_one();
+        }
+    }
+
+    /// After a commit whose effects are not known: every loop.
+    pub(super) fn all(&self) {
+        self.any.send_modify(|v| *v = v.wrapping_add(1));
+        self.workflow_tasks.notify_one();
+        self.timers.notify_one();
+        self.nexus.notify_one();
+        self.activity_queues();
+    }
+
+    /// A run's claim was released: the Workflow Task loop and updates waiting for the run.
+    pub(super) fn run_released(&self) {
+        self.any.send_modify(|v| *v = v.wrapping_add(1));
+        self.workflow_tasks.notify_one();
+    }
+
+    /// Every activity task queue (an activity's effects do not name its queue, and the host's
+    /// activity slots are shared between all queues).
+    pub(super) fn activity_queues(&self) {
+        for n in self.activities.values() {
+            n.notify_one();
+        }
+    }
+}
