@@ -6,10 +6,10 @@
 
 pub mod activity;
 pub mod api;
-pub mod cli;
 pub mod fair;
 pub use weft_core::{clock, command, history, ids, limits};
 pub mod nexus;
+mod offline;
 pub use weft_replay as replay;
 pub use weft_wasm::{sandbox, sticky, wasi};
 pub mod store;
@@ -24,6 +24,7 @@ pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy
 pub use ids::{EventId, Namespace, RunId, WorkflowId};
 pub use limits::Limits;
 pub use nexus::{NexusContext, NexusError, NexusStart};
+pub use offline::{Offline, OfflineUpdate};
 pub use replay::ReplayMode;
 pub use store::NexusOutcome;
 pub use store::{NamespaceUsage, RunStatus};

@@ -11,6 +11,17 @@ pub enum HostError {
     /// The database reported an error.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A database file could not be opened (tools reading or changing a file no host holds).
+    #[error("cannot open {}: {source}", path.display())]
+    CannotOpen {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why (boxed: a store error is large, and this one is rare).
+        source: Box<StoreError>,
+    },
+    /// The workflow's current run is closed, so it cannot take the change.
+    #[error("{0}")]
+    NotRunning(String),
     /// A workflow component was refused.
     #[error(transparent)]
     Admission(#[from] AdmissionError),

@@ -1,5 +1,5 @@
 //! The `weft` command line, built into this package so its tests can run it.
 
 fn main() {
-    weft::cli::main()
+    weft_cli::main()
 }
