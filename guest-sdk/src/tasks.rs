@@ -8,7 +8,9 @@
 //! handlers, and polls again. Nothing depends on timing, so a replay runs the tasks through the
 //! same steps. This module does not talk to the host about anything but waiting.
 
-use crate::{deliver_pending, dispatch, host, wit};
+use crate::messages::{deliver_pending, dispatch};
+use crate::runtime::STATE;
+use crate::{host, wit};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -74,7 +76,7 @@ impl Future for HandleWait {
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<wit::Outcome> {
         match OUTCOMES.with(|o| o.borrow().get(&self.0).cloned()) {
             Some(outcome) => {
-                crate::STATE.with(|s| s.borrow_mut().pending.remove(&self.0));
+                STATE.with(|s| s.borrow_mut().pending.remove(&self.0));
                 Poll::Ready(outcome)
             }
             None => {
