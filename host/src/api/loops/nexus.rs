@@ -5,7 +5,7 @@
 use super::queue_worker::{Leased, TaskSource};
 use crate::api::host::Inner;
 use crate::history::{Failure, Payload};
-use crate::ids::{Namespace, WorkflowId};
+use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::nexus::{NexusContext, NexusHandler, NexusStart};
 use crate::store::{
     LeasedNexus, NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, StoreError,
@@ -171,8 +171,18 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
     if let NexusReport::Retry { failure, .. } = &report {
         warn!(failure = %failure, "Nexus task failed; delivering it again later");
     }
+    record_report(inner, run, sched, task.attempt, report).await;
+}
+
+/// Records what delivery `attempt` of the Nexus task scheduled at `sched` in `run` came to.
+async fn record_report(
+    inner: &Arc<Inner>,
+    run: RunId,
+    sched: EventId,
+    attempt: u32,
+    report: NexusReport,
+) {
     let inner2 = inner.clone();
-    let attempt = task.attempt;
     let r = tokio::task::spawn_blocking(move || {
         inner2
             .store
