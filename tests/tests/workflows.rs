@@ -510,15 +510,10 @@ async fn invalid_activity_options_fail_the_task_with_a_bad_command() {
 async fn starts_are_recorded_at_the_injected_clock_time() {
     use std::sync::Arc;
     use weft::clock::ManualClock;
-    let dir = tempfile::tempdir().unwrap();
     let t0 = 1_600_000_000_000;
     let clock = Arc::new(ManualClock::new(t0));
-    let host = with_steps(HostBuilder::new(db(&dir)))
-        .workflow_file("fails", weft_tests::FAILS)
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
+    let test = TestHost::new().steps().workflow("fails", weft_tests::FAILS);
+    let host = test.builder().clock(clock.clone()).start().await.unwrap();
     host.start_workflow("fails", "c-1", json!({"mode": "error"}))
         .await
         .unwrap();

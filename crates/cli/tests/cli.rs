@@ -133,7 +133,7 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/schema1-crashed.redb"
+            "/../../host/tests/fixtures/schema1-crashed.redb"
         ),
         &db,
     )
@@ -184,7 +184,7 @@ fn a_truncated_database_is_refused_and_left_unchanged() {
     let db = dir.path().join("cut.redb");
     let full = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/schema1-crashed.redb"
+        "/../../host/tests/fixtures/schema1-crashed.redb"
     ))
     .unwrap();
     for keep in [full.len() / 2, 4096, 100] {
