@@ -4,14 +4,18 @@
 //!
 //! A backend stores and finds; it decides nothing. What an event means, when a run closes,
 //! whether a limit is passed, what a deadline does: all of that is the rules' (the other
-//! modules of the store). A backend keeps one derived value itself: each namespace's
+//! modules of this crate). A backend keeps one derived value itself: each namespace's
 //! [`NamespaceUsage`], moved by [`Tx::put_run`] by the difference to the stored record, so no
 //! rule can forget it and a backend may keep it however suits it (a row updated in the same
 //! transaction, a materialized view).
 //!
 //! Ordering: every `due_*` and `first_*` query orders by time, then run, then event id, as the
 //! entries' keys say. Entries are identified by their whole key: removing one that is not
-//! there does nothing.
+//! there does nothing. Errors of the database itself are [`StoreError::Db`]; a record that
+//! does not decode is [`StoreError::Encoding`].
+//!
+//! The traits are object safe: the rules hold a `&mut dyn Tx`, so the engine is not generic
+//! over its backend. The conformance suite (feature `conformance`) checks an implementation.
 
 use super::*;
 

@@ -16,7 +16,7 @@ pub enum StoreError {
     Corrupt {
         /// File.
         path: PathBuf,
-        /// What redb or the decoder reported.
+        /// What the database or the decoder reported.
         reason: String,
     },
     /// The file was written by a newer schema.
@@ -106,29 +106,13 @@ pub enum StoreError {
         /// Decoder error.
         source: EncodingError,
     },
-    /// redb reported an error.
+    /// The database reported an error.
     #[error("database error: {0}")]
-    Db(#[from] redb::Error),
+    Db(Box<dyn std::error::Error + Send + Sync>),
     /// A reset was refused; nothing was changed.
     #[error("reset of workflow {0} refused: {1}; nothing was changed")]
     ResetRefused(WorkflowId, String),
 }
-
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Db(e.into())
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
 
 /// How many runs one change may terminate at their history limits before giving up; each is
 /// the parent, Nexus caller or child of the one before, so this bounds a chain's length.

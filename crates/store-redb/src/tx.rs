@@ -3,7 +3,6 @@
 //! [`Tx::put_run`], which keeps `ns_usage`). Knows the tuple keys; knows no rules.
 
 use super::*;
-use crate::store::backend::{Due, ReadTx, Tx};
 
 /// The tables of one read transaction.
 pub(super) struct RedbRead {
@@ -24,18 +23,18 @@ pub(super) struct RedbRead {
 impl RedbRead {
     pub(super) fn open(tx: &redb::ReadTransaction) -> Result<RedbRead, StoreError> {
         Ok(RedbRead {
-            workflows: tx.open_table(WORKFLOWS)?,
-            runs: tx.open_table(RUNS)?,
-            history: tx.open_table(HISTORY)?,
-            wft: tx.open_table(WORKFLOW_TASKS)?,
-            tasks: tx.open_table(ACTIVITY_TASKS)?,
-            queue: tx.open_table(ACTIVITY_QUEUE)?,
-            timers: tx.open_table(TIMERS)?,
-            deadlines: tx.open_table(DEADLINES)?,
-            nexus: tx.open_table(NEXUS_TASKS)?,
-            nexus_queue: tx.open_table(NEXUS_QUEUE)?,
-            tokens: tx.open_table(NEXUS_TOKENS)?,
-            usage: tx.open_table(NS_USAGE)?,
+            workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
+            runs: tx.open_table(RUNS).map_err(db_error)?,
+            history: tx.open_table(HISTORY).map_err(db_error)?,
+            wft: tx.open_table(WORKFLOW_TASKS).map_err(db_error)?,
+            tasks: tx.open_table(ACTIVITY_TASKS).map_err(db_error)?,
+            queue: tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?,
+            timers: tx.open_table(TIMERS).map_err(db_error)?,
+            deadlines: tx.open_table(DEADLINES).map_err(db_error)?,
+            nexus: tx.open_table(NEXUS_TASKS).map_err(db_error)?,
+            nexus_queue: tx.open_table(NEXUS_QUEUE).map_err(db_error)?,
+            tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
+            usage: tx.open_table(NS_USAGE).map_err(db_error)?,
         })
     }
 }
@@ -59,18 +58,18 @@ pub(super) struct RedbTx<'t> {
 impl<'t> RedbTx<'t> {
     pub(super) fn open(tx: &'t redb::WriteTransaction) -> Result<RedbTx<'t>, StoreError> {
         Ok(RedbTx {
-            workflows: tx.open_table(WORKFLOWS)?,
-            runs: tx.open_table(RUNS)?,
-            history: tx.open_table(HISTORY)?,
-            wft: tx.open_table(WORKFLOW_TASKS)?,
-            tasks: tx.open_table(ACTIVITY_TASKS)?,
-            queue: tx.open_table(ACTIVITY_QUEUE)?,
-            timers: tx.open_table(TIMERS)?,
-            deadlines: tx.open_table(DEADLINES)?,
-            nexus: tx.open_table(NEXUS_TASKS)?,
-            nexus_queue: tx.open_table(NEXUS_QUEUE)?,
-            tokens: tx.open_table(NEXUS_TOKENS)?,
-            usage: tx.open_table(NS_USAGE)?,
+            workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
+            runs: tx.open_table(RUNS).map_err(db_error)?,
+            history: tx.open_table(HISTORY).map_err(db_error)?,
+            wft: tx.open_table(WORKFLOW_TASKS).map_err(db_error)?,
+            tasks: tx.open_table(ACTIVITY_TASKS).map_err(db_error)?,
+            queue: tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?,
+            timers: tx.open_table(TIMERS).map_err(db_error)?,
+            deadlines: tx.open_table(DEADLINES).map_err(db_error)?,
+            nexus: tx.open_table(NEXUS_TASKS).map_err(db_error)?,
+            nexus_queue: tx.open_table(NEXUS_QUEUE).map_err(db_error)?,
+            tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
+            usage: tx.open_table(NS_USAGE).map_err(db_error)?,
         })
     }
 }
@@ -113,7 +112,7 @@ macro_rules! read_tx {
     ($t:ty) => {
         impl ReadTx for $t {
             fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
-                match self.runs.get(run.0)? {
+                match self.runs.get(run.0).map_err(db_error)? {
                     None => Ok(None),
                     Some(v) => decode_run(v.value())
                         .map(Some)
@@ -128,7 +127,8 @@ macro_rules! read_tx {
             ) -> Result<Option<RunId>, StoreError> {
                 Ok(self
                     .workflows
-                    .get((namespace.as_str(), id.0.as_str()))?
+                    .get((namespace.as_str(), id.0.as_str()))
+                    .map_err(db_error)?
                     .map(|v| RunId(v.value())))
             }
 
@@ -137,8 +137,8 @@ macro_rules! read_tx {
                 namespace: Option<&Namespace>,
             ) -> Result<Vec<(WorkflowId, RunId)>, StoreError> {
                 let mut out = Vec::new();
-                for entry in self.workflows.iter()? {
-                    let (k, v) = entry?;
+                for entry in self.workflows.iter().map_err(db_error)? {
+                    let (k, v) = entry.map_err(db_error)?;
                     let (ns, id) = k.value();
                     if namespace.is_some_and(|n| n.as_str() != ns) {
                         continue;
@@ -153,7 +153,7 @@ macro_rules! read_tx {
             }
 
             fn event(&self, run: RunId, id: EventId) -> Result<Option<Event>, StoreError> {
-                match self.history.get((run.0, id.0))? {
+                match self.history.get((run.0, id.0)).map_err(db_error)? {
                     None => Ok(None),
                     Some(v) => decode_event_of(run, v.value()).map(Some),
                 }
@@ -161,8 +161,12 @@ macro_rules! read_tx {
 
             fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
                 let mut events = Vec::new();
-                for entry in self.history.range((run.0, 0)..=(run.0, u64::MAX))? {
-                    events.push(decode_event_of(run, entry?.1.value())?);
+                for entry in self
+                    .history
+                    .range((run.0, 0)..=(run.0, u64::MAX))
+                    .map_err(db_error)?
+                {
+                    events.push(decode_event_of(run, entry.map_err(db_error)?.1.value())?);
                 }
                 Ok(events)
             }
@@ -202,10 +206,14 @@ macro_rules! read_tx {
                 namespace: &Namespace,
                 token: &str,
             ) -> Result<Option<(RunId, EventId)>, StoreError> {
-                Ok(self.tokens.get((namespace.as_str(), token))?.map(|v| {
-                    let (run, sched) = v.value();
-                    (RunId(run), EventId(sched))
-                }))
+                Ok(self
+                    .tokens
+                    .get((namespace.as_str(), token))
+                    .map_err(db_error)?
+                    .map(|v| {
+                        let (run, sched) = v.value();
+                        (RunId(run), EventId(sched))
+                    }))
             }
 
             fn due_workflow_tasks(
@@ -214,10 +222,11 @@ macro_rules! read_tx {
                 limit: usize,
             ) -> Result<Vec<Due>, StoreError> {
                 self.wft
-                    .range((0, 0)..=(now_ms, u128::MAX))?
+                    .range((0, 0)..=(now_ms, u128::MAX))
+                    .map_err(db_error)?
                     .take(limit)
                     .map(|e| {
-                        let (at_ms, run) = e?.0.value();
+                        let (at_ms, run) = e.map_err(db_error)?.0.value();
                         Ok(due((at_ms, run, 0)))
                     })
                     .collect()
@@ -228,12 +237,18 @@ macro_rules! read_tx {
                 after_ms: Option<u64>,
             ) -> Result<Option<u64>, StoreError> {
                 Ok(match after_ms {
-                    None => self.wft.first()?.map(|(k, _)| k.value().0),
+                    None => self
+                        .wft
+                        .first()
+                        .map_err(db_error)?
+                        .map(|(k, _)| k.value().0),
                     Some(a) => self
                         .wft
-                        .range((a.saturating_add(1), 0)..)?
+                        .range((a.saturating_add(1), 0)..)
+                        .map_err(db_error)?
                         .next()
-                        .transpose()?
+                        .transpose()
+                        .map_err(db_error)?
                         .map(|(k, _)| k.value().0),
                 })
             }
@@ -245,10 +260,11 @@ macro_rules! read_tx {
                 limit: usize,
             ) -> Result<Vec<Due>, StoreError> {
                 self.queue
-                    .range((queue_key, 0, 0, 0)..=(queue_key, now_ms, u128::MAX, u64::MAX))?
+                    .range((queue_key, 0, 0, 0)..=(queue_key, now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
                     .take(limit)
                     .map(|e| {
-                        let (_, at_ms, run, id) = e?.0.value();
+                        let (_, at_ms, run, id) = e.map_err(db_error)?.0.value();
                         Ok(due((at_ms, run, id)))
                     })
                     .collect()
@@ -257,16 +273,19 @@ macro_rules! read_tx {
             fn first_activity(&self, queue_key: &str) -> Result<Option<u64>, StoreError> {
                 Ok(self
                     .queue
-                    .range((queue_key, 0, 0, 0)..=(queue_key, u64::MAX, u128::MAX, u64::MAX))?
+                    .range((queue_key, 0, 0, 0)..=(queue_key, u64::MAX, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
                     .next()
-                    .transpose()?
+                    .transpose()
+                    .map_err(db_error)?
                     .map(|(k, _)| k.value().1))
             }
 
             fn due_timers(&self, now_ms: u64) -> Result<Vec<Due>, StoreError> {
                 self.timers
-                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
-                    .map(|e| Ok(due(e?.0.value())))
+                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
+                    .map(|e| Ok(due(e.map_err(db_error)?.0.value())))
                     .collect()
             }
 
@@ -275,30 +294,44 @@ macro_rules! read_tx {
                 now_ms: u64,
             ) -> Result<Vec<(Due, Option<DeadlineKind>)>, StoreError> {
                 self.deadlines
-                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
+                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
                     .map(|e| {
-                        let (k, v) = e?;
+                        let (k, v) = e.map_err(db_error)?;
                         Ok((due(k.value()), DeadlineKind::from_u8(v.value())))
                     })
                     .collect()
             }
 
             fn first_timer_and_deadline(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
-                let t = self.timers.first()?.map(|(k, _)| k.value().0);
-                let d = self.deadlines.first()?.map(|(k, _)| k.value().0);
+                let t = self
+                    .timers
+                    .first()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().0);
+                let d = self
+                    .deadlines
+                    .first()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().0);
                 Ok((t, d))
             }
 
             fn due_nexus(&self, now_ms: u64, limit: usize) -> Result<Vec<Due>, StoreError> {
                 self.nexus_queue
-                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))?
+                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
                     .take(limit)
-                    .map(|e| Ok(due(e?.0.value())))
+                    .map(|e| Ok(due(e.map_err(db_error)?.0.value())))
                     .collect()
             }
 
             fn first_nexus(&self) -> Result<Option<u64>, StoreError> {
-                Ok(self.nexus_queue.first()?.map(|(k, _)| k.value().0))
+                Ok(self
+                    .nexus_queue
+                    .first()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().0))
             }
         }
     };
@@ -319,22 +352,25 @@ impl Tx for RedbTx<'_> {
         run: RunId,
     ) -> Result<(), StoreError> {
         self.workflows
-            .insert((namespace.as_str(), id.0.as_str()), run.0)?;
+            .insert((namespace.as_str(), id.0.as_str()), run.0)
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn put_event(&mut self, run: RunId, id: EventId, encoded: &[u8]) -> Result<(), StoreError> {
-        self.history.insert((run.0, id.0), encoded)?;
+        self.history
+            .insert((run.0, id.0), encoded)
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn queue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
-        self.wft.insert((due_ms, run.0), ())?;
+        self.wft.insert((due_ms, run.0), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
-        self.wft.remove((due_ms, run.0))?;
+        self.wft.remove((due_ms, run.0)).map_err(db_error)?;
         Ok(())
     }
 
@@ -345,43 +381,48 @@ impl Tx for RedbTx<'_> {
         task: &ActivityTask,
     ) -> Result<(), StoreError> {
         self.tasks
-            .insert((run.0, sched.0), history::encode(task).as_slice())?;
+            .insert((run.0, sched.0), history::encode(task).as_slice())
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn remove_activity(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
-        self.tasks.remove((run.0, sched.0))?;
+        self.tasks.remove((run.0, sched.0)).map_err(db_error)?;
         Ok(())
     }
 
     fn queue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
         self.queue
-            .insert((queue_key, at.at_ms, at.run.0, at.id.0), ())?;
+            .insert((queue_key, at.at_ms, at.run.0, at.id.0), ())
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
         self.queue
-            .remove((queue_key, at.at_ms, at.run.0, at.id.0))?;
+            .remove((queue_key, at.at_ms, at.run.0, at.id.0))
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn add_timer(&mut self, at: Due) -> Result<(), StoreError> {
-        self.timers.insert(key(at), ())?;
+        self.timers.insert(key(at), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn remove_timer(&mut self, at: Due) -> Result<bool, StoreError> {
-        Ok(self.timers.remove(key(at))?.is_some())
+        Ok(self.timers.remove(key(at)).map_err(db_error)?.is_some())
     }
 
     fn add_deadline(&mut self, at: Due, kind: DeadlineKind) -> Result<(), StoreError> {
-        self.deadlines.insert(key(at), kind.to_u8())?;
+        self.deadlines
+            .insert(key(at), kind.to_u8())
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn remove_deadline(&mut self, at: Due) -> Result<(), StoreError> {
-        self.deadlines.remove(key(at))?;
+        self.deadlines.remove(key(at)).map_err(db_error)?;
         Ok(())
     }
 
@@ -392,22 +433,23 @@ impl Tx for RedbTx<'_> {
         task: &NexusTask,
     ) -> Result<(), StoreError> {
         self.nexus
-            .insert((run.0, sched.0), history::encode(task).as_slice())?;
+            .insert((run.0, sched.0), history::encode(task).as_slice())
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn remove_nexus_task(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
-        self.nexus.remove((run.0, sched.0))?;
+        self.nexus.remove((run.0, sched.0)).map_err(db_error)?;
         Ok(())
     }
 
     fn queue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
-        self.nexus_queue.insert(key(at), ())?;
+        self.nexus_queue.insert(key(at), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
-        self.nexus_queue.remove(key(at))?;
+        self.nexus_queue.remove(key(at)).map_err(db_error)?;
         Ok(())
     }
 
@@ -419,12 +461,15 @@ impl Tx for RedbTx<'_> {
         sched: EventId,
     ) -> Result<(), StoreError> {
         self.tokens
-            .insert((namespace.as_str(), token), (run.0, sched.0))?;
+            .insert((namespace.as_str(), token), (run.0, sched.0))
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError> {
-        self.tokens.remove((namespace.as_str(), token))?;
+        self.tokens
+            .remove((namespace.as_str(), token))
+            .map_err(db_error)?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! recovered private copy when the file needs what only a writer does. Never writes the file.
 
 use super::*;
+use crate::tx::RedbRead;
 
 /// Read-only access for the CLI while a host may be writing. It never writes the file: one
 /// that needs crash recovery or a schema upgrade (which only a writer does in place) is read
@@ -90,12 +91,15 @@ impl ReadOnlyStore {
             }
             other => other.map_err(|e| open_error(path, e))?,
         };
-        let tx = db.begin_read()?;
+        let tx = db.begin_read().map_err(db_error)?;
         let meta = tx.open_table(META).map_err(|e| StoreError::Corrupt {
             path: path.to_path_buf(),
             reason: format!("no weft schema table ({e})"),
         })?;
-        let found = meta.get("schema_version")?.map(|v| v.value());
+        let found = meta
+            .get("schema_version")
+            .map_err(db_error)?
+            .map(|v| v.value());
         check_schema(path, found)?;
         drop(meta);
         drop(tx);
@@ -155,7 +159,7 @@ impl ReadOnlyStore {
             },
             other => other,
         };
-        Store::open(&copy.path, 0).map_err(as_file)?.close();
+        crate::open(&copy.path, 0).map_err(as_file)?.close();
         let db = builder()
             .open_read_only(&copy.path)
             .map_err(|e| as_file(open_error(&copy.path, e)))?;
@@ -210,7 +214,7 @@ impl ReadOnlyStore {
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let tx = self.db.begin_read()?;
+        let tx = self.db.begin_read().map_err(db_error)?;
         f(&RedbRead::open(&tx)?)
     }
 }

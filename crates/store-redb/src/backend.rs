@@ -3,10 +3,10 @@
 //! and running each transaction on the tables of [`RedbTx`] and [`RedbRead`]. No rules.
 
 use super::*;
-use crate::store::redb_tx::{RedbRead, RedbTx};
+use crate::tx::{RedbRead, RedbTx};
 
 /// The writer's redb handle. [`Store::close`] closes it even while others still share the
-/// `Store` (a host's tasks, or a [`crate::Client`] captured by a handler the host owns), so a
+/// `Store` (a host's tasks, or a client captured by a handler the host owns), so a
 /// shut-down host leaves a file that needs no recovery. Transactions begun before the close
 /// finish normally (redb defers the close past a live write transaction); later ones fail with
 /// [`StoreError::Closed`].
@@ -34,11 +34,11 @@ impl Db {
     }
 
     pub(super) fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        Ok(self.get()?.begin_write()?)
+        self.get()?.begin_write().map_err(db_error)
     }
 
     pub(super) fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        Ok(self.get()?.begin_read()?)
+        self.get()?.begin_read().map_err(db_error)
     }
 
     /// Closes the database: now if nothing else uses the handle, otherwise as soon as the
@@ -100,15 +100,15 @@ pub(super) fn check_schema(path: &Path, found: Option<u64>) -> Result<(), StoreE
     }
 }
 
-/// A redb database file.
-pub(super) struct RedbBackend {
+/// A redb database file as a [`Backend`].
+pub struct RedbBackend {
     db: Db,
 }
 
 impl RedbBackend {
     /// Opens `path` (creating it if `create` and it does not exist), checks its schema and
     /// migrates an older one, and makes sure every table exists.
-    pub(super) fn open(path: &Path, create: bool) -> Result<RedbBackend, StoreError> {
+    pub fn open(path: &Path, create: bool) -> Result<RedbBackend, StoreError> {
         let existed = path.exists()
             && std::fs::metadata(path)
                 .map(|m| m.len() > 0)
@@ -128,12 +128,15 @@ impl RedbBackend {
         };
         let tx = backend.db.begin_write()?;
         {
-            let mut meta = tx.open_table(META)?;
-            let found = meta.get("schema_version")?.map(|v| v.value());
+            let mut meta = tx.open_table(META).map_err(db_error)?;
+            let found = meta
+                .get("schema_version")
+                .map_err(db_error)?
+                .map(|v| v.value());
             check_schema(path, found)?;
             match found {
                 None => {
-                    if existed && tx.list_tables()?.count() > 1 {
+                    if existed && tx.list_tables().map_err(db_error)?.count() > 1 {
                         return Err(StoreError::Corrupt {
                             path: path.to_path_buf(),
                             reason: "it has tables but no weft schema version".into(),
@@ -143,11 +146,12 @@ impl RedbBackend {
                 Some(1) => migrate_v1(&tx)?,
                 Some(_) => {}
             }
-            meta.insert("schema_version", SCHEMA_VERSION)?;
+            meta.insert("schema_version", SCHEMA_VERSION)
+                .map_err(db_error)?;
             // Every table exists from now on: read transactions open them all.
             RedbTx::open(&tx)?;
         }
-        tx.commit()?;
+        tx.commit().map_err(db_error)?;
         Ok(backend)
     }
 }
@@ -160,7 +164,7 @@ impl Backend for RedbBackend {
             // An error drops `tx` unfinished: redb aborts it.
             f(&mut tables)?;
         }
-        tx.commit()?;
+        tx.commit().map_err(db_error)?;
         Ok(())
     }
 

@@ -38,11 +38,6 @@ pub(super) const NEXUS_QUEUE: TableDefinition<(u64, u128, u64), ()> =
 pub(super) const NEXUS_TOKENS: TableDefinition<(&str, &str), (u128, u64)> =
     TableDefinition::new("nexus_tokens");
 
-/// The activity queue key of `queue` in `namespace`.
-pub fn queue_key(namespace: &Namespace, queue: &str) -> String {
-    format!("{namespace}/{queue}")
-}
-
 pub(super) const TIMERS: TableDefinition<(u64, u128, u64), ()> = TableDefinition::new("timers");
 
 pub(super) fn get_usage(
@@ -50,7 +45,8 @@ pub(super) fn get_usage(
     namespace: &Namespace,
 ) -> Result<NamespaceUsage, StoreError> {
     Ok(usage
-        .get(namespace.as_str())?
+        .get(namespace.as_str())
+        .map_err(db_error)?
         .map(|v| {
             let (open_workflows, stored_bytes) = v.value();
             NamespaceUsage {
@@ -69,7 +65,7 @@ pub(super) fn put_run(
     run: RunId,
     rec: &RunRecord,
 ) -> Result<(), StoreError> {
-    let (was_open, old_bytes) = match runs.get(run.0)? {
+    let (was_open, old_bytes) = match runs.get(run.0).map_err(db_error)? {
         Some(v) => {
             let old: RunRecord =
                 decode_run(v.value()).map_err(|source| StoreError::Encoding { run, source })?;
@@ -77,14 +73,17 @@ pub(super) fn put_run(
         }
         None => (false, 0),
     };
-    runs.insert(run.0, history::encode(rec).as_slice())?;
+    runs.insert(run.0, history::encode(rec).as_slice())
+        .map_err(db_error)?;
     let is_open = !rec.status.is_closed();
     if was_open != is_open || old_bytes != rec.history_bytes {
         let mut u = get_usage(usage, &rec.namespace)?;
         u.open_workflows =
             (u.open_workflows + u64::from(is_open)).saturating_sub(u64::from(was_open));
         u.stored_bytes = (u.stored_bytes + rec.history_bytes).saturating_sub(old_bytes);
-        usage.insert(rec.namespace.as_str(), (u.open_workflows, u.stored_bytes))?;
+        usage
+            .insert(rec.namespace.as_str(), (u.open_workflows, u.stored_bytes))
+            .map_err(db_error)?;
     }
     Ok(())
 }
@@ -95,29 +94,35 @@ pub(super) fn put_run(
 pub(super) fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     let default = Namespace::default_namespace();
     {
-        let old = tx.open_table(WORKFLOWS_V1)?;
-        let mut new = tx.open_table(WORKFLOWS)?;
-        for entry in old.iter()? {
-            let (k, v) = entry?;
-            new.insert((default.as_str(), k.value()), v.value())?;
+        let old = tx.open_table(WORKFLOWS_V1).map_err(db_error)?;
+        let mut new = tx.open_table(WORKFLOWS).map_err(db_error)?;
+        for entry in old.iter().map_err(db_error)? {
+            let (k, v) = entry.map_err(db_error)?;
+            new.insert((default.as_str(), k.value()), v.value())
+                .map_err(db_error)?;
         }
     }
-    tx.delete_table(WORKFLOWS_V1)?;
+    tx.delete_table(WORKFLOWS_V1).map_err(db_error)?;
     {
-        let mut runs = tx.open_table(RUNS)?;
-        let history_t = tx.open_table(HISTORY)?;
-        let mut usage = tx.open_table(NS_USAGE)?;
+        let mut runs = tx.open_table(RUNS).map_err(db_error)?;
+        let history_t = tx.open_table(HISTORY).map_err(db_error)?;
+        let mut usage = tx.open_table(NS_USAGE).map_err(db_error)?;
         let old: Vec<(u128, Vec<u8>)> = runs
-            .iter()?
+            .iter()
+            .map_err(db_error)?
             .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(db_error)?;
         for (id, bytes) in old {
             let run = RunId(id);
             let v1: RunRecordV1 =
                 history::decode(&bytes).map_err(|source| StoreError::Encoding { run, source })?;
             let mut history_bytes = 0u64;
-            for e in history_t.range((id, 0)..=(id, u64::MAX))? {
-                history_bytes += e?.1.value().len() as u64;
+            for e in history_t
+                .range((id, 0)..=(id, u64::MAX))
+                .map_err(db_error)?
+            {
+                history_bytes += e.map_err(db_error)?.1.value().len() as u64;
             }
             let rec: RunRecord = RunRecordV2 {
                 namespace: default.clone(),
@@ -133,17 +138,19 @@ pub(super) fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> 
             }
             .into();
             // Remove first so `put_run` counts the record as new.
-            runs.remove(id)?;
+            runs.remove(id).map_err(db_error)?;
             put_run(&mut runs, &mut usage, run, &rec)?;
         }
     }
     {
-        let mut tasks = tx.open_table(ACTIVITY_TASKS)?;
-        let mut queue = tx.open_table(ACTIVITY_QUEUE)?;
+        let mut tasks = tx.open_table(ACTIVITY_TASKS).map_err(db_error)?;
+        let mut queue = tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?;
         let old: Vec<((u128, u64), Vec<u8>)> = tasks
-            .iter()?
+            .iter()
+            .map_err(db_error)?
             .map(|e| e.map(|(k, v)| (k.value(), v.value().to_vec())))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(db_error)?;
         let qk = queue_key(&default, history::DEFAULT_TASK_QUEUE);
         for ((run, sched), bytes) in old {
             let v1: ActivityTaskV1 =
@@ -173,11 +180,15 @@ pub(super) fn migrate_v1(tx: &redb::WriteTransaction) -> Result<(), StoreError> 
                 last_heartbeat_ms: None,
                 cancel_requested: false,
             };
-            tasks.insert((run, sched), history::encode(&task).as_slice())?;
-            queue.insert((qk.as_str(), task.visible_at_ms, run, sched), ())?;
+            tasks
+                .insert((run, sched), history::encode(&task).as_slice())
+                .map_err(db_error)?;
+            queue
+                .insert((qk.as_str(), task.visible_at_ms, run, sched), ())
+                .map_err(db_error)?;
         }
     }
-    tx.delete_table(ACTIVITY_QUEUE_V1)?;
+    tx.delete_table(ACTIVITY_QUEUE_V1).map_err(db_error)?;
     Ok(())
 }
 
@@ -187,7 +198,7 @@ pub(super) fn get_record<T: serde::de::DeserializeOwned>(
     run: RunId,
     sched: u64,
 ) -> Result<Option<T>, StoreError> {
-    match table.get((run.0, sched))? {
+    match table.get((run.0, sched)).map_err(db_error)? {
         None => Ok(None),
         Some(v) => history::decode(v.value())
             .map(Some)
@@ -204,9 +215,10 @@ pub(super) fn decode_records<T: serde::de::DeserializeOwned>(
     range: impl std::ops::RangeBounds<(u128, u64)>,
 ) -> Result<Records<T>, StoreError> {
     table
-        .range(range)?
+        .range(range)
+        .map_err(db_error)?
         .map(|e| {
-            let (k, v) = e?;
+            let (k, v) = e.map_err(db_error)?;
             let record = history::decode(v.value()).map_err(|source| StoreError::Encoding {
                 run: RunId(k.value().0),
                 source,

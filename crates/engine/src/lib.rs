@@ -1,6 +1,8 @@
-//! The store: every rule that changes durable state (run lifecycle, retries, timeouts, parent
-//! close, continue-as-new, Nexus callbacks), written against the storage traits ([`Backend`],
-//! [`Tx`], [`ReadTx`]), and the redb database that implements them.
+//! weft's engine: every rule that changes durable state (run lifecycle, retries, timeouts,
+//! parent close, continue-as-new, Nexus callbacks), written against the storage traits
+//! ([`Backend`], [`Tx`], [`ReadTx`]), and [`Store`], which runs them on a backend. Storage
+//! itself is elsewhere: `weft-store-redb` implements the traits on a redb file, and the
+//! conformance suite (feature `conformance`) checks any implementation.
 //!
 //! The history is the truth; the run, task, queue, timer and deadline entries are projections
 //! kept in step with it inside the same write transaction. Each public method that changes
@@ -14,107 +16,59 @@
 //! result, a timer) that would pass a history limit terminates the run instead; a signal is
 //! refused to its sender.
 //!
-//! The redb tables (other backends keep the same entries as they see fit):
-//! - `meta`: schema version.
-//! - `ns_workflows`: (namespace, workflow id) -> current run id.
-//! - `ns_usage`: namespace -> (open runs, stored history bytes), kept by every run update.
-//! - `runs`: run id -> [`RunRecord`].
-//! - `history`: (run id, event id) -> [`Event`].
-//! - `workflow_tasks`: (due ms, run id) -> (): runs with a Workflow Task to process.
-//! - `activity_tasks`: (run id, scheduled event id) -> [`ActivityTask`].
-//! - `activity_queues`: ("namespace/queue", visible at ms, run id, scheduled event id) -> ():
-//!   when each activity task may next be handed out (first attempt, retry, or lease expiry).
-//! - `timers`: (fire at ms, run id, started event id) -> ().
-//! - `deadlines`: (due ms, run id, scheduled event id) -> kind: activity schedule-to-close and
-//!   schedule-to-start, Nexus schedule-to-close, run timeout (event id 0) and execution
-//!   timeout (event id 1).
-//! - `nexus_tasks`: (run id, scheduled event id) -> [`NexusTask`].
-//! - `nexus_queue`: (visible at ms, run id, scheduled event id) -> (): Nexus starts and cancels
-//!   to deliver.
-//! - `nexus_tokens`: (namespace, operation token) -> (run id, scheduled event id).
-//!
 //! Layout. Storage: `backend` (the traits), `records` (what is stored besides events, and the
 //! operations' values), `error`. Rules: `rules` (`W`: a [`Tx`] and the limits), `lifecycle`
 //! (append within limits, create, continue, close, retry, parent close policy, signal, cancel
 //! request), `workflow` (start, signal, cancel, terminate), `commit` (Workflow Task
 //! completions, one module per command kind), `activity`, `nexus`, `timers` (timers and
-//! deadlines), `reset`. redb: `tables` (definitions, schema, migration), `redb_tx` (the
-//! traits on redb tables), `redb_backend` (opening, closing, transactions), `read_only`.
+//! deadlines), `reset`. `gate`: turns at the single writer. This crate does no I/O of its own.
 
-use crate::history::{
-    self, CancellationType, EncodingError, Event, EventKind, Failure, IdReusePolicy,
-    ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
-};
-use crate::ids::{EventId, Namespace, RunId, WorkflowId};
-use crate::limits::Limits;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 pub use weft_core::command::{Command, Target};
+use weft_core::history::{
+    self, CancellationType, EncodingError, Event, EventKind, Failure, IdReusePolicy,
+    ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
+};
+use weft_core::ids::{EventId, Namespace, RunId, WorkflowId};
+use weft_core::limits::Limits;
 
 mod activity;
 mod backend;
 mod commit;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
+mod gate;
 mod lifecycle;
 mod nexus;
-mod read_only;
 mod records;
-mod redb_backend;
-mod redb_tx;
 mod reset;
 mod rules;
-mod tables;
 mod timers;
 mod workflow;
 
 pub use backend::{Backend, Due, ReadFn, ReadTx, Tx, WriteFn};
 use error::*;
 pub use error::{HistoryOverflow, StoreError};
+pub use gate::{Turn, WriteGate};
 use lifecycle::*;
-pub use read_only::ReadOnlyStore;
 pub use records::*;
-use redb_backend::*;
-use redb_tx::RedbRead;
 pub use reset::ResetRequest;
 use rules::{W, at};
-use tables::*;
-pub use tables::{SCHEMA_VERSION, queue_key};
 
 /// Handle to an open weft database: the rules, run against a [`Backend`].
+///
+/// `weft-store-redb` opens one on a redb file.
 pub struct Store {
     backend: std::sync::Arc<dyn Backend>,
     path: PathBuf,
     limits: StoreLimits,
-    gate: crate::fair::WriteGate,
+    gate: WriteGate,
 }
 
 impl Store {
-    /// Opens `path`, creating an empty database if the file does not exist.
-    ///
-    /// Fails with [`StoreError::InUse`] when another process has it open,
-    /// [`StoreError::NewerSchema`] for a database of a newer release and
-    /// [`StoreError::Corrupt`] for a file that is not a readable redb database. Activity
-    /// leases held by an earlier process are released: it is gone, since only one process may
-    /// open the file for writing.
-    pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
-        let path = path.as_ref();
-        Store::on(RedbBackend::open(path, true)?, path, now_ms)
-    }
-
-    /// [`Store::open`] for a database that must already exist: a missing or empty file is
-    /// refused with [`StoreError::NoDatabase`] and left as it is (nothing is created). For
-    /// commands that change an existing database, such as the `weft` command line's.
-    pub fn open_existing(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
-        let path = path.as_ref();
-        Store::on(RedbBackend::open(path, false)?, path, now_ms)
-    }
-
-    fn on(backend: RedbBackend, path: &Path, now_ms: u64) -> Result<Store, StoreError> {
-        Store::with_backend(std::sync::Arc::new(backend), path, now_ms)
-    }
-
     /// The store on an opened `backend` (`location` names it in messages). Leases held by an
     /// earlier process are released: only one process writes a database.
     pub fn with_backend(
@@ -247,13 +201,13 @@ impl Store {
     }
 
     /// Waits for `namespace`'s turn at the writer (round-robin between namespaces, see
-    /// [`crate::fair::WriteGate`]); hold the turn across the write calls made for that
+    /// [`WriteGate`]); hold the turn across the write calls made for that
     /// namespace. Blocking: call it on a thread that may block.
-    pub fn lane(&self, namespace: &Namespace) -> crate::fair::Turn<'_> {
+    pub fn lane(&self, namespace: &Namespace) -> Turn<'_> {
         self.gate.enter(namespace)
     }
 
-    /// The database file.
+    /// Where the database is (the location the backend was opened with).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -333,7 +287,7 @@ impl Store {
 }
 
 /// The record of `run`, which must exist.
-fn run_of(tx: &dyn ReadTx, run: RunId) -> Result<RunRecord, StoreError> {
+pub fn run_of(tx: &dyn ReadTx, run: RunId) -> Result<RunRecord, StoreError> {
     tx.run(run)?.ok_or_else(|| StoreError::Encoding {
         run,
         source: EncodingError::Corrupt("run record missing".into()),
@@ -341,7 +295,7 @@ fn run_of(tx: &dyn ReadTx, run: RunId) -> Result<RunRecord, StoreError> {
 }
 
 /// The current run of workflow `id` in `namespace` and its record.
-fn current_run_of(
+pub fn current_run_of(
     tx: &dyn ReadTx,
     namespace: &Namespace,
     id: &WorkflowId,

@@ -1,0 +1,44 @@
+//! The store as the rest of the host sees it: the engine's rules and types
+//! (`weft-engine`) on a redb file (`weft-store-redb`), at the paths the host has always used.
+//! [`Store`] wraps the engine's store only to keep `Store::open` and `Store::open_existing`;
+//! everything else is the engine's, reached through `Deref`. No rules and no tables here.
+
+use crate::ids::Namespace;
+use std::collections::HashMap;
+use std::path::Path;
+pub use weft_engine::*;
+pub use weft_store_redb::{ReadOnlyStore, RedbBackend, SCHEMA_VERSION};
+
+/// Handle to an open weft database file: the engine's [`weft_engine::Store`] on redb.
+pub struct Store(weft_engine::Store);
+
+impl Store {
+    /// Opens `path`, creating an empty database if the file does not exist; see
+    /// [`weft_store_redb::open`].
+    pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
+        weft_store_redb::open(path, now_ms).map(Store)
+    }
+
+    /// [`Store::open`] for a database that must already exist; see
+    /// [`weft_store_redb::open_existing`].
+    pub fn open_existing(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
+        weft_store_redb::open_existing(path, now_ms).map(Store)
+    }
+
+    /// The store with the limits it enforces; see [`weft_engine::Store::with_limits`].
+    pub fn with_limits(
+        self,
+        default: NamespaceLimits,
+        namespaces: HashMap<Namespace, NamespaceLimits>,
+    ) -> Store {
+        Store(self.0.with_limits(default, namespaces))
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = weft_engine::Store;
+
+    fn deref(&self) -> &weft_engine::Store {
+        &self.0
+    }
+}
