@@ -6,7 +6,7 @@
 //!
 //! The history is the truth; the run, task, queue, timer and deadline entries are projections
 //! kept in step with it inside the same write transaction. Each public method that changes
-//! state is one write transaction (`Store::write`, through `W`). This module does not run
+//! state is one write transaction (`Store::write`, through `W`). This crate does not run
 //! guests, activities or Nexus handlers and makes no timing decisions: callers pass `now`.
 //!
 //! Limits are checked inside the transaction that would pass them, never after a commit: each
