@@ -134,27 +134,20 @@ impl Store {
     /// Refused with [`StoreError::ResetRefused`] (nothing changed) when the event is not a
     /// WorkflowTaskCompleted of the run, when no task completed yet, or when a child workflow
     /// or Nexus operation is pending at the point.
+    // Long: one transaction from the refusals through the old run's close to the new run's
+    // record, in the order a reader checks against the doc above; split, its steps would hand
+    // a dozen values to each other.
     pub fn reset(&self, req: &ResetRequest, now_ms: u64) -> Result<RunId, StoreError> {
         let id = &req.workflow_id;
         let refuse = |why: String| StoreError::ResetRefused(id.clone(), why);
-        let tx = self.db.begin_write()?;
-        let new_run = RunId::random();
-        {
-            let mut w = W::open(&tx, &self.limits)?;
+        self.write(|w| {
+            let new_run = RunId::random();
             let run = w
-                .workflows
-                .get((req.namespace.as_str(), id.0.as_str()))?
-                .map(|v| RunId(v.value()))
+                .tx
+                .current_run(&req.namespace, id)?
                 .ok_or_else(|| StoreError::UnknownWorkflow(id.clone()))?;
             let mut old = w.get_run(run)?;
-            let mut events = Vec::with_capacity(old.next_event_id as usize);
-            for entry in w.history.range((run.0, 0)..=(run.0, u64::MAX))? {
-                let (_, v) = entry?;
-                events.push(
-                    history::decode_event(v.value())
-                        .map_err(|source| StoreError::Encoding { run, source })?,
-                );
-            }
+            let events = w.tx.events(run)?;
             let point = match req.event_id {
                 Some(e) => e,
                 None => last_good_task(&events).ok_or_else(|| {
@@ -248,7 +241,7 @@ impl Store {
                 return Err(StoreError::HistoryLimit(o));
             }
             for (n, e) in (1u64..).zip(&encoded) {
-                w.history.insert((new_run.0, n), e.as_slice())?;
+                w.tx.put_event(new_run, EventId(n), e)?;
             }
             let scheduled = EventId(encoded.len() as u64);
             let cancel_requested = copy
@@ -280,20 +273,15 @@ impl Store {
                 cancel_requested,
                 id_reuse_policy: old.id_reuse_policy,
             };
-            w.wft.insert((now_ms, new_run.0), ())?;
+            w.tx.queue_workflow_task(now_ms, new_run)?;
             if let Some(t) = rec.options.run_timeout_ms {
-                w.deadlines.insert(
-                    (now_ms.saturating_add(t), new_run.0, 0),
-                    DEADLINE_RUN_TIMEOUT,
-                )?;
+                w.tx.add_deadline(at(now_ms.saturating_add(t), new_run, 0), DeadlineKind::RunTimeout)?;
             }
             if let Some(d) = rec.execution_deadline_ms {
-                w.deadlines
-                    .insert((d, new_run.0, 1), DEADLINE_EXECUTION_TIMEOUT)?;
+                w.tx.add_deadline(at(d, new_run, 1), DeadlineKind::ExecutionTimeout)?;
             }
-            w.workflows
-                .insert((rec.namespace.as_str(), id.0.as_str()), new_run.0)?;
-            rearm(&mut w, new_run, &mut rec, copy, &acts, &timers, now_ms)?;
+            w.tx.set_current_run(&rec.namespace, id, new_run)?;
+            rearm(w, new_run, &mut rec, copy, &acts, &timers, now_ms)?;
             if let Some(link) = &rec.parent {
                 let mut parent = w.get_run(link.run)?;
                 for c in &mut parent.children {
@@ -304,9 +292,8 @@ impl Store {
                 w.put_run(link.run, &parent)?;
             }
             w.put_run(new_run, &rec)?;
-        }
-        tx.commit()?;
-        Ok(new_run)
+            Ok(new_run)
+        })
     }
 }
 
@@ -363,21 +350,20 @@ fn rearm(
                     cancel_requested: cancel_requested.contains(&e.id.0),
                 };
                 let qk = queue_key(&rec.namespace, &task.task_queue);
-                w.queue.insert((qk.as_str(), now_ms, run.0, e.id.0), ())?;
+                w.tx.queue_activity(&qk, at(now_ms, run, e.id.0))?;
                 if let Some(d) = task.close_deadline() {
-                    w.deadlines
-                        .insert((d, run.0, e.id.0), DEADLINE_ACTIVITY_CLOSE)?;
+                    w.tx.add_deadline(at(d, run, e.id.0), DeadlineKind::ActivityClose)?;
                 }
                 if let Some(t) = *schedule_to_start_timeout_ms {
-                    w.deadlines.insert(
-                        (now_ms.saturating_add(t), run.0, e.id.0),
-                        DEADLINE_ACTIVITY_START,
+                    w.tx.add_deadline(
+                        at(now_ms.saturating_add(t), run, e.id.0),
+                        DeadlineKind::ActivityStart,
                     )?;
                 }
                 w.put_task(run, e.id.0, &task)?;
             }
             EventKind::TimerStarted { fire_at_ms, .. } if timers.contains(&e.id.0) => {
-                w.timers.insert((*fire_at_ms, run.0, e.id.0), ())?;
+                w.tx.add_timer(at(*fire_at_ms, run, e.id.0))?;
             }
             _ => {}
         }

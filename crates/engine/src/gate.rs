@@ -1,0 +1,133 @@
+//! The turns of writers at the database's single writer, round-robin between namespaces.
+//! Decides who writes next; knows nothing of what is written.
+
+use std::sync::Mutex;
+use weft_core::ids::Namespace;
+
+/// Turns at the database's single writer, taken round-robin between namespaces: a namespace
+/// with many commits queued (a fan-out, a flood of signals) waits behind itself, while a
+/// namespace with one commit waits for at most one commit of each other namespace. Blocking:
+/// enter it only on a thread that may block (never on the async runtime's workers).
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    state: Mutex<GateState>,
+    turn: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    held: bool,
+    waiting: std::collections::BTreeMap<Namespace, std::collections::VecDeque<u64>>,
+    next_ticket: u64,
+    granted: Option<u64>,
+    last: Option<Namespace>,
+}
+
+/// A turn at the writer; the next one is handed out when it is dropped.
+#[must_use = "the turn ends when this is dropped"]
+pub struct Turn<'a>(&'a WriteGate);
+
+impl WriteGate {
+    /// Waits for `namespace`'s turn at the writer.
+    pub fn enter(&self, namespace: &Namespace) -> Turn<'_> {
+        let mut st = self.state.lock().expect("write gate lock");
+        if !st.held && st.waiting.is_empty() {
+            st.held = true;
+            st.last = Some(namespace.clone());
+            return Turn(self);
+        }
+        let ticket = st.next_ticket;
+        st.next_ticket += 1;
+        st.waiting
+            .entry(namespace.clone())
+            .or_default()
+            .push_back(ticket);
+        loop {
+            st = self.turn.wait(st).expect("write gate lock");
+            if st.granted == Some(ticket) {
+                st.granted = None;
+                return Turn(self);
+            }
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().expect("write gate lock");
+        // The first namespace after the last served one, cyclically, that has a writer waiting.
+        let next = match &st.last {
+            Some(last) => st
+                .waiting
+                .range::<Namespace, _>((
+                    std::ops::Bound::Excluded(last),
+                    std::ops::Bound::Unbounded,
+                ))
+                .next()
+                .or_else(|| st.waiting.iter().next())
+                .map(|(ns, _)| ns.clone()),
+            None => st.waiting.keys().next().cloned(),
+        };
+        let Some(ns) = next else {
+            st.held = false;
+            return;
+        };
+        let queue = st.waiting.get_mut(&ns).expect("chosen from the map");
+        let ticket = queue.pop_front().expect("queues in the map are not empty");
+        if queue.is_empty() {
+            st.waiting.remove(&ns);
+        }
+        st.granted = Some(ticket);
+        st.last = Some(ns);
+        drop(st);
+        self.0.turn.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn ns(s: &str) -> Namespace {
+        Namespace::new(s).unwrap()
+    }
+
+    #[test]
+    fn writers_take_turns_round_robin_between_namespaces() {
+        let gate = Arc::new(WriteGate::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = gate.enter(&ns("a"));
+        let mut threads = Vec::new();
+        // Five writers of `a` queue first, then one of `b`.
+        for (i, name) in ["a", "a", "a", "a", "a", "b"].into_iter().enumerate() {
+            let (g, order) = (gate.clone(), order.clone());
+            threads.push(std::thread::spawn(move || {
+                let _turn = g.enter(&ns(name));
+                order.lock().unwrap().push(format!("{name}{i}"));
+            }));
+            // Queue them in this order.
+            while gate
+                .state
+                .lock()
+                .unwrap()
+                .waiting
+                .values()
+                .map(|q| q.len())
+                .sum::<usize>()
+                < i + 1
+            {
+                std::thread::yield_now();
+            }
+        }
+        drop(first);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        // `a` just wrote, so `b` goes next, ahead of the four `a` writers queued before it.
+        assert_eq!(order[0], "b5", "{order:?}");
+        assert_eq!(order.len(), 6);
+        assert!(!gate.state.lock().unwrap().held);
+    }
+}

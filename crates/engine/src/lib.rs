@@ -1,0 +1,307 @@
+//! weft's engine: every rule that changes durable state (run lifecycle, retries, timeouts,
+//! parent close, continue-as-new, Nexus callbacks), written against the storage traits
+//! ([`Backend`], [`Tx`], [`ReadTx`]), and [`Store`], which runs them on a backend. Storage
+//! itself is elsewhere: `weft-store-redb` implements the traits on a redb file, and the
+//! conformance suite (feature `conformance`) checks any implementation.
+//!
+//! The history is the truth; the run, task, queue, timer and deadline entries are projections
+//! kept in step with it inside the same write transaction. Each public method that changes
+//! state is one write transaction (`Store::write`, through `W`). This crate does not run
+//! guests, activities or Nexus handlers and makes no timing decisions: callers pass `now`.
+//!
+//! Limits are checked inside the transaction that would pass them, never after a commit: each
+//! appended event against its run's history limits, each opened run (start, child, Nexus
+//! workflow operation) against its namespace's quotas, as [`NamespaceLimits`] says per
+//! namespace ([`Store::with_limits`]). A change a run cannot do without (a task completion, a
+//! result, a timer) that would pass a history limit terminates the run instead; a signal is
+//! refused to its sender.
+//!
+//! Layout. Storage: `backend` (the traits), `records` (what is stored besides events, and the
+//! operations' values), `error`. Rules: `rules` (`W`: a [`Tx`] and the limits), `lifecycle`
+//! (append within limits, create, continue, close, retry, parent close policy, signal, cancel
+//! request), `workflow` (start, signal, cancel, terminate), `commit` (Workflow Task
+//! completions, one module per command kind), `activity`, `nexus`, `timers` (timers and
+//! deadlines), `reset`. `gate`: turns at the single writer. This crate does no I/O of its own.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+pub use weft_core::command::{Command, Target};
+use weft_core::history::{
+    self, CancellationType, EncodingError, Event, EventKind, Failure, IdReusePolicy,
+    ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions, WorkflowTaskFailedCause,
+};
+use weft_core::ids::{EventId, Namespace, RunId, WorkflowId};
+use weft_core::limits::Limits;
+
+mod activity;
+mod backend;
+mod commit;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+mod gate;
+mod lifecycle;
+mod nexus;
+mod records;
+mod reset;
+mod rules;
+mod timers;
+mod workflow;
+
+pub use backend::{Backend, Due, ReadFn, ReadTx, Tx, WriteFn};
+use error::*;
+pub use error::{HistoryOverflow, StoreError};
+pub use gate::{Turn, WriteGate};
+use lifecycle::*;
+pub use records::*;
+pub use reset::ResetRequest;
+use rules::{W, at};
+
+/// Handle to an open weft database: the rules, run against a [`Backend`].
+///
+/// `weft-store-redb` opens one on a redb file.
+pub struct Store {
+    backend: std::sync::Arc<dyn Backend>,
+    path: PathBuf,
+    limits: StoreLimits,
+    gate: WriteGate,
+}
+
+impl Store {
+    /// The store on an opened `backend` (`location` names it in messages). Leases held by an
+    /// earlier process are released: only one process writes a database.
+    pub fn with_backend(
+        backend: std::sync::Arc<dyn Backend>,
+        location: impl Into<PathBuf>,
+        now_ms: u64,
+    ) -> Result<Store, StoreError> {
+        let store = Store {
+            backend,
+            path: location.into(),
+            limits: StoreLimits {
+                default: NamespaceLimits::host(&Limits::default()),
+                namespaces: HashMap::new(),
+            },
+            gate: Default::default(),
+        };
+        store.release_leases(now_ms)?;
+        Ok(store)
+    }
+
+    /// Runs `f` in one write transaction: committed when it returns `Ok`, nothing written
+    /// when it returns `Err`.
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&mut W<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.backend.write(&mut |tx: &mut dyn Tx| {
+            let f = f.take().expect("a write transaction runs its closure once");
+            let mut w = W {
+                tx,
+                limits: &self.limits,
+            };
+            out = Some(f(&mut w)?);
+            Ok(())
+        })?;
+        Ok(out.expect("a committed write transaction ran its closure"))
+    }
+
+    /// Runs `f` in one read transaction.
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&dyn ReadTx) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.backend.read(&mut |tx: &dyn ReadTx| {
+            let f = f.take().expect("a read transaction runs its closure once");
+            out = Some(f(tx)?);
+            Ok(())
+        })?;
+        Ok(out.expect("a read transaction ran its closure"))
+    }
+
+    /// Makes every leased activity and Nexus task visible now: its worker belonged to a
+    /// process that no longer holds the database. A leased activity stays marked leased, so
+    /// handing it out again counts the lost attempt.
+    fn release_leases(&self, now_ms: u64) -> Result<(), StoreError> {
+        self.write(|w| {
+            for (run, sched, mut task) in w.tx.activities(None)? {
+                if !task.leased {
+                    continue;
+                }
+                let ns = w.get_run(run)?.namespace;
+                let qk = queue_key(&ns, &task.task_queue);
+                w.tx.dequeue_activity(&qk, at(task.visible_at_ms, run, sched.0))?;
+                task.visible_at_ms = now_ms;
+                w.tx.queue_activity(&qk, at(now_ms, run, sched.0))?;
+                w.put_task(run, sched.0, &task)?;
+            }
+            for (run, sched, mut task) in w.tx.nexus_tasks(None)? {
+                if !task.leased {
+                    continue;
+                }
+                w.tx.dequeue_nexus(at(task.visible_at_ms, run, sched.0))?;
+                task.visible_at_ms = now_ms;
+                w.tx.queue_nexus(at(now_ms, run, sched.0))?;
+                w.put_nexus(run, sched.0, &task)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets the limits the store enforces: `namespaces` for the namespaces listed, `default`
+    /// for any other. Until this is called, every namespace has the default [`Limits`]'
+    /// history limits and no start quotas.
+    pub fn with_limits(
+        mut self,
+        default: NamespaceLimits,
+        namespaces: HashMap<Namespace, NamespaceLimits>,
+    ) -> Store {
+        self.limits = StoreLimits {
+            default,
+            namespaces,
+        };
+        self
+    }
+
+    /// The limits the store enforces for `namespace`.
+    pub fn limits(&self, namespace: &Namespace) -> NamespaceLimits {
+        self.limits.of(namespace)
+    }
+
+    /// Runs `op`, one write transaction. When it fails because an event would take a run's
+    /// history past its limit, nothing of it was committed: that run is terminated instead
+    /// (as Temporal terminates a run at its history limit) and `op` runs again, finding the
+    /// run closed. The first events of a run not yet created cannot be: that error is
+    /// returned.
+    fn or_terminate<T>(
+        &self,
+        now_ms: u64,
+        depth: u32,
+        mut op: impl FnMut() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut terminated = 0;
+        loop {
+            match op() {
+                Err(StoreError::HistoryLimit(o))
+                    if !o.first_events
+                        && terminated < MAX_LIMIT_TERMINATIONS
+                        && depth < MAX_LIMIT_TERMINATIONS =>
+                {
+                    self.terminate_inner(o.run, &o.termination_reason(), now_ms, false, depth + 1)?;
+                    terminated += 1;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Waits for `namespace`'s turn at the writer (round-robin between namespaces, see
+    /// [`WriteGate`]); hold the turn across the write calls made for that
+    /// namespace. Blocking: call it on a thread that may block.
+    pub fn lane(&self, namespace: &Namespace) -> Turn<'_> {
+        self.gate.enter(namespace)
+    }
+
+    /// Where the database is (the location the backend was opened with).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the database file cleanly, so the next open needs no recovery, even while
+    /// other holders still share this `Store`. A write transaction under way commits first;
+    /// every later call fails with [`StoreError::Closed`]. Dropping the last holder does the
+    /// same; closing twice does nothing.
+    pub fn close(&self) {
+        self.backend.close();
+    }
+
+    /// Runs whose Workflow Task is due at `now_ms`, oldest first, at most `limit`, with their
+    /// namespaces. Runs for which `skip` returns true are passed over without counting, so that
+    /// one namespace's backlog does not hide another's due tasks; at most `16 * limit` due
+    /// entries are read.
+    pub fn due_workflow_tasks(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        mut skip: impl FnMut(RunId, &Namespace) -> bool,
+    ) -> Result<Vec<(RunId, Namespace)>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            for due in tx.due_workflow_tasks(now_ms, limit.saturating_mul(16))? {
+                let namespace = run_of(tx, due.run)?.namespace;
+                if skip(due.run, &namespace) {
+                    continue;
+                }
+                out.push((due.run, namespace));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Earliest due time of a Workflow Task, of an activity task in `queue_key` (see
+    /// [`queue_key`]), of a timer or deadline, and of a Nexus task, in that order.
+    pub fn next_due(&self, queue_key: &str) -> Result<[Option<u64>; 4], StoreError> {
+        self.read(|tx| {
+            let a = tx.first_workflow_task(None)?;
+            let b = tx.first_activity(queue_key)?;
+            let c = match tx.first_timer_and_deadline()? {
+                (Some(t), Some(d)) => Some(t.min(d)),
+                (t, d) => t.or(d),
+            };
+            let n = tx.first_nexus()?;
+            Ok([a, b, c, n])
+        })
+    }
+
+    /// Due time of the first Workflow Task due after `after_ms`, if any.
+    pub fn next_workflow_task_after(&self, after_ms: u64) -> Result<Option<u64>, StoreError> {
+        self.read(|tx| tx.first_workflow_task(Some(after_ms)))
+    }
+
+    /// The run record of `run`.
+    pub fn run(&self, run: RunId) -> Result<RunRecord, StoreError> {
+        self.read(|tx| run_of(tx, run))
+    }
+
+    /// The current (latest) run of workflow `id` in `namespace`.
+    pub fn current_run(
+        &self,
+        namespace: &Namespace,
+        id: &WorkflowId,
+    ) -> Result<(RunId, RunRecord), StoreError> {
+        self.read(|tx| current_run_of(tx, namespace, id))
+    }
+
+    /// The record and the full history of `run`, read in one snapshot.
+    pub fn load_run(&self, run: RunId) -> Result<(RunRecord, Vec<Event>), StoreError> {
+        self.read(|tx| Ok((run_of(tx, run)?, tx.events(run)?)))
+    }
+}
+
+/// The record of `run`, which must exist.
+pub fn run_of(tx: &dyn ReadTx, run: RunId) -> Result<RunRecord, StoreError> {
+    tx.run(run)?.ok_or_else(|| StoreError::Encoding {
+        run,
+        source: EncodingError::Corrupt("run record missing".into()),
+    })
+}
+
+/// The current run of workflow `id` in `namespace` and its record.
+pub fn current_run_of(
+    tx: &dyn ReadTx,
+    namespace: &Namespace,
+    id: &WorkflowId,
+) -> Result<(RunId, RunRecord), StoreError> {
+    let run = tx
+        .current_run(namespace, id)?
+        .ok_or_else(|| StoreError::UnknownWorkflow(id.clone()))?;
+    Ok((run, run_of(tx, run)?))
+}

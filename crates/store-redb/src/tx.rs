@@ -1,0 +1,475 @@
+//! The redb implementation of [`ReadTx`] and [`Tx`]: the tables of one transaction, opened
+//! once, and each trait operation as a lookup, range or update of one table (two for
+//! [`Tx::put_run`], which keeps `ns_usage`). Knows the tuple keys; knows no rules.
+
+use super::*;
+
+/// The tables of one read transaction.
+pub(super) struct RedbRead {
+    workflows: redb::ReadOnlyTable<(&'static str, &'static str), u128>,
+    runs: redb::ReadOnlyTable<u128, &'static [u8]>,
+    history: redb::ReadOnlyTable<(u128, u64), &'static [u8]>,
+    wft: redb::ReadOnlyTable<(u64, u128), ()>,
+    tasks: redb::ReadOnlyTable<(u128, u64), &'static [u8]>,
+    queue: redb::ReadOnlyTable<(&'static str, u64, u128, u64), ()>,
+    timers: redb::ReadOnlyTable<(u64, u128, u64), ()>,
+    deadlines: redb::ReadOnlyTable<(u64, u128, u64), u8>,
+    nexus: redb::ReadOnlyTable<(u128, u64), &'static [u8]>,
+    nexus_queue: redb::ReadOnlyTable<(u64, u128, u64), ()>,
+    tokens: redb::ReadOnlyTable<(&'static str, &'static str), (u128, u64)>,
+    usage: redb::ReadOnlyTable<&'static str, (u64, u64)>,
+}
+
+impl RedbRead {
+    pub(super) fn open(tx: &redb::ReadTransaction) -> Result<RedbRead, StoreError> {
+        Ok(RedbRead {
+            workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
+            runs: tx.open_table(RUNS).map_err(db_error)?,
+            history: tx.open_table(HISTORY).map_err(db_error)?,
+            wft: tx.open_table(WORKFLOW_TASKS).map_err(db_error)?,
+            tasks: tx.open_table(ACTIVITY_TASKS).map_err(db_error)?,
+            queue: tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?,
+            timers: tx.open_table(TIMERS).map_err(db_error)?,
+            deadlines: tx.open_table(DEADLINES).map_err(db_error)?,
+            nexus: tx.open_table(NEXUS_TASKS).map_err(db_error)?,
+            nexus_queue: tx.open_table(NEXUS_QUEUE).map_err(db_error)?,
+            tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
+            usage: tx.open_table(NS_USAGE).map_err(db_error)?,
+        })
+    }
+}
+
+/// The tables of one write transaction.
+pub(super) struct RedbTx<'t> {
+    workflows: redb::Table<'t, (&'static str, &'static str), u128>,
+    runs: redb::Table<'t, u128, &'static [u8]>,
+    history: redb::Table<'t, (u128, u64), &'static [u8]>,
+    wft: redb::Table<'t, (u64, u128), ()>,
+    tasks: redb::Table<'t, (u128, u64), &'static [u8]>,
+    queue: redb::Table<'t, (&'static str, u64, u128, u64), ()>,
+    timers: redb::Table<'t, (u64, u128, u64), ()>,
+    deadlines: redb::Table<'t, (u64, u128, u64), u8>,
+    nexus: redb::Table<'t, (u128, u64), &'static [u8]>,
+    nexus_queue: redb::Table<'t, (u64, u128, u64), ()>,
+    tokens: redb::Table<'t, (&'static str, &'static str), (u128, u64)>,
+    usage: redb::Table<'t, &'static str, (u64, u64)>,
+}
+
+impl<'t> RedbTx<'t> {
+    pub(super) fn open(tx: &'t redb::WriteTransaction) -> Result<RedbTx<'t>, StoreError> {
+        Ok(RedbTx {
+            workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
+            runs: tx.open_table(RUNS).map_err(db_error)?,
+            history: tx.open_table(HISTORY).map_err(db_error)?,
+            wft: tx.open_table(WORKFLOW_TASKS).map_err(db_error)?,
+            tasks: tx.open_table(ACTIVITY_TASKS).map_err(db_error)?,
+            queue: tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?,
+            timers: tx.open_table(TIMERS).map_err(db_error)?,
+            deadlines: tx.open_table(DEADLINES).map_err(db_error)?,
+            nexus: tx.open_table(NEXUS_TASKS).map_err(db_error)?,
+            nexus_queue: tx.open_table(NEXUS_QUEUE).map_err(db_error)?,
+            tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
+            usage: tx.open_table(NS_USAGE).map_err(db_error)?,
+        })
+    }
+}
+
+/// A time-ordered key as a [`Due`].
+fn due((at_ms, run, id): (u64, u128, u64)) -> Due {
+    Due {
+        at_ms,
+        run: RunId(run),
+        id: EventId(id),
+    }
+}
+
+/// The key of a [`Due`].
+fn key(d: Due) -> (u64, u128, u64) {
+    (d.at_ms, d.run.0, d.id.0)
+}
+
+fn decode_event_of(run: RunId, bytes: &[u8]) -> Result<Event, StoreError> {
+    history::decode_event(bytes).map_err(|source| StoreError::Encoding { run, source })
+}
+
+/// Records of a (run, event id)-keyed table, of `run` or of all runs.
+fn records_of<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<(u128, u64), &'static [u8]>,
+    run: Option<RunId>,
+) -> Result<Vec<(RunId, EventId, T)>, StoreError> {
+    let records: Records<T> = match run {
+        Some(r) => decode_records(table, (r.0, 0)..=(r.0, u64::MAX))?,
+        None => decode_records(table, ..)?,
+    };
+    Ok(records
+        .into_iter()
+        .map(|((run, id), t)| (RunId(run), EventId(id), t))
+        .collect())
+}
+
+/// The same reads on the tables of a read and of a write transaction.
+macro_rules! read_tx {
+    ($t:ty) => {
+        impl ReadTx for $t {
+            fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
+                match self.runs.get(run.0).map_err(db_error)? {
+                    None => Ok(None),
+                    Some(v) => decode_run(v.value())
+                        .map(Some)
+                        .map_err(|source| StoreError::Encoding { run, source }),
+                }
+            }
+
+            fn current_run(
+                &self,
+                namespace: &Namespace,
+                id: &WorkflowId,
+            ) -> Result<Option<RunId>, StoreError> {
+                Ok(self
+                    .workflows
+                    .get((namespace.as_str(), id.0.as_str()))
+                    .map_err(db_error)?
+                    .map(|v| RunId(v.value())))
+            }
+
+            fn workflows(
+                &self,
+                namespace: Option<&Namespace>,
+            ) -> Result<Vec<(WorkflowId, RunId)>, StoreError> {
+                let mut out = Vec::new();
+                for entry in self.workflows.iter().map_err(db_error)? {
+                    let (k, v) = entry.map_err(db_error)?;
+                    let (ns, id) = k.value();
+                    if namespace.is_some_and(|n| n.as_str() != ns) {
+                        continue;
+                    }
+                    out.push((WorkflowId(id.to_string()), RunId(v.value())));
+                }
+                Ok(out)
+            }
+
+            fn usage(&self, namespace: &Namespace) -> Result<NamespaceUsage, StoreError> {
+                get_usage(&self.usage, namespace)
+            }
+
+            fn event(&self, run: RunId, id: EventId) -> Result<Option<Event>, StoreError> {
+                match self.history.get((run.0, id.0)).map_err(db_error)? {
+                    None => Ok(None),
+                    Some(v) => decode_event_of(run, v.value()).map(Some),
+                }
+            }
+
+            fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
+                let mut events = Vec::new();
+                for entry in self
+                    .history
+                    .range((run.0, 0)..=(run.0, u64::MAX))
+                    .map_err(db_error)?
+                {
+                    events.push(decode_event_of(run, entry.map_err(db_error)?.1.value())?);
+                }
+                Ok(events)
+            }
+
+            fn activity(
+                &self,
+                run: RunId,
+                sched: EventId,
+            ) -> Result<Option<ActivityTask>, StoreError> {
+                get_record(&self.tasks, run, sched.0)
+            }
+
+            fn activities(
+                &self,
+                run: Option<RunId>,
+            ) -> Result<Vec<(RunId, EventId, ActivityTask)>, StoreError> {
+                records_of(&self.tasks, run)
+            }
+
+            fn nexus_task(
+                &self,
+                run: RunId,
+                sched: EventId,
+            ) -> Result<Option<NexusTask>, StoreError> {
+                get_record(&self.nexus, run, sched.0)
+            }
+
+            fn nexus_tasks(
+                &self,
+                run: Option<RunId>,
+            ) -> Result<Vec<(RunId, EventId, NexusTask)>, StoreError> {
+                records_of(&self.nexus, run)
+            }
+
+            fn nexus_token(
+                &self,
+                namespace: &Namespace,
+                token: &str,
+            ) -> Result<Option<(RunId, EventId)>, StoreError> {
+                Ok(self
+                    .tokens
+                    .get((namespace.as_str(), token))
+                    .map_err(db_error)?
+                    .map(|v| {
+                        let (run, sched) = v.value();
+                        (RunId(run), EventId(sched))
+                    }))
+            }
+
+            fn due_workflow_tasks(
+                &self,
+                now_ms: u64,
+                limit: usize,
+            ) -> Result<Vec<Due>, StoreError> {
+                self.wft
+                    .range((0, 0)..=(now_ms, u128::MAX))
+                    .map_err(db_error)?
+                    .take(limit)
+                    .map(|e| {
+                        let (at_ms, run) = e.map_err(db_error)?.0.value();
+                        Ok(due((at_ms, run, 0)))
+                    })
+                    .collect()
+            }
+
+            fn first_workflow_task(
+                &self,
+                after_ms: Option<u64>,
+            ) -> Result<Option<u64>, StoreError> {
+                Ok(match after_ms {
+                    None => self
+                        .wft
+                        .first()
+                        .map_err(db_error)?
+                        .map(|(k, _)| k.value().0),
+                    Some(a) => self
+                        .wft
+                        .range((a.saturating_add(1), 0)..)
+                        .map_err(db_error)?
+                        .next()
+                        .transpose()
+                        .map_err(db_error)?
+                        .map(|(k, _)| k.value().0),
+                })
+            }
+
+            fn due_activities(
+                &self,
+                queue_key: &str,
+                now_ms: u64,
+                limit: usize,
+            ) -> Result<Vec<Due>, StoreError> {
+                self.queue
+                    .range((queue_key, 0, 0, 0)..=(queue_key, now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
+                    .take(limit)
+                    .map(|e| {
+                        let (_, at_ms, run, id) = e.map_err(db_error)?.0.value();
+                        Ok(due((at_ms, run, id)))
+                    })
+                    .collect()
+            }
+
+            fn first_activity(&self, queue_key: &str) -> Result<Option<u64>, StoreError> {
+                Ok(self
+                    .queue
+                    .range((queue_key, 0, 0, 0)..=(queue_key, u64::MAX, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
+                    .next()
+                    .transpose()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().1))
+            }
+
+            fn due_timers(&self, now_ms: u64) -> Result<Vec<Due>, StoreError> {
+                self.timers
+                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
+                    .map(|e| Ok(due(e.map_err(db_error)?.0.value())))
+                    .collect()
+            }
+
+            fn due_deadlines(
+                &self,
+                now_ms: u64,
+            ) -> Result<Vec<(Due, Option<DeadlineKind>)>, StoreError> {
+                self.deadlines
+                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
+                    .map(|e| {
+                        let (k, v) = e.map_err(db_error)?;
+                        Ok((due(k.value()), DeadlineKind::from_u8(v.value())))
+                    })
+                    .collect()
+            }
+
+            fn first_timer_and_deadline(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
+                let t = self
+                    .timers
+                    .first()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().0);
+                let d = self
+                    .deadlines
+                    .first()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().0);
+                Ok((t, d))
+            }
+
+            fn due_nexus(&self, now_ms: u64, limit: usize) -> Result<Vec<Due>, StoreError> {
+                self.nexus_queue
+                    .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
+                    .map_err(db_error)?
+                    .take(limit)
+                    .map(|e| Ok(due(e.map_err(db_error)?.0.value())))
+                    .collect()
+            }
+
+            fn first_nexus(&self) -> Result<Option<u64>, StoreError> {
+                Ok(self
+                    .nexus_queue
+                    .first()
+                    .map_err(db_error)?
+                    .map(|(k, _)| k.value().0))
+            }
+        }
+    };
+}
+
+read_tx!(RedbRead);
+read_tx!(RedbTx<'_>);
+
+impl Tx for RedbTx<'_> {
+    fn put_run(&mut self, run: RunId, rec: &RunRecord) -> Result<(), StoreError> {
+        put_run(&mut self.runs, &mut self.usage, run, rec)
+    }
+
+    fn set_current_run(
+        &mut self,
+        namespace: &Namespace,
+        id: &WorkflowId,
+        run: RunId,
+    ) -> Result<(), StoreError> {
+        self.workflows
+            .insert((namespace.as_str(), id.0.as_str()), run.0)
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_event(&mut self, run: RunId, id: EventId, encoded: &[u8]) -> Result<(), StoreError> {
+        self.history
+            .insert((run.0, id.0), encoded)
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn queue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
+        self.wft.insert((due_ms, run.0), ()).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn dequeue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
+        self.wft.remove((due_ms, run.0)).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_activity(
+        &mut self,
+        run: RunId,
+        sched: EventId,
+        task: &ActivityTask,
+    ) -> Result<(), StoreError> {
+        self.tasks
+            .insert((run.0, sched.0), history::encode(task).as_slice())
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn remove_activity(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
+        self.tasks.remove((run.0, sched.0)).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn queue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
+        self.queue
+            .insert((queue_key, at.at_ms, at.run.0, at.id.0), ())
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn dequeue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
+        self.queue
+            .remove((queue_key, at.at_ms, at.run.0, at.id.0))
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn add_timer(&mut self, at: Due) -> Result<(), StoreError> {
+        self.timers.insert(key(at), ()).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn remove_timer(&mut self, at: Due) -> Result<bool, StoreError> {
+        Ok(self.timers.remove(key(at)).map_err(db_error)?.is_some())
+    }
+
+    fn add_deadline(&mut self, at: Due, kind: DeadlineKind) -> Result<(), StoreError> {
+        self.deadlines
+            .insert(key(at), kind.to_u8())
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn remove_deadline(&mut self, at: Due) -> Result<(), StoreError> {
+        self.deadlines.remove(key(at)).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_nexus_task(
+        &mut self,
+        run: RunId,
+        sched: EventId,
+        task: &NexusTask,
+    ) -> Result<(), StoreError> {
+        self.nexus
+            .insert((run.0, sched.0), history::encode(task).as_slice())
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn remove_nexus_task(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
+        self.nexus.remove((run.0, sched.0)).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn queue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
+        self.nexus_queue.insert(key(at), ()).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn dequeue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
+        self.nexus_queue.remove(key(at)).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_nexus_token(
+        &mut self,
+        namespace: &Namespace,
+        token: &str,
+        run: RunId,
+        sched: EventId,
+    ) -> Result<(), StoreError> {
+        self.tokens
+            .insert((namespace.as_str(), token), (run.0, sched.0))
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError> {
+        self.tokens
+            .remove((namespace.as_str(), token))
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
