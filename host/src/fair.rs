@@ -14,8 +14,6 @@ use crate::ids::Namespace;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub use weft_engine::{Turn, WriteGate};
-
 /// A pool of `capacity` slots shared fairly between namespaces.
 #[derive(Debug)]
 pub struct FairShare {
@@ -106,6 +104,7 @@ impl FairShare {
     }
 
     /// Slots `namespace` holds now.
+    #[cfg(test)]
     pub fn used(&self, namespace: &Namespace) -> usize {
         let state = self.state.lock().expect("fair share lock");
         state.get(namespace).map_or(0, |d| d.used)

@@ -2,18 +2,51 @@
 //! history in redb; activities are native async Rust run from a persisted queue.
 //!
 //! Start with [`HostBuilder`]: register workflow components and activities, open a database
-//! file, then start workflows and wait for their results. See ARCHITECTURE.md for the map.
+//! file, then start workflows and wait for their results through a [`Client`]. [`Offline`]
+//! reads and changes a database no host is running on (the `weft` command line uses it).
+//!
+//! ```no_run
+//! use weft::{ActivityContext, ActivityError, HostBuilder, WorkflowOutcome};
+//!
+//! # async fn run() -> Result<(), weft::HostError> {
+//! let host = HostBuilder::new("orders.redb")
+//!     .workflow_file("order", "order.wasm")
+//!     .activity("charge", |_ctx: ActivityContext, cents: u64| async move {
+//!         Ok::<_, ActivityError>(format!("charged {cents}"))
+//!     })
+//!     .start()
+//!     .await?;
+//! host.start_workflow("order", "order-1", serde_json::json!({"cents": 4200}))
+//!     .await?;
+//! match host.result("order-1").await? {
+//!     WorkflowOutcome::Completed(value) => println!("done: {value}"),
+//!     other => println!("ended: {other:?}"),
+//! }
+//! host.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This crate is the embedding facade: its modules are private and the names below are its
+//! whole API. The vocabulary (`weft-core`), the replay (`weft-replay`), the sandbox
+//! (`weft-wasm`), the rules (`weft-engine`) and the redb storage (`weft-store-redb`) are crates
+//! of their own; see ARCHITECTURE.md for the map.
 
-pub mod activity;
-pub mod api;
-pub mod fair;
-pub use weft_core::{clock, command, history, ids, limits};
-pub mod nexus;
+mod activity;
+mod api;
+mod fair;
+mod nexus;
 mod offline;
-pub use weft_replay as replay;
-pub use weft_wasm::{sandbox, sticky, wasi};
-pub mod store;
-pub mod workflow_task;
+mod store;
+mod workflow_task;
+
+use weft_core::{clock, ids, limits};
+use weft_replay as replay;
+use weft_wasm::{sandbox, sticky};
+
+/// The event vocabulary: [`Event`], [`EventKind`] and the types their fields use
+/// (policies, causes, options), with the versioned encoding.
+pub use weft_core::history;
 
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
@@ -26,5 +59,6 @@ pub use limits::Limits;
 pub use nexus::{NexusContext, NexusError, NexusStart};
 pub use offline::{Offline, OfflineUpdate};
 pub use replay::ReplayMode;
-pub use store::NexusOutcome;
-pub use store::{NamespaceUsage, RunStatus};
+pub use sticky::CacheStats;
+pub use store::{NamespaceUsage, NexusOutcome, RunStatus};
+pub use weft_core::clock::{Clock, ManualClock, SystemClock};

@@ -10,6 +10,7 @@
 //! before the file is opened for writing).
 
 use crate::api::{HostError, WorkflowDescription};
+use crate::clock::SystemClock;
 use crate::history::{DEFAULT_TASK_QUEUE, Event, EventKind, Payload};
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
@@ -267,6 +268,7 @@ impl Offline {
             served: &served,
             cache: None,
             probe: None,
+            clock: &SystemClock,
         };
         let update_id = update_id.unwrap_or_else(|| RunId::random().to_string());
         let update = UpdateRequest {

@@ -7,7 +7,7 @@ use crate::ids::Namespace;
 use std::collections::HashMap;
 use std::path::Path;
 pub use weft_engine::*;
-pub use weft_store_redb::{ReadOnlyStore, RedbBackend, SCHEMA_VERSION};
+pub use weft_store_redb::ReadOnlyStore;
 
 /// Handle to an open weft database file: the engine's [`weft_engine::Store`] on redb.
 pub struct Store(weft_engine::Store);

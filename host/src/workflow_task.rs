@@ -6,6 +6,7 @@
 //! (retried with backoff; the execution stays open); a workflow returning an error fails the
 //! execution. This module does not decide when tasks run; `api` schedules them.
 
+use crate::clock::Clock;
 use crate::history::{Event, EventKind, Failure, Payload, WorkflowTaskFailedCause};
 use crate::ids::RunId;
 use crate::limits::Limits;
@@ -83,6 +84,8 @@ pub struct TaskEnv<'a> {
     pub cache: Option<&'a Cache>,
     /// Lets a watchdog outside the task give up on it (the workflow-task loop passes one).
     pub probe: Option<&'a TaskProbe>,
+    /// Where the task's times (its start, its commit, its retry) come from.
+    pub clock: &'a dyn Clock,
 }
 
 /// Where a Workflow Task is, shared with the watchdog that enforces the task's time limit
@@ -309,7 +312,7 @@ fn run_task(
 ) -> Result<(TaskOutcome, Option<UpdateState>), StoreError> {
     let store = env.store;
     let limits = env.limits;
-    let started_ms = now_ms();
+    let started_ms = env.clock.now_ms();
     let (rec, history) = store.load_run(run)?;
     let history: Arc<[Event]> = history.into();
     let speculative = rec.workflow_task.is_none();
@@ -340,7 +343,7 @@ fn run_task(
             "the history reached its limit ({events} events, {} bytes; limits {} events, {} bytes); a long-running workflow must continue as a new run before that",
             rec.history_bytes, limits.max_history_events, limits.max_history_bytes
         );
-        return terminate(store, run, reason).map(|o| (o, None));
+        return terminate(store, run, reason, env.clock).map(|o| (o, None));
     }
     if events >= limits.warn_history_events || rec.history_bytes >= limits.warn_history_bytes {
         warn!(
@@ -426,7 +429,7 @@ fn run_task(
                 started_ms,
                 commands,
             };
-            match store.complete_workflow_task(completion, now_ms()) {
+            match store.complete_workflow_task(completion, env.clock.now_ms()) {
                 // The task would have passed the history limit: nothing of it was recorded
                 // and the store terminated the run.
                 Ok(Effects {
@@ -449,13 +452,16 @@ fn run_task(
             }
         }
         GuestOutcome::Query(_) | GuestOutcome::Stale => Ok((TaskOutcome::Skipped, update_state)),
-        GuestOutcome::Terminate(reason) => terminate(store, run, reason).map(|o| (o, None)),
+        GuestOutcome::Terminate(reason) => {
+            terminate(store, run, reason, env.clock).map(|o| (o, None))
+        }
         GuestOutcome::Failed(cause, message) if speculative => {
             warn!(?cause, %message, "speculative workflow task for an update failed; nothing recorded");
             Ok((TaskOutcome::Failed { cause, message }, update_state))
         }
         GuestOutcome::Failed(cause, message) => {
-            let retry_at = now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
+            let retry_at =
+                env.clock.now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
             warn!(?cause, %message, retry_at, "workflow task failed; the execution stays open and the task will be retried");
             store.fail_workflow_task(
                 run,
@@ -582,9 +588,14 @@ fn next_report(
     }
 }
 
-fn terminate(store: &Store, run: RunId, reason: String) -> Result<TaskOutcome, StoreError> {
+fn terminate(
+    store: &Store,
+    run: RunId,
+    reason: String,
+    clock: &dyn Clock,
+) -> Result<TaskOutcome, StoreError> {
     warn!(%reason, "terminating the run");
-    store.terminate(run, &reason, now_ms())?;
+    store.terminate(run, &reason, clock.now_ms())?;
     Ok(TaskOutcome::Terminated(reason))
 }
 

@@ -7,8 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use weft::history::EventKind;
-use weft::ids::{Namespace, WorkflowId};
-use weft::store::Store;
+use weft::{Namespace, WorkflowId};
 
 use weft_tests::{log_lines, wait_blocking};
 
@@ -39,7 +38,7 @@ fn spawn(db: &Path, log: &Path, start: bool) -> Child {
 /// Completed activity ids, and timer due times, in the history on disk.
 fn committed(db: &Path) -> (Vec<u64>, HashMap<u64, u64>) {
     // Opening for writing runs redb's crash recovery, as the restarted host will.
-    let store = Store::open(db, 0).expect("open db after kill");
+    let store = weft_store_redb::open(db, 0).expect("open db after kill");
     let (run, _) = store
         .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
         .expect("workflow");
@@ -116,7 +115,7 @@ fn kill_9_at_any_point_then_restart_completes_the_workflow() {
             );
         }
         // Each TimerFired is at or after its timer's due time.
-        let store = Store::open(&db, 0).unwrap();
+        let store = weft_store_redb::open(&db, 0).unwrap();
         let (run, _) = store
             .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
             .unwrap();
@@ -207,7 +206,7 @@ fn a_nexus_start_interrupted_by_kill_9_is_redelivered_with_the_same_request_id()
     child.kill().expect("kill -9");
     child.wait().unwrap();
     {
-        let store = Store::open(&db, 0).unwrap();
+        let store = weft_store_redb::open(&db, 0).unwrap();
         let (run, _) = store
             .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
             .unwrap();

@@ -5,8 +5,7 @@
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use weft::ids::{Namespace, WorkflowId};
-use weft::store::Store;
+use weft::{Namespace, WorkflowId};
 
 use weft_tests::{log_lines, wait_blocking};
 
@@ -44,7 +43,7 @@ fn kill(mut child: Child) {
 
 /// Event names of workflow `id`'s current run, read after the host is gone.
 fn names(db: &Path, id: &str) -> Vec<&'static str> {
-    let store = Store::open(db, 0).expect("open db");
+    let store = weft_store_redb::open(db, 0).expect("open db");
     let (run, _) = store
         .current_run(&Namespace::default_namespace(), &WorkflowId::from(id))
         .unwrap();
@@ -234,7 +233,7 @@ fn signals_arriving_while_a_run_closes_are_never_lost_across_a_kill() {
     let result = read_until(&mut lines, "RESULT");
     assert!(child.wait().unwrap().success());
     let seen: Vec<i64> = serde_json::from_str(result.strip_prefix("RESULT ").unwrap()).unwrap();
-    let store = Store::open(&db, 0).unwrap();
+    let store = weft_store_redb::open(&db, 0).unwrap();
     let (run, rec) = store
         .current_run(&Namespace::default_namespace(), &WorkflowId::from("wf"))
         .unwrap();

@@ -48,7 +48,7 @@ fn assert_closed_cleanly(db: &Path, ids: &[&str]) {
             "weft {args:?} changed the file"
         );
     }
-    let reopened = weft::store::Store::open(db, 0);
+    let reopened = weft_store_redb::open(db, 0);
     assert!(
         reopened.is_ok(),
         "the file is still held after shutdown: {:?}",

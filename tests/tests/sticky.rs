@@ -68,7 +68,7 @@ async fn scenarios(
     entries: usize,
     bytes: usize,
     restart: bool,
-) -> (Vec<Vec<Value>>, weft::sticky::CacheStats) {
+) -> (Vec<Vec<Value>>, weft::CacheStats) {
     let t = test_host(entries, bytes);
     let mut h = t.start().await;
     let mut c = h.namespace("default").unwrap();
@@ -134,7 +134,7 @@ async fn scenarios(
 async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
     const MIB: usize = 1024 * 1024;
     let (off, stats) = scenarios(0, 512 * MIB, false).await;
-    assert_eq!(stats, weft::sticky::CacheStats::default());
+    assert_eq!(stats, weft::CacheStats::default());
     // On; one slot; a memory budget smaller than one instance; a restart half way.
     for (entries, bytes, restart) in [
         (128, 512 * MIB, false),

@@ -38,7 +38,7 @@ async fn blocked_task_is_given_up_on(cache: usize) {
         .workflow("steps", weft_tests::STEPS);
     let host = t.start().await;
     let client = host.namespace("default").unwrap();
-    weft::wasi::FAULT_BLOCK_MS.store(5_000, Ordering::SeqCst);
+    weft_wasm::wasi::FAULT_BLOCK_MS.store(5_000, Ordering::SeqCst);
     client
         .start_workflow("wasi-probe", "stuck", json!({"mode": "sleep-forever"}))
         .await
@@ -81,7 +81,7 @@ async fn blocked_task_is_given_up_on(cache: usize) {
         .unwrap();
     assert!(matches!(r, WorkflowOutcome::Completed(_)), "{r:?}");
     // Once host calls no longer block, the retried task completes the workflow.
-    weft::wasi::FAULT_BLOCK_MS.store(0, Ordering::SeqCst);
+    weft_wasm::wasi::FAULT_BLOCK_MS.store(0, Ordering::SeqCst);
     match client.result("stuck").await.unwrap() {
         WorkflowOutcome::Completed(v) => assert_eq!(v["woke"], json!(true)),
         other => panic!("{other:?}"),

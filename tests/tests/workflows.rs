@@ -509,7 +509,7 @@ async fn invalid_activity_options_fail_the_task_with_a_bad_command() {
 #[tokio::test(flavor = "multi_thread")]
 async fn starts_are_recorded_at_the_injected_clock_time() {
     use std::sync::Arc;
-    use weft::clock::ManualClock;
+    use weft::ManualClock;
     let t0 = 1_600_000_000_000;
     let clock = Arc::new(ManualClock::new(t0));
     let test = TestHost::new().steps().workflow("fails", weft_tests::FAILS);

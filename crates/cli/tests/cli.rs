@@ -2,9 +2,10 @@
 //! command leaves on disk (a refused or read-only command: nothing).
 
 use std::process::Command;
-use weft::history::Payload;
-use weft::ids::{Namespace, WorkflowId};
-use weft::store::{StartQuota, Store};
+use weft_core::history::Payload;
+use weft_core::ids::{Namespace, WorkflowId};
+use weft_engine::{StartQuota, StoreError};
+use weft_store_redb::open;
 
 fn weft(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_weft"))
@@ -23,7 +24,7 @@ fn describe_and_history_read_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.redb");
     let run = {
-        let store = Store::open(&db, 1_000).unwrap();
+        let store = open(&db, 1_000).unwrap();
         store
             .start_workflow(
                 &Namespace::new("acme").unwrap(),
@@ -97,7 +98,7 @@ fn unreadable_databases_are_refused_with_a_clear_message() {
 
     // The host refuses a corrupt file too, and leaves it as it was.
     let before = std::fs::read(&junk).unwrap();
-    assert!(Store::open(&junk, 0).is_err());
+    assert!(open(&junk, 0).is_err());
     assert_eq!(std::fs::read(&junk).unwrap(), before);
 }
 
@@ -105,7 +106,7 @@ fn unreadable_databases_are_refused_with_a_clear_message() {
 fn a_database_of_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("new.redb");
-    drop(Store::open(&db, 0).unwrap());
+    drop(open(&db, 0).unwrap());
     {
         let raw = redb::Database::create(&db).unwrap();
         let tx = raw.begin_write().unwrap();
@@ -117,7 +118,7 @@ fn a_database_of_a_newer_schema_is_refused() {
         }
         tx.commit().unwrap();
     }
-    let err = Store::open(&db, 0).err().unwrap().to_string();
+    let err = open(&db, 0).err().unwrap().to_string();
     assert!(err.contains("schema version 99"), "{err}");
     let (code, _, err) = weft(&["--db", db.to_str().unwrap(), "list"]);
     assert_eq!(code, 1);
@@ -133,7 +134,7 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
     std::fs::copy(
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../host/tests/fixtures/schema1-crashed.redb"
+            "/../store-redb/tests/fixtures/schema1-crashed.redb"
         ),
         &db,
     )
@@ -166,7 +167,7 @@ fn a_crashed_database_of_the_first_schema_is_recovered_and_migrated() {
     );
 
     // Usage was counted during the migration from the stored histories.
-    let store = Store::open(db, 0).unwrap();
+    let store = open(db, 0).unwrap();
     let usage = store.usage(&Namespace::default_namespace()).unwrap();
     assert_eq!(usage.open_workflows, 1);
     assert!(usage.stored_bytes > 300, "{usage:?}");
@@ -184,14 +185,12 @@ fn a_truncated_database_is_refused_and_left_unchanged() {
     let db = dir.path().join("cut.redb");
     let full = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../host/tests/fixtures/schema1-crashed.redb"
+        "/../store-redb/tests/fixtures/schema1-crashed.redb"
     ))
     .unwrap();
     for keep in [full.len() / 2, 4096, 100] {
         std::fs::write(&db, &full[..keep]).unwrap();
-        let err = Store::open(&db, 0)
-            .err()
-            .expect("a truncated file is refused");
+        let err = open(&db, 0).err().expect("a truncated file is refused");
         assert!(
             err.to_string().contains("restore it from a backup"),
             "{err}"
@@ -250,22 +249,22 @@ fn no_command_creates_a_database_or_initializes_an_empty_file() {
     }
     // The library refuses the same way; a host still creates its database.
     assert!(matches!(
-        Store::open_existing(&missing, 0),
-        Err(weft::store::StoreError::NoDatabase { .. })
+        weft_store_redb::open_existing(&missing, 0),
+        Err(StoreError::NoDatabase { .. })
     ));
     assert!(!missing.exists());
     assert!(matches!(
-        Store::open_existing(&empty, 0),
-        Err(weft::store::StoreError::NoDatabase { .. })
+        weft_store_redb::open_existing(&empty, 0),
+        Err(StoreError::NoDatabase { .. })
     ));
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
-    drop(Store::open(&missing, 0).unwrap());
+    drop(open(&missing, 0).unwrap());
     assert!(missing.exists());
 }
 
 /// A database with a running workflow `open` and a terminated one `gone`, closed cleanly.
 fn two_workflows(db: &std::path::Path) {
-    let store = Store::open(db, 1_000).unwrap();
+    let store = open(db, 1_000).unwrap();
     let ns = Namespace::default_namespace();
     for id in ["open", "gone"] {
         store
@@ -334,7 +333,7 @@ fn read_only_commands_never_write_a_file_that_was_not_closed_cleanly() {
     two_workflows(&db);
     {
         // The file as a process killed while holding it leaves it.
-        let store = Store::open(&db, 2_000).unwrap();
+        let store = open(&db, 2_000).unwrap();
         let (run, _) = store
             .current_run(&Namespace::default_namespace(), &WorkflowId::from("open"))
             .unwrap();
@@ -401,7 +400,7 @@ fn read_only_commands_never_write_a_file_that_was_not_closed_cleanly() {
         "a copy was left"
     );
     // A writer recovers it in place; read-only commands then read it directly.
-    drop(Store::open(&crashed, 3_000).unwrap());
+    drop(open(&crashed, 3_000).unwrap());
     let (code, _, err) = weft_on(&crashed, &["list"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("note:"), "{err}");

@@ -218,6 +218,7 @@ impl Inner {
             served: &rt.served,
             cache: self.cache.as_ref(),
             probe,
+            clock: self.clock.as_ref(),
         })
     }
 

@@ -1,17 +1,18 @@
 //! Store transactions that the host API does not reach directly.
 
 use std::collections::HashMap;
-use weft::history::{EventKind, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions};
-use weft::ids::{EventId, Namespace, RunId, WorkflowId};
-use weft::store::{
-    Command, Effects, NamespaceLimits, NexusCallback, RunStatus, StartQuota, Store, StoreError,
+use weft_core::command::Command;
+use weft_core::history::{EventKind, ParentClosePolicy, Payload, RetryPolicy, WorkflowOptions};
+use weft_core::ids::{EventId, Namespace, RunId, WorkflowId};
+use weft_engine::{
+    Effects, NamespaceLimits, NexusCallback, RunStatus, StartQuota, Store, StoreError,
     TaskCompletion,
 };
 
 #[test]
 fn a_workflow_started_for_a_nexus_operation_is_started_once_per_operation() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("s.redb"), 0).unwrap();
+    let store = weft_store_redb::open(dir.path().join("s.redb"), 0).unwrap();
     let ns = Namespace::default_namespace();
     let id = WorkflowId::from("nexus-req-1");
     let cb = NexusCallback {
@@ -57,7 +58,7 @@ fn limited(dir: &tempfile::TempDir, events: u64, bytes: u64, open: u64) -> Store
             max_stored_bytes: u64::MAX,
         },
     };
-    Store::open(dir.path().join("limits.redb"), 0)
+    weft_store_redb::open(dir.path().join("limits.redb"), 0)
         .unwrap()
         .with_limits(lim, HashMap::new())
 }
