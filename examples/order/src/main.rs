@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     for e in host.history(&order_id)? {
         println!("  {}", e.summary());
     }
-    println!("inspect it again with: cargo run -p weft -- --db {db} history {order_id}");
+    println!("inspect it again with: cargo run -p weft-cli -- --db {db} history {order_id}");
     host.shutdown().await;
     Ok(())
 }
