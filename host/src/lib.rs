@@ -40,12 +40,20 @@ mod offline;
 mod store;
 mod workflow_task;
 
-use weft_core::{clock, ids, limits};
+use weft_core::{clock, command, ids, limits};
 use weft_replay as replay;
 use weft_wasm::{sandbox, sticky};
 
 /// The event vocabulary: [`Event`], [`EventKind`] and the types their fields use
 /// (policies, causes, options), with the versioned encoding.
+///
+/// ```
+/// use weft::history::{self, EventKind, Payload};
+/// let done = EventKind::WorkflowExecutionCompleted { result: Payload::json(&"ok".into()) };
+/// let bytes = history::encode(&done); // the format version, then postcard
+/// assert_eq!(bytes[0], history::FORMAT_VERSION);
+/// assert_eq!(history::decode::<EventKind>(&bytes), Ok(done));
+/// ```
 pub use weft_core::history;
 
 pub use activity::{ActivityContext, ActivityError};

@@ -264,6 +264,8 @@ async fn a_task_queue_runs_at_most_its_concurrency() {
     host.shutdown().await;
 }
 
+// One scenario end to end (sync, async and workflow-backed operations on one host); it reads
+// top to bottom.
 #[tokio::test(flavor = "multi_thread")]
 async fn nexus_operations_sync_async_and_workflow_backed() {
     let t = test_host();

@@ -45,6 +45,8 @@ async fn good_order(client: &Client, id: &str) -> Duration {
     start.elapsed()
 }
 
+// One scenario end to end (each hostile component in turn beside a healthy namespace); it
+// reads top to bottom.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_normally() {
     let limits = Limits {
@@ -302,6 +304,7 @@ async fn an_api_key_reaches_its_own_namespace_only() {
     assert!(err.to_string().contains("invalid namespace"), "{err}");
 }
 
+// One scenario end to end (each quota reached in turn); it reads top to bottom.
 #[tokio::test(flavor = "multi_thread")]
 async fn namespace_quotas_refuse_new_work_and_lose_nothing() {
     // Namespace `small` is held to the quotas given at each start.

@@ -45,6 +45,8 @@ fn append_line(path: &str, line: &str) {
     f.sync_all().expect("sync run log");
 }
 
+// Long but flat: the arguments, then the host the crash tests kill with its activities and
+// workflows, top to bottom.
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()

@@ -1,0 +1,413 @@
+//! One Workflow Task: load the run, instantiate its component, replay the history, and commit
+//! the new commands or record the task failure.
+//!
+//! A task either commits all of its commands and events in one write transaction or commits
+//! nothing but a WorkflowTaskFailed. Non-determinism, traps and exceeded limits fail the task
+//! (retried with backoff; the execution stays open); a workflow returning an error fails the
+//! execution. This module does not decide when tasks run; `api` schedules them.
+
+use crate::clock::Clock;
+use crate::command::Command;
+use crate::history::{Event, EventKind, Failure, Payload, WorkflowTaskFailedCause};
+use crate::ids::RunId;
+use crate::limits::Limits;
+use crate::replay::{
+    Extra, Interrupt, QueryRequest, Replay, Resume, RunInfo, Served, StickyLink, UpdateRequest,
+    UpdateState, describe_command,
+};
+use crate::sandbox::{CompiledWorkflow, Sandbox};
+use crate::sticky::{Report, StickyCache, Worker};
+use crate::store::{Effects, RunRecord, Store, StoreError, TaskCompletion};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+mod cached;
+mod guest;
+mod query;
+mod verify;
+
+use cached::run_cached;
+use guest::guest_outcome;
+use guest::{execute, execute_with_state};
+pub use query::{query_history, run_query};
+pub use verify::verify_replay;
+
+/// Milliseconds since the Unix epoch, by the system clock (callers without a host's
+/// injected clock: the CLI and the read-only paths).
+pub fn now_ms() -> u64 {
+    use weft_core::clock::Clock;
+    weft_core::clock::SystemClock.now_ms()
+}
+
+/// What became of a task.
+#[derive(Debug, PartialEq)]
+pub enum TaskOutcome {
+    /// Commands committed.
+    Completed(Effects),
+    /// The task failed and will be retried.
+    Failed {
+        /// Cause.
+        cause: WorkflowTaskFailedCause,
+        /// Message recorded.
+        message: String,
+    },
+    /// The history grew while the task ran; run it again.
+    Conflict,
+    /// The run reached its history limit and was terminated.
+    Terminated(String),
+    /// Nothing to do (run closed, no task pending, or not yet due), or a speculative update
+    /// task that was rejected and left no trace.
+    Skipped,
+}
+
+/// Outcome of running the guest, before anything is committed.
+pub enum GuestOutcome {
+    /// The task's commands (the code suspended or finished).
+    Commands(Vec<Command>),
+    /// The task failed.
+    Failed(WorkflowTaskFailedCause, String),
+    /// The run must be terminated (history limit).
+    Terminate(String),
+    /// A query's answer.
+    Query(Result<Payload, Failure>),
+    /// A cached instance could not continue on this history; replay from the start.
+    Stale,
+}
+
+/// The host's sticky cache of suspended workflow instances.
+pub type Cache = StickyCache<GuestOutcome>;
+
+/// What the host knows about a namespace's workflows when it runs a task.
+pub struct TaskEnv<'a> {
+    /// The database.
+    pub store: &'a Store,
+    /// The engine.
+    pub sandbox: &'a Sandbox,
+    /// Registered components by workflow type.
+    pub workflows: &'a HashMap<String, CompiledWorkflow>,
+    /// The namespace's limits.
+    pub limits: &'a Limits,
+    /// What the namespace serves.
+    pub served: &'a Arc<Served>,
+    /// The sticky cache, if on.
+    pub cache: Option<&'a Cache>,
+    /// Lets a watchdog outside the task give up on it (the workflow-task loop passes one).
+    pub probe: Option<&'a TaskProbe>,
+    /// Where the task's times (its start, its commit, its retry) come from.
+    pub clock: &'a dyn Clock,
+}
+
+/// Where a Workflow Task is, shared with the watchdog that enforces the task's time limit
+/// from outside the guest: the guest's own time limit (epoch interruption) only fires in
+/// guest code, so a task still running the guest past that limit plus a grace is blocked
+/// inside a host call. The watchdog then records the task as failed and frees its slot; the
+/// task, if it ever returns, commits nothing.
+#[derive(Default)]
+pub struct TaskProbe {
+    state: std::sync::atomic::AtomicU8,
+    attempt: std::sync::atomic::AtomicU32,
+    started_ms: std::sync::atomic::AtomicU64,
+}
+
+const PROBE_LOADING: u8 = 0;
+const PROBE_RUNNING: u8 = 1;
+const PROBE_COMMITTING: u8 = 2;
+const PROBE_TIMED_OUT: u8 = 3;
+
+impl TaskProbe {
+    fn advance(&self, from: u8, to: u8) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.state
+            .compare_exchange(from, to, SeqCst, SeqCst)
+            .is_ok()
+    }
+
+    /// Called by the watchdog: gives up on the task unless it is already committing. Returns
+    /// what the task was doing, its attempt and start time, or `None` if it is committing.
+    pub fn time_out(&self) -> Option<(&'static str, u32, u64)> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let what = if self.advance(PROBE_LOADING, PROBE_TIMED_OUT) {
+            "loading the run's history"
+        } else if self.advance(PROBE_RUNNING, PROBE_TIMED_OUT) {
+            "blocked inside a call into the host (guest code itself is stopped by the time limit)"
+        } else {
+            return None;
+        };
+        Some((
+            what,
+            self.attempt.load(SeqCst),
+            self.started_ms.load(SeqCst),
+        ))
+    }
+}
+
+/// Runs the pending Workflow Task of `run`, if it is due, with the components and limits of
+/// the run's namespace.
+pub fn run_workflow_task(env: &TaskEnv<'_>, run: RunId) -> Result<TaskOutcome, StoreError> {
+    run_task(env, run, Extra::None).map(|(o, _)| o)
+}
+
+/// Runs a Workflow Task of `run` that delivers the new update `update` (and processes whatever
+/// else the history holds). An accepted update is committed with the task; a rejected one
+/// leaves no trace, and when no Workflow Task was pending nothing is committed at all
+/// (Temporal's speculative task). Returns what became of the task and of the update.
+pub fn run_update_task(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    update: UpdateRequest,
+) -> Result<(TaskOutcome, UpdateState), StoreError> {
+    let (outcome, state) = run_task(env, run, Extra::Update(update))?;
+    Ok((outcome, state.unwrap_or(UpdateState::Pending)))
+}
+
+fn run_info(rec: &RunRecord) -> RunInfo {
+    RunInfo {
+        attempt: rec.attempt,
+        continued_from: rec.previous_run,
+        parent_workflow_id: rec.parent.as_ref().map(|p| p.workflow_id.clone()),
+    }
+}
+
+fn start_input(history: &[Event]) -> Payload {
+    match history.first().map(|e| &e.kind) {
+        Some(EventKind::WorkflowExecutionStarted { input, .. }) => input.clone(),
+        _ => Payload::default(),
+    }
+}
+
+fn task_time_limit(limits: &Limits, rec: &RunRecord) -> Duration {
+    match rec.options.task_timeout_ms {
+        Some(ms) => limits.max_task_time.min(Duration::from_millis(ms)),
+        None => limits.max_task_time,
+    }
+}
+
+fn prepare(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    rec: &RunRecord,
+    history: &[Event],
+    attempt: u32,
+    started_ms: u64,
+) -> Replay {
+    Replay::new(
+        run,
+        rec.workflow_id.clone(),
+        history,
+        attempt,
+        started_ms,
+        env.limits.clone(),
+        env.served.clone(),
+    )
+    .with_info(run_info(rec))
+}
+
+// The steps of one task in order (load and check, run the guest, record); each branch is
+// short, and splitting them would scatter the order a reader follows.
+fn run_task(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    extra: Extra,
+) -> Result<(TaskOutcome, Option<UpdateState>), StoreError> {
+    let store = env.store;
+    let limits = env.limits;
+    let started_ms = env.clock.now_ms();
+    let (rec, history) = store.load_run(run)?;
+    let history: Arc<[Event]> = history.into();
+    let speculative = rec.workflow_task.is_none();
+    let is_update = matches!(extra, Extra::Update(_));
+    let attempt = rec.workflow_task.as_ref().map_or(1, |p| p.attempt);
+    if rec.status.is_closed() {
+        return Ok((TaskOutcome::Skipped, None));
+    }
+    match &rec.workflow_task {
+        None if !is_update => return Ok((TaskOutcome::Skipped, None)),
+        Some(p) if !is_update && p.due_ms > started_ms => {
+            return Ok((TaskOutcome::Skipped, None));
+        }
+        _ => {}
+    }
+    let span = tracing::info_span!(
+        "workflow_task",
+        namespace = %rec.namespace,
+        workflow_id = %rec.workflow_id,
+        run_id = %run,
+        attempt,
+        events = history.len()
+    );
+    let _enter = span.enter();
+    if let Some(reason) = history_limit_reached(limits, &rec) {
+        return terminate(store, run, reason, env.clock).map(|o| (o, None));
+    }
+    if let Some(p) = env.probe {
+        use std::sync::atomic::Ordering::SeqCst;
+        p.attempt.store(attempt, SeqCst);
+        p.started_ms.store(started_ms, SeqCst);
+        if !p.advance(PROBE_LOADING, PROBE_RUNNING) {
+            return Ok((TaskOutcome::Skipped, None));
+        }
+    }
+    let mut update_state = None;
+    let mut worker = None;
+    let outcome = match env.workflows.get(&rec.workflow_type) {
+        None => GuestOutcome::Failed(
+            WorkflowTaskFailedCause::InstantiationFailed,
+            format!(
+                "workflow type '{}' is not registered in namespace {} on this host; register its component and the task will be retried",
+                rec.workflow_type, rec.namespace
+            ),
+        ),
+        Some(compiled) if matches!(extra, Extra::None) && env.cache.is_some() => {
+            let cache = env.cache.expect("checked");
+            let (outcome, w) = run_cached(
+                env, cache, compiled, run, &rec, &history, attempt, started_ms,
+            );
+            worker = w;
+            outcome
+        }
+        Some(compiled) => {
+            let replay = prepare(env, run, &rec, &history, attempt, started_ms).with_extra(extra);
+            let (outcome, state) = execute_with_state(
+                env.sandbox,
+                compiled,
+                replay,
+                &start_input(&history),
+                task_time_limit(env.limits, &rec),
+            );
+            update_state = Some(state);
+            outcome
+        }
+    };
+    // A validator that failed (a panic, a trap) rejects its update, as in Temporal; nothing of
+    // the task is recorded and a pending task runs again without the update.
+    if let (GuestOutcome::Failed(_, message), Some(UpdateState::Validating)) =
+        (&outcome, &update_state)
+    {
+        warn!(%message, "the update's validator failed; the update is rejected");
+        let failure = Failure::new(
+            "UpdateValidatorFailed",
+            format!("the update's validator failed: {message}"),
+        )
+        .non_retryable();
+        return Ok((TaskOutcome::Skipped, Some(UpdateState::Rejected(failure))));
+    }
+    let accepted = matches!(update_state, Some(UpdateState::Accepted));
+    if let Some(p) = env.probe
+        && !p.advance(PROBE_RUNNING, PROBE_COMMITTING)
+    {
+        warn!("the watchdog gave up on this task while it ran; its result is dropped");
+        return Ok((TaskOutcome::Skipped, None));
+    }
+    // Whatever the task records, it records in its namespace's turn at the writer.
+    let _turn = store.lane(&rec.namespace);
+    match outcome {
+        GuestOutcome::Commands(commands) => {
+            if speculative && !accepted && commands.is_empty() {
+                // A rejected (or undelivered) update with nothing else to do: no trace.
+                return Ok((TaskOutcome::Skipped, update_state));
+            }
+            commit(env, run, &rec, attempt, started_ms, commands, worker).map(|o| (o, update_state))
+        }
+        GuestOutcome::Query(_) | GuestOutcome::Stale => Ok((TaskOutcome::Skipped, update_state)),
+        GuestOutcome::Terminate(reason) => {
+            terminate(store, run, reason, env.clock).map(|o| (o, None))
+        }
+        GuestOutcome::Failed(cause, message) if speculative => {
+            warn!(?cause, %message, "speculative workflow task for an update failed; nothing recorded");
+            Ok((TaskOutcome::Failed { cause, message }, update_state))
+        }
+        GuestOutcome::Failed(cause, message) => {
+            let retry_at =
+                env.clock.now_ms() + limits.workflow_task_backoff(attempt + 1).as_millis() as u64;
+            warn!(?cause, %message, retry_at, "workflow task failed; the execution stays open and the task will be retried");
+            store.fail_workflow_task(
+                run,
+                attempt,
+                started_ms,
+                cause.clone(),
+                &message,
+                retry_at,
+            )?;
+            Ok((TaskOutcome::Failed { cause, message }, update_state))
+        }
+    }
+}
+
+/// Commits the commands of a task that ran to a suspension or a close; a cached instance
+/// (`worker`) goes back to the cache knowing where its commit ended.
+fn commit(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    rec: &RunRecord,
+    attempt: u32,
+    started_ms: u64,
+    commands: Vec<Command>,
+    worker: Option<Worker<GuestOutcome>>,
+) -> Result<TaskOutcome, StoreError> {
+    let store = env.store;
+    let n = commands.len();
+    let completion = TaskCompletion {
+        run,
+        expected_next_event_id: rec.next_event_id,
+        attempt,
+        started_ms,
+        commands,
+    };
+    match store.complete_workflow_task(completion, env.clock.now_ms()) {
+        // The task would have passed the history limit: nothing of it was recorded
+        // and the store terminated the run.
+        Ok(Effects {
+            terminated: Some(reason),
+            ..
+        }) => {
+            warn!(%reason, "the run was terminated at its history limit");
+            Ok(TaskOutcome::Terminated(reason))
+        }
+        Ok(fx) => {
+            info!(commands = n, closed = fx.closed, "workflow task completed");
+            if let (Some(mut w), Some(cache)) = (worker, env.cache) {
+                w.known_next = fx.next_event_id;
+                cache.put(run, w);
+            }
+            Ok(TaskOutcome::Completed(fx))
+        }
+        Err(StoreError::Conflict(..)) => Ok(TaskOutcome::Conflict),
+        Err(e) => Err(e),
+    }
+}
+
+/// The reason to terminate a run whose history is at its limit; warns when it approaches it.
+fn history_limit_reached(limits: &Limits, rec: &RunRecord) -> Option<String> {
+    let events = rec.next_event_id - 1;
+    if events >= limits.max_history_events || rec.history_bytes >= limits.max_history_bytes {
+        let reason = format!(
+            "the history reached its limit ({events} events, {} bytes; limits {} events, {} bytes); a long-running workflow must continue as a new run before that",
+            rec.history_bytes, limits.max_history_events, limits.max_history_bytes
+        );
+        return Some(reason);
+    }
+    if events >= limits.warn_history_events || rec.history_bytes >= limits.warn_history_bytes {
+        warn!(
+            events,
+            bytes = rec.history_bytes,
+            "the history is large and approaches its limit ({} events, {} bytes), where the run is terminated; continue the workflow as a new run",
+            limits.max_history_events,
+            limits.max_history_bytes
+        );
+    }
+    None
+}
+
+fn terminate(
+    store: &Store,
+    run: RunId,
+    reason: String,
+    clock: &dyn Clock,
+) -> Result<TaskOutcome, StoreError> {
+    warn!(%reason, "terminating the run");
+    store.terminate(run, &reason, clock.now_ms())?;
+    Ok(TaskOutcome::Terminated(reason))
+}
