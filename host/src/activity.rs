@@ -27,6 +27,25 @@ pub(crate) type HeartbeatFn = Arc<
 >;
 
 /// What an activity knows about the call it serves.
+///
+/// ```no_run
+/// use weft::{ActivityContext, ActivityError, HostBuilder};
+/// # async fn run() -> Result<(), weft::HostError> {
+/// let host = HostBuilder::new("import.redb")
+///     .workflow_file("import", "import.wasm")
+///     .activity("import_rows", |ctx: ActivityContext, rows: u64| async move {
+///         let from: u64 = ctx.heartbeat_details().unwrap_or(0); // an earlier attempt's checkpoint
+///         for row in from..rows {
+///             // ... write `row`, keyed by `ctx.activity_key()` so a retry does not repeat it ...
+///             ctx.heartbeat(&(row + 1)).await?; // an error once the workflow cancels
+///         }
+///         Ok::<_, ActivityError>(format!("{rows} rows in attempt {}", ctx.attempt))
+///     })
+///     .start()
+///     .await?;
+/// # drop(host);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct ActivityContext {
     /// Namespace of the workflow.
@@ -118,6 +137,15 @@ impl ActivityContext {
 }
 
 /// An activity's error: a failure that is retried unless marked non-retryable.
+///
+/// ```
+/// use weft::ActivityError;
+/// let declined = ActivityError::non_retryable("CardDeclined", "insufficient funds");
+/// assert!(declined.0.non_retryable); // the workflow sees the failure at once
+/// assert_eq!(declined.to_string(), "CardDeclined: insufficient funds");
+/// let flaky = ActivityError::retryable("ConnectionReset", "the database went away");
+/// assert!(!flaky.0.non_retryable); // retried as the activity's retry policy says
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityError(pub Failure);
 

@@ -18,6 +18,26 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 /// What a Nexus handler knows about the request it serves.
+///
+/// ```no_run
+/// use weft::{HostBuilder, NexusContext, NexusError, NexusStart};
+/// # async fn run() -> Result<(), weft::HostError> {
+/// let host = HostBuilder::new("shop.redb")
+///     .namespace("default", |ns| {
+///         ns.workflow_file("checkout", "checkout.wasm").nexus_operation(
+///             "payments", "fx", "quote",
+///             |ctx: NexusContext, cents: u64| async move {
+///                 // Every delivery of this start has the same request id: de-duplicate on it.
+///                 println!("{} from {} (attempt {})", ctx.request_id, ctx.caller_workflow_id, ctx.attempt);
+///                 Ok::<_, NexusError>(NexusStart::Sync(cents * 108 / 100))
+///             },
+///         )
+///     })
+///     .start()
+///     .await?;
+/// # drop(host);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct NexusContext {
     /// Namespace of the caller (and of the handler).
@@ -37,6 +57,27 @@ pub struct NexusContext {
 }
 
 /// How a start went.
+///
+/// ```no_run
+/// use weft::{HostBuilder, NexusContext, NexusError, NexusOutcome, NexusStart, Payload};
+/// # async fn run() -> Result<(), weft::HostError> {
+/// let host = HostBuilder::new("shop.redb")
+///     .namespace("default", |ns| {
+///         ns.workflow_file("checkout", "checkout.wasm").nexus_operation(
+///             "payments", "charge", "run",
+///             |ctx: NexusContext, _cents: u64| async move {
+///                 // Started elsewhere; the caller waits until the token is completed.
+///                 let operation_token = format!("charge-{}", ctx.request_id);
+///                 Ok::<NexusStart<String>, NexusError>(NexusStart::Async { operation_token })
+///             },
+///         )
+///     })
+///     .start()
+///     .await?;
+/// let done = NexusOutcome::Completed(Payload::json(&serde_json::json!({"charge_id": "ch-42"})));
+/// host.namespace("default")?.complete_nexus_operation("charge-<request id>", done).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum NexusStart<O> {
     /// A synchronous operation's result.
@@ -49,6 +90,15 @@ pub enum NexusStart<O> {
 }
 
 /// A handler's error.
+///
+/// ```
+/// use weft::NexusError;
+/// let busy = NexusError::retryable("Unavailable", "the payment provider is down");
+/// assert!(busy.retryable); // delivered again with backoff
+/// let refused = NexusError::failed("CardDeclined", "insufficient funds");
+/// assert!(!refused.retryable && refused.failure.non_retryable); // NexusOperationFailed
+/// assert_eq!(refused.failure.to_string(), "CardDeclined: insufficient funds");
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct NexusError {
     /// What went wrong.

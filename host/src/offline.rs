@@ -40,6 +40,17 @@ pub struct Offline {
 }
 
 /// What became of an update sent with [`Offline::update`].
+///
+/// ```no_run
+/// use weft::{Offline, OfflineUpdate, Payload};
+/// let db = Offline::new("orders.redb", "default")?;
+/// let input = Payload::json(&serde_json::json!(9_900));
+/// match db.update("trip-7", "set_amount", input, "approval.wasm", None)? {
+///     OfflineUpdate::Completed(result) => println!("result: {}", result.to_json()),
+///     OfflineUpdate::Accepted { update_id } => println!("{update_id} waits for a host"),
+/// }
+/// # Ok::<(), weft::HostError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum OfflineUpdate {
     /// The handler finished in the same task: its result.

@@ -4,12 +4,27 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.
+///
+/// ```
+/// use weft_core::clock::{Clock, ManualClock, SystemClock};
+/// fn due_at(clock: &dyn Clock, after_ms: u64) -> u64 {
+///     clock.now_ms() + after_ms
+/// }
+/// assert_eq!(due_at(&ManualClock::new(1_000), 500), 1_500);
+/// assert!(due_at(&SystemClock, 0) > 1_600_000_000_000); // after September 2020
+/// ```
 pub trait Clock: Send + Sync {
     /// Now, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
 }
 
 /// The system clock.
+///
+/// ```
+/// use weft_core::clock::{Clock, SystemClock};
+/// let now = SystemClock.now_ms(); // ms since the Unix epoch
+/// assert!(now > 1_600_000_000_000);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 

@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The id a user starts a workflow with. Unique among open workflows of a namespace.
+///
+/// ```
+/// use weft_core::ids::WorkflowId;
+/// let id = WorkflowId::from("order-1");
+/// assert_eq!(id, WorkflowId("order-1".to_string()));
+/// assert_eq!(id.to_string(), "order-1");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WorkflowId(pub String);
 
@@ -25,6 +32,14 @@ impl From<&str> for WorkflowId {
 /// A tenant's space: every workflow, history, activity queue entry and component belongs to one
 /// namespace, and API keys reach only theirs. Names are 1 to 64 bytes of ASCII letters, digits,
 /// `.`, `_` and `-`.
+///
+/// ```
+/// use weft_core::ids::Namespace;
+/// let ns = Namespace::new("acme-prod.eu_1").unwrap();
+/// assert_eq!(ns.as_str(), "acme-prod.eu_1");
+/// assert!(Namespace::new("acme prod").is_err());
+/// assert_eq!(Namespace::default_namespace().as_str(), Namespace::DEFAULT);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Namespace(String);
 
@@ -66,6 +81,14 @@ impl fmt::Display for Namespace {
 }
 
 /// One run of a workflow: a random 128-bit id, shown as a UUID.
+///
+/// ```
+/// use weft_core::ids::RunId;
+/// let run = RunId::random();
+/// let text = run.to_string(); // such as 3f2b1c9e-8d4a-4e1f-9c2b-5a6d7e8f9a0b
+/// assert_eq!(text.len(), 36);
+/// assert_eq!(RunId::parse(&text), Some(run));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RunId(pub u128);
 
@@ -104,6 +127,13 @@ impl fmt::Display for RunId {
 }
 
 /// Position of an event in its run's history, from 1.
+///
+/// ```
+/// use weft_core::ids::EventId;
+/// let scheduled = EventId(5);
+/// assert!(EventId(1) < scheduled); // ordered as the history
+/// assert_eq!(scheduled.to_string(), "5");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EventId(pub u64);
 

@@ -5,6 +5,15 @@
 use std::time::Duration;
 
 /// Limits on workflows, tasks and payloads.
+///
+/// ```
+/// use std::time::Duration;
+/// use weft_core::limits::Limits;
+/// let limits = Limits { max_task_time: Duration::from_secs(5), ..Limits::default() };
+/// assert_eq!(limits.max_payload_bytes, 2 * 1024 * 1024);
+/// assert_eq!(limits.workflow_task_backoff(2), Duration::from_secs(1)); // first retry
+/// assert_eq!(limits.workflow_task_backoff(40), Duration::from_secs(600)); // capped
+/// ```
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Largest payload (workflow input or result, activity input or result). Enforced by the

@@ -10,6 +10,12 @@ pub fn queue_key(namespace: &Namespace, queue: &str) -> String {
 }
 
 /// Status of a run.
+///
+/// ```
+/// use weft_engine::RunStatus;
+/// assert!(!RunStatus::Running.is_closed());
+/// assert!(RunStatus::ContinuedAsNew.is_closed()); // a newer run carries on
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunStatus {
     /// Open: the workflow has not finished.
@@ -138,6 +144,14 @@ pub struct StartRequest {
 }
 
 /// What a namespace holds, as counted in `ns_usage`.
+///
+/// ```
+/// use weft_engine::NamespaceUsage;
+/// // As `weft`'s `Client::usage` reports it, checked against a quota of 1,000 open workflows:
+/// let usage = NamespaceUsage { open_workflows: 950, stored_bytes: 3 << 20 };
+/// assert_eq!(1_000 - usage.open_workflows, 50); // starts left
+/// assert_eq!(NamespaceUsage::default().stored_bytes, 0);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NamespaceUsage {
     /// Runs not yet closed.
@@ -459,6 +473,18 @@ pub struct LeasedNexus {
 }
 
 /// The final outcome of a Nexus operation.
+///
+/// ```
+/// use weft_core::history::{Failure, Payload};
+/// use weft_engine::NexusOutcome;
+/// // What a handler's completion reports (`weft`'s `Client::complete_nexus_operation`):
+/// let charged = NexusOutcome::Completed(Payload(br#"{"charge_id":"ch-42"}"#.to_vec()));
+/// let declined = NexusOutcome::Failed(Failure::new("CardDeclined", "insufficient funds"));
+/// assert_ne!(charged, declined);
+/// if let NexusOutcome::Completed(result) = &charged {
+///     assert_eq!(result.to_json()["charge_id"], "ch-42");
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum NexusOutcome {
     /// It returned a result.

@@ -1,42 +1,116 @@
-//! The redb implementation of [`ReadTx`] and [`Tx`]: the tables of one transaction, opened
-//! once, and each trait operation as a lookup, range or update of one table (two for
+//! The redb implementation of [`ReadTx`] and [`Tx`]: the tables of one transaction (all of a
+//! write transaction's opened at once, a read transaction's each when first used), and each
+//! trait operation as a lookup, range or update of one table (two for
 //! [`Tx::put_run`], which keeps `ns_usage`). Knows the tuple keys; knows no rules.
 
-use super::*;
+// The types spelled out here are the tables' key and value types, as in `tables.rs`.
+#![allow(clippy::type_complexity)]
 
-/// The tables of one read transaction.
-pub(super) struct RedbRead {
-    workflows: redb::ReadOnlyTable<(&'static str, &'static str), u128>,
-    runs: redb::ReadOnlyTable<u128, &'static [u8]>,
-    history: redb::ReadOnlyTable<(u128, u64), &'static [u8]>,
-    wft: redb::ReadOnlyTable<(u64, u128), ()>,
-    tasks: redb::ReadOnlyTable<(u128, u64), &'static [u8]>,
-    queue: redb::ReadOnlyTable<(&'static str, u64, u128, u64), ()>,
-    timers: redb::ReadOnlyTable<(u64, u128, u64), ()>,
-    deadlines: redb::ReadOnlyTable<(u64, u128, u64), u8>,
-    nexus: redb::ReadOnlyTable<(u128, u64), &'static [u8]>,
-    nexus_queue: redb::ReadOnlyTable<(u64, u128, u64), ()>,
-    tokens: redb::ReadOnlyTable<(&'static str, &'static str), (u128, u64)>,
-    usage: redb::ReadOnlyTable<&'static str, (u64, u64)>,
+use super::*;
+use std::cell::OnceCell;
+
+/// The tables of one read transaction, each opened when first used: a read touches one or
+/// two tables, and opening all of them cost more than the read itself.
+pub(super) struct RedbRead<'a> {
+    tx: &'a redb::ReadTransaction,
+    workflows: OnceCell<redb::ReadOnlyTable<(&'static str, &'static str), u128>>,
+    runs: OnceCell<redb::ReadOnlyTable<u128, &'static [u8]>>,
+    history: OnceCell<redb::ReadOnlyTable<(u128, u64), &'static [u8]>>,
+    wft: OnceCell<redb::ReadOnlyTable<(u64, u128), ()>>,
+    tasks: OnceCell<redb::ReadOnlyTable<(u128, u64), &'static [u8]>>,
+    queue: OnceCell<redb::ReadOnlyTable<(&'static str, u64, u128, u64), ()>>,
+    timers: OnceCell<redb::ReadOnlyTable<(u64, u128, u64), ()>>,
+    deadlines: OnceCell<redb::ReadOnlyTable<(u64, u128, u64), u8>>,
+    nexus: OnceCell<redb::ReadOnlyTable<(u128, u64), &'static [u8]>>,
+    nexus_queue: OnceCell<redb::ReadOnlyTable<(u64, u128, u64), ()>>,
+    tokens: OnceCell<redb::ReadOnlyTable<(&'static str, &'static str), (u128, u64)>>,
+    usage: OnceCell<redb::ReadOnlyTable<&'static str, (u64, u64)>>,
 }
 
-impl RedbRead {
-    pub(super) fn open(tx: &redb::ReadTransaction) -> Result<RedbRead, StoreError> {
+impl<'a> RedbRead<'a> {
+    pub(super) fn open(tx: &'a redb::ReadTransaction) -> Result<RedbRead<'a>, StoreError> {
         Ok(RedbRead {
-            workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
-            runs: tx.open_table(RUNS).map_err(db_error)?,
-            history: tx.open_table(HISTORY).map_err(db_error)?,
-            wft: tx.open_table(WORKFLOW_TASKS).map_err(db_error)?,
-            tasks: tx.open_table(ACTIVITY_TASKS).map_err(db_error)?,
-            queue: tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?,
-            timers: tx.open_table(TIMERS).map_err(db_error)?,
-            deadlines: tx.open_table(DEADLINES).map_err(db_error)?,
-            nexus: tx.open_table(NEXUS_TASKS).map_err(db_error)?,
-            nexus_queue: tx.open_table(NEXUS_QUEUE).map_err(db_error)?,
-            tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
-            usage: tx.open_table(NS_USAGE).map_err(db_error)?,
+            tx,
+            workflows: OnceCell::new(),
+            runs: OnceCell::new(),
+            history: OnceCell::new(),
+            wft: OnceCell::new(),
+            tasks: OnceCell::new(),
+            queue: OnceCell::new(),
+            timers: OnceCell::new(),
+            deadlines: OnceCell::new(),
+            nexus: OnceCell::new(),
+            nexus_queue: OnceCell::new(),
+            tokens: OnceCell::new(),
+            usage: OnceCell::new(),
         })
     }
+
+    fn workflows(
+        &self,
+    ) -> Result<&redb::ReadOnlyTable<(&'static str, &'static str), u128>, StoreError> {
+        lazy(&self.workflows, || self.tx.open_table(WORKFLOWS))
+    }
+
+    fn runs(&self) -> Result<&redb::ReadOnlyTable<u128, &'static [u8]>, StoreError> {
+        lazy(&self.runs, || self.tx.open_table(RUNS))
+    }
+
+    fn history(&self) -> Result<&redb::ReadOnlyTable<(u128, u64), &'static [u8]>, StoreError> {
+        lazy(&self.history, || self.tx.open_table(HISTORY))
+    }
+
+    fn wft(&self) -> Result<&redb::ReadOnlyTable<(u64, u128), ()>, StoreError> {
+        lazy(&self.wft, || self.tx.open_table(WORKFLOW_TASKS))
+    }
+
+    fn tasks(&self) -> Result<&redb::ReadOnlyTable<(u128, u64), &'static [u8]>, StoreError> {
+        lazy(&self.tasks, || self.tx.open_table(ACTIVITY_TASKS))
+    }
+
+    fn queue(
+        &self,
+    ) -> Result<&redb::ReadOnlyTable<(&'static str, u64, u128, u64), ()>, StoreError> {
+        lazy(&self.queue, || self.tx.open_table(ACTIVITY_QUEUE))
+    }
+
+    fn timers(&self) -> Result<&redb::ReadOnlyTable<(u64, u128, u64), ()>, StoreError> {
+        lazy(&self.timers, || self.tx.open_table(TIMERS))
+    }
+
+    fn deadlines(&self) -> Result<&redb::ReadOnlyTable<(u64, u128, u64), u8>, StoreError> {
+        lazy(&self.deadlines, || self.tx.open_table(DEADLINES))
+    }
+
+    fn nexus(&self) -> Result<&redb::ReadOnlyTable<(u128, u64), &'static [u8]>, StoreError> {
+        lazy(&self.nexus, || self.tx.open_table(NEXUS_TASKS))
+    }
+
+    fn nexus_queue(&self) -> Result<&redb::ReadOnlyTable<(u64, u128, u64), ()>, StoreError> {
+        lazy(&self.nexus_queue, || self.tx.open_table(NEXUS_QUEUE))
+    }
+
+    fn tokens(
+        &self,
+    ) -> Result<&redb::ReadOnlyTable<(&'static str, &'static str), (u128, u64)>, StoreError> {
+        lazy(&self.tokens, || self.tx.open_table(NEXUS_TOKENS))
+    }
+
+    fn usage(&self) -> Result<&redb::ReadOnlyTable<&'static str, (u64, u64)>, StoreError> {
+        lazy(&self.usage, || self.tx.open_table(NS_USAGE))
+    }
+}
+
+/// The table in `cell`, opened by `open` the first time.
+fn lazy<T>(
+    cell: &OnceCell<T>,
+    open: impl FnOnce() -> Result<T, redb::TableError>,
+) -> Result<&T, StoreError> {
+    if let Some(t) = cell.get() {
+        return Ok(t);
+    }
+    let t = open().map_err(db_error)?;
+    Ok(cell.get_or_init(|| t))
 }
 
 /// The tables of one write transaction.
@@ -71,6 +145,58 @@ impl<'t> RedbTx<'t> {
             tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
             usage: tx.open_table(NS_USAGE).map_err(db_error)?,
         })
+    }
+
+    fn workflows(
+        &self,
+    ) -> Result<&redb::Table<'t, (&'static str, &'static str), u128>, StoreError> {
+        Ok(&self.workflows)
+    }
+
+    fn runs(&self) -> Result<&redb::Table<'t, u128, &'static [u8]>, StoreError> {
+        Ok(&self.runs)
+    }
+
+    fn history(&self) -> Result<&redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+        Ok(&self.history)
+    }
+
+    fn wft(&self) -> Result<&redb::Table<'t, (u64, u128), ()>, StoreError> {
+        Ok(&self.wft)
+    }
+
+    fn tasks(&self) -> Result<&redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+        Ok(&self.tasks)
+    }
+
+    fn queue(&self) -> Result<&redb::Table<'t, (&'static str, u64, u128, u64), ()>, StoreError> {
+        Ok(&self.queue)
+    }
+
+    fn timers(&self) -> Result<&redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
+        Ok(&self.timers)
+    }
+
+    fn deadlines(&self) -> Result<&redb::Table<'t, (u64, u128, u64), u8>, StoreError> {
+        Ok(&self.deadlines)
+    }
+
+    fn nexus(&self) -> Result<&redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+        Ok(&self.nexus)
+    }
+
+    fn nexus_queue(&self) -> Result<&redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
+        Ok(&self.nexus_queue)
+    }
+
+    fn tokens(
+        &self,
+    ) -> Result<&redb::Table<'t, (&'static str, &'static str), (u128, u64)>, StoreError> {
+        Ok(&self.tokens)
+    }
+
+    fn usage(&self) -> Result<&redb::Table<'t, &'static str, (u64, u64)>, StoreError> {
+        Ok(&self.usage)
     }
 }
 
@@ -112,7 +238,7 @@ macro_rules! read_tx {
     ($t:ty) => {
         impl ReadTx for $t {
             fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
-                match self.runs.get(run.0).map_err(db_error)? {
+                match self.runs()?.get(run.0).map_err(db_error)? {
                     None => Ok(None),
                     Some(v) => decode_run(v.value())
                         .map(Some)
@@ -126,7 +252,7 @@ macro_rules! read_tx {
                 id: &WorkflowId,
             ) -> Result<Option<RunId>, StoreError> {
                 Ok(self
-                    .workflows
+                    .workflows()?
                     .get((namespace.as_str(), id.0.as_str()))
                     .map_err(db_error)?
                     .map(|v| RunId(v.value())))
@@ -137,7 +263,7 @@ macro_rules! read_tx {
                 namespace: Option<&Namespace>,
             ) -> Result<Vec<(WorkflowId, RunId)>, StoreError> {
                 let mut out = Vec::new();
-                for entry in self.workflows.iter().map_err(db_error)? {
+                for entry in self.workflows()?.iter().map_err(db_error)? {
                     let (k, v) = entry.map_err(db_error)?;
                     let (ns, id) = k.value();
                     if namespace.is_some_and(|n| n.as_str() != ns) {
@@ -149,11 +275,11 @@ macro_rules! read_tx {
             }
 
             fn usage(&self, namespace: &Namespace) -> Result<NamespaceUsage, StoreError> {
-                get_usage(&self.usage, namespace)
+                get_usage(self.usage()?, namespace)
             }
 
             fn event(&self, run: RunId, id: EventId) -> Result<Option<Event>, StoreError> {
-                match self.history.get((run.0, id.0)).map_err(db_error)? {
+                match self.history()?.get((run.0, id.0)).map_err(db_error)? {
                     None => Ok(None),
                     Some(v) => decode_event_of(run, v.value()).map(Some),
                 }
@@ -162,7 +288,7 @@ macro_rules! read_tx {
             fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
                 let mut events = Vec::new();
                 for entry in self
-                    .history
+                    .history()?
                     .range((run.0, 0)..=(run.0, u64::MAX))
                     .map_err(db_error)?
                 {
@@ -176,14 +302,14 @@ macro_rules! read_tx {
                 run: RunId,
                 sched: EventId,
             ) -> Result<Option<ActivityTask>, StoreError> {
-                get_record(&self.tasks, run, sched.0)
+                get_record(self.tasks()?, run, sched.0)
             }
 
             fn activities(
                 &self,
                 run: Option<RunId>,
             ) -> Result<Vec<(RunId, EventId, ActivityTask)>, StoreError> {
-                records_of(&self.tasks, run)
+                records_of(self.tasks()?, run)
             }
 
             fn nexus_task(
@@ -191,14 +317,14 @@ macro_rules! read_tx {
                 run: RunId,
                 sched: EventId,
             ) -> Result<Option<NexusTask>, StoreError> {
-                get_record(&self.nexus, run, sched.0)
+                get_record(self.nexus()?, run, sched.0)
             }
 
             fn nexus_tasks(
                 &self,
                 run: Option<RunId>,
             ) -> Result<Vec<(RunId, EventId, NexusTask)>, StoreError> {
-                records_of(&self.nexus, run)
+                records_of(self.nexus()?, run)
             }
 
             fn nexus_token(
@@ -207,7 +333,7 @@ macro_rules! read_tx {
                 token: &str,
             ) -> Result<Option<(RunId, EventId)>, StoreError> {
                 Ok(self
-                    .tokens
+                    .tokens()?
                     .get((namespace.as_str(), token))
                     .map_err(db_error)?
                     .map(|v| {
@@ -221,7 +347,7 @@ macro_rules! read_tx {
                 now_ms: u64,
                 limit: usize,
             ) -> Result<Vec<Due>, StoreError> {
-                self.wft
+                self.wft()?
                     .range((0, 0)..=(now_ms, u128::MAX))
                     .map_err(db_error)?
                     .take(limit)
@@ -238,12 +364,12 @@ macro_rules! read_tx {
             ) -> Result<Option<u64>, StoreError> {
                 Ok(match after_ms {
                     None => self
-                        .wft
+                        .wft()?
                         .first()
                         .map_err(db_error)?
                         .map(|(k, _)| k.value().0),
                     Some(a) => self
-                        .wft
+                        .wft()?
                         .range((a.saturating_add(1), 0)..)
                         .map_err(db_error)?
                         .next()
@@ -259,7 +385,7 @@ macro_rules! read_tx {
                 now_ms: u64,
                 limit: usize,
             ) -> Result<Vec<Due>, StoreError> {
-                self.queue
+                self.queue()?
                     .range((queue_key, 0, 0, 0)..=(queue_key, now_ms, u128::MAX, u64::MAX))
                     .map_err(db_error)?
                     .take(limit)
@@ -272,7 +398,7 @@ macro_rules! read_tx {
 
             fn first_activity(&self, queue_key: &str) -> Result<Option<u64>, StoreError> {
                 Ok(self
-                    .queue
+                    .queue()?
                     .range((queue_key, 0, 0, 0)..=(queue_key, u64::MAX, u128::MAX, u64::MAX))
                     .map_err(db_error)?
                     .next()
@@ -282,7 +408,7 @@ macro_rules! read_tx {
             }
 
             fn due_timers(&self, now_ms: u64) -> Result<Vec<Due>, StoreError> {
-                self.timers
+                self.timers()?
                     .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
                     .map_err(db_error)?
                     .map(|e| Ok(due(e.map_err(db_error)?.0.value())))
@@ -293,7 +419,7 @@ macro_rules! read_tx {
                 &self,
                 now_ms: u64,
             ) -> Result<Vec<(Due, Option<DeadlineKind>)>, StoreError> {
-                self.deadlines
+                self.deadlines()?
                     .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
                     .map_err(db_error)?
                     .map(|e| {
@@ -305,12 +431,12 @@ macro_rules! read_tx {
 
             fn first_timer_and_deadline(&self) -> Result<(Option<u64>, Option<u64>), StoreError> {
                 let t = self
-                    .timers
+                    .timers()?
                     .first()
                     .map_err(db_error)?
                     .map(|(k, _)| k.value().0);
                 let d = self
-                    .deadlines
+                    .deadlines()?
                     .first()
                     .map_err(db_error)?
                     .map(|(k, _)| k.value().0);
@@ -318,7 +444,7 @@ macro_rules! read_tx {
             }
 
             fn due_nexus(&self, now_ms: u64, limit: usize) -> Result<Vec<Due>, StoreError> {
-                self.nexus_queue
+                self.nexus_queue()?
                     .range((0, 0, 0)..=(now_ms, u128::MAX, u64::MAX))
                     .map_err(db_error)?
                     .take(limit)
@@ -328,7 +454,7 @@ macro_rules! read_tx {
 
             fn first_nexus(&self) -> Result<Option<u64>, StoreError> {
                 Ok(self
-                    .nexus_queue
+                    .nexus_queue()?
                     .first()
                     .map_err(db_error)?
                     .map(|(k, _)| k.value().0))
@@ -337,7 +463,7 @@ macro_rules! read_tx {
     };
 }
 
-read_tx!(RedbRead);
+read_tx!(RedbRead<'_>);
 read_tx!(RedbTx<'_>);
 
 impl Tx for RedbTx<'_> {

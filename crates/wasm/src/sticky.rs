@@ -46,6 +46,15 @@ impl<O> Drop for Worker<O> {
 }
 
 /// Counters of the cache, for tests and benchmarks.
+///
+/// ```
+/// use weft_core::ids::RunId;
+/// use weft_wasm::sticky::{CacheStats, StickyCache};
+/// // `weft`'s `Host::cache_stats` reads the host's cache the same way.
+/// let cache: StickyCache<()> = StickyCache::new(128, 512 << 20);
+/// assert!(cache.take(RunId::random()).is_none()); // a miss: the task replays the history
+/// assert_eq!(cache.stats(), CacheStats { entries: 0, hits: 0, evictions: 0 });
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Instances held now.

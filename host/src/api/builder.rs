@@ -32,6 +32,18 @@ enum ComponentSource {
 
 /// Quotas of one namespace. `None` leaves the host's limit (see [`Limits`]); a quota cannot
 /// raise a host limit.
+///
+/// ```
+/// use weft::{HostBuilder, Quotas};
+/// let quotas = Quotas {
+///     max_open_workflows: Some(1_000),
+///     max_payload_bytes: Some(256 * 1024),
+///     ..Quotas::default()
+/// };
+/// assert_eq!(quotas.max_history_events, None); // the host's limit applies
+/// let builder = HostBuilder::new("tenants.redb").namespace("acme", |ns| ns.quotas(quotas));
+/// # drop(builder);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Quotas {
     /// Most open (running) workflows. Starting one more fails with a quota error.
@@ -50,6 +62,26 @@ pub struct Quotas {
 }
 
 /// The workflow components, activities, quotas and API keys of one namespace.
+///
+/// ```no_run
+/// use weft::{ActivityContext, ActivityError, HostBuilder, ReplayMode};
+/// # async fn run() -> Result<(), weft::HostError> {
+/// let host = HostBuilder::new("tenants.redb")
+///     .namespace("acme", |ns| {
+///         ns.workflow_file("invoice", "invoice.wasm")
+///             .activity("send_email", |_ctx: ActivityContext, to: String| async move {
+///                 Ok::<_, ActivityError>(format!("sent to {to}"))
+///             })
+///             .task_queue("email", 4)
+///             .replay_mode(ReplayMode::Strict)
+///             .api_key("acme-key-0123456789abcdef")
+///     })
+///     .start()
+///     .await?;
+/// let acme = host.client("acme-key-0123456789abcdef")?; // reaches namespace acme only
+/// assert_eq!(acme.namespace().as_str(), "acme");
+/// # Ok(()) }
+/// ```
 #[derive(Default)]
 pub struct NamespaceBuilder {
     quotas: Quotas,

@@ -20,6 +20,18 @@ use tracing::{info, warn};
 /// looked up in that namespace only; a workflow of another namespace is reported unknown.
 /// A client keeps the host's memory alive until it is dropped; it can no longer reach the
 /// database once the host is shut down or dropped.
+///
+/// ```no_run
+/// use serde_json::json;
+/// # async fn run(host: weft::Host) -> Result<(), weft::HostError> {
+/// let client = host.namespace("default")?;
+/// client.start_workflow("approval", "trip-7", json!({"amount": 12_000})).await?;
+/// let status = client.query("trip-7", "status", json!(null)).await?;
+/// client.update("trip-7", "set_amount", json!(9_900)).await?; // waits for the handler
+/// client.signal("trip-7", "decide", json!({"approved": true})).await?;
+/// println!("{status} -> {:?}", client.result("trip-7").await?);
+/// # Ok(()) }
+/// ```
 pub struct Client {
     inner: Arc<Inner>,
     namespace: Namespace,

@@ -8,6 +8,21 @@ use crate::store::{RunRecord, RunStatus};
 use serde::Serialize;
 
 /// How a closed workflow ended.
+///
+/// ```
+/// use serde_json::json;
+/// use weft::{Failure, WorkflowOutcome};
+/// // What `Host::result` and `Client::result` return, once the run closes.
+/// fn summary(outcome: &WorkflowOutcome) -> String {
+///     match outcome {
+///         WorkflowOutcome::Completed(value) => format!("done: {value}"),
+///         WorkflowOutcome::Failed(failure) => format!("failed: {failure}"),
+///     }
+/// }
+/// assert_eq!(summary(&WorkflowOutcome::Completed(json!("ch-42"))), r#"done: "ch-42""#);
+/// let declined = WorkflowOutcome::Failed(Failure::new("CardDeclined", "insufficient funds"));
+/// assert_eq!(summary(&declined), "failed: CardDeclined: insufficient funds");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkflowOutcome {
     /// It returned this result (JSON).
@@ -17,6 +32,16 @@ pub enum WorkflowOutcome {
 }
 
 /// Status of a workflow, as `weft describe` shows it.
+///
+/// ```no_run
+/// # fn run(host: &weft::Host) -> Result<(), weft::HostError> {
+/// let d = host.describe("order-1")?;
+/// if d.status == weft::RunStatus::Running {
+///     println!("{} ({}): {} events", d.workflow_id, d.workflow_type, d.history_length);
+/// }
+/// println!("runs: {}", d.run_chain.join(" -> ")); // first to current
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkflowDescription {
     /// Namespace.

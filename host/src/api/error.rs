@@ -6,6 +6,14 @@ use crate::sandbox::AdmissionError;
 use crate::store::StoreError;
 
 /// Errors of the host API.
+///
+/// ```
+/// use weft::{HostError, Offline};
+/// // A namespace name with a space is refused before any file is opened.
+/// let err = Offline::new("orders.redb", "acme prod").unwrap_err();
+/// assert!(matches!(err, HostError::InvalidArgument(_)));
+/// assert!(err.to_string().starts_with("invalid argument: invalid namespace name"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The database reported an error.

@@ -230,6 +230,20 @@ impl Inner {
 
 /// A running weft host. Dropping it stops the background loops and closes the database;
 /// [`Host::shutdown`] also waits for them and for Workflow Tasks under way first.
+///
+/// ```no_run
+/// use serde_json::json;
+/// # async fn run() -> Result<(), weft::HostError> {
+/// let host = weft::HostBuilder::new("orders.redb")
+///     .workflow_file("order", "order.wasm")
+///     .start()
+///     .await?;
+/// let run = host.start_workflow("order", "order-1", json!({"cents": 4200})).await?;
+/// println!("run {run}: {:?}", host.describe("order-1")?.status);
+/// println!("ended: {:?}", host.result("order-1").await?);
+/// host.shutdown().await; // waits for the loops, then closes the file cleanly
+/// # Ok(()) }
+/// ```
 pub struct Host {
     pub(super) inner: Arc<Inner>,
     pub(super) stop: watch::Sender<bool>,

@@ -6,6 +6,19 @@ use crate::history::{IdReusePolicy, RetryPolicy, WorkflowOptions};
 use std::time::Duration;
 
 /// Options of a workflow start. Timeouts and the retry policy mean what Temporal's do.
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::{IdReusePolicy, RetryPolicy, StartOptions};
+/// // For `Client::start_workflow_with(.., &options)`: an hour in all, three runs at most.
+/// let options = StartOptions {
+///     execution_timeout: Some(Duration::from_secs(3600)),
+///     retry_policy: Some(RetryPolicy { maximum_attempts: 3, ..RetryPolicy::default() }),
+///     id_reuse_policy: IdReusePolicy::RejectDuplicate,
+///     ..StartOptions::default()
+/// };
+/// assert_eq!(options.run_timeout, None); // no limit per run
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
     /// Maximum time of the whole execution, over retries and continue-as-new runs; it then
@@ -42,6 +55,19 @@ impl StartOptions {
 }
 
 /// How [`Client::reset`] resets a workflow.
+///
+/// ```
+/// use weft::ResetOptions;
+/// let defaults = ResetOptions::default(); // the last good task, signals delivered again
+/// assert_eq!((defaults.event_id, defaults.reapply_signals), (None, true));
+/// // Back to the Workflow Task completed at event 12, dropping the signals after it:
+/// let options = ResetOptions {
+///     event_id: Some(12),
+///     reapply_signals: false,
+///     reason: "roll back deploy 4.2".into(),
+/// };
+/// assert_eq!(options.reason, "roll back deploy 4.2");
+/// ```
 #[derive(Clone, Debug)]
 pub struct ResetOptions {
     /// The event id of a WorkflowTaskCompleted of the current run; `None` (the default) picks

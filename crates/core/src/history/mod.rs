@@ -68,6 +68,14 @@ pub enum ParentClosePolicy {
 /// Stored on disk in run records (see `store`), by postcard variant index: append-only (never
 /// reorder, remove or insert a variant in the middle). Not inside events, so the event golden
 /// fixtures of `crates/core/tests/golden.rs` do not cover it.
+///
+/// ```
+/// use weft_core::history::IdReusePolicy;
+/// assert_eq!(IdReusePolicy::default(), IdReusePolicy::AllowDuplicate);
+/// // An id that names one payment, never to be run twice:
+/// let once = IdReusePolicy::RejectDuplicate;
+/// assert_ne!(once, IdReusePolicy::AllowDuplicateFailedOnly);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IdReusePolicy {
     /// A new run may start after any close (the default).
@@ -126,6 +134,16 @@ pub struct WorkflowOptions {
 /// [`RetryPolicy`], [`WorkflowOptions`]). The golden fixtures in `crates/core/tests/` (one
 /// encoded sample of every kind and inner variant, for every format version) fail when this
 /// is broken.
+///
+/// ```
+/// use weft_core::history::EventKind;
+/// use weft_core::ids::EventId;
+/// let started = EventKind::TimerStarted { duration_ms: 60_000, fire_at_ms: 1_700_000_060_000 };
+/// let fired = EventKind::TimerFired { started_event_id: EventId(5) };
+/// assert_eq!(fired.name(), "TimerFired"); // Temporal's name
+/// assert!(started.is_command_event() && !fired.is_command_event());
+/// assert_eq!(fired.resolves(), Some(EventId(5))); // the TimerStarted it ends
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     /// The run was created.
@@ -653,6 +671,22 @@ impl EventKind {
 }
 
 /// One entry of a run's history.
+///
+/// ```
+/// use weft_core::history::{Event, EventKind, Payload, decode_event, encode};
+/// use weft_core::ids::EventId;
+/// let started = Event {
+///     id: EventId(1),
+///     time_ms: 1_700_000_000_000,
+///     kind: EventKind::WorkflowExecutionStarted {
+///         workflow_type: "order".into(),
+///         input: Payload::json(&serde_json::json!({"cents": 4200})),
+///         random_seed: 7,
+///     },
+/// };
+/// assert_eq!(decode_event(&encode(&started)), Ok(started.clone())); // as stored
+/// assert!(started.summary().contains("WorkflowExecutionStarted"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Position in the history, from 1.

@@ -4,6 +4,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A serialized value (UTF-8 JSON by convention of the SDKs), stored unchanged.
+///
+/// ```
+/// use weft_core::history::Payload;
+/// let p = Payload::json(&serde_json::json!({"cents": 4200}));
+/// assert_eq!(p.0, br#"{"cents":4200}"#);
+/// assert_eq!(p.to_json()["cents"], 4200);
+/// assert_eq!(Payload(vec![0xff]).to_json(), "<1 bytes, not JSON>");
+/// ```
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Payload(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
@@ -49,6 +57,13 @@ impl fmt::Debug for Payload {
 }
 
 /// An error reported by a workflow or an activity.
+///
+/// ```
+/// use weft_core::history::Failure;
+/// let f = Failure::new("CardDeclined", "insufficient funds").non_retryable();
+/// assert!(f.non_retryable && f.details.is_none());
+/// assert_eq!(f.to_string(), "CardDeclined: insufficient funds");
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
     /// Machine-readable type, matched by retry policies.
@@ -88,6 +103,16 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// How an activity is retried. Defaults follow Temporal's server defaults.
+///
+/// ```
+/// use weft_core::history::{Failure, RetryPolicy};
+/// let policy = RetryPolicy { maximum_attempts: 5, ..RetryPolicy::default() };
+/// assert_eq!(policy.delay_before(2), 1_000); // the first retry waits the initial interval
+/// assert_eq!(policy.delay_before(4), 4_000); // then the delay doubles
+/// let flaky = Failure::new("ConnectionReset", "the database went away");
+/// assert!(policy.may_retry(4, &flaky) && !policy.may_retry(5, &flaky));
+/// assert!(RetryPolicy { backoff_coefficient: 0.5, ..policy }.checked().is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Delay before the first retry, in milliseconds.
