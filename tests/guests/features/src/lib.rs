@@ -34,6 +34,7 @@ fn error_type<T>(r: Result<T, Failure>) -> Value {
     }
 }
 
+// Long but flat: one `match` arm per mode, each a short scenario a test drives.
 fn features(input: Input) -> Result<Value, Failure> {
     match input.mode.as_str() {
         // A long activity that checkpoints through heartbeats.

@@ -34,6 +34,7 @@ struct Tally {
     done: bool,
 }
 
+// Long but flat: one `match` arm per mode, each a short scenario a test drives.
 fn run(input: Input) -> Result<Value, Failure> {
     match input.mode.as_str() {
         // Adds the `add` signals until `done`; query `tally` reads the state.
