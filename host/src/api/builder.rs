@@ -7,6 +7,7 @@ use super::host::{Host, Inner, NamespaceRt};
 use super::loops;
 use super::wakeups::Wakeups;
 use crate::activity::{self, ActivityContext, ActivityError, ActivityFn};
+use crate::api::shutdown::Shutdown;
 use crate::clock::{Clock, SystemClock};
 use crate::fair::FairShare;
 use crate::ids::Namespace;
@@ -22,7 +23,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
 use tracing::info;
 
 enum ComponentSource {
@@ -415,7 +415,7 @@ impl HostBuilder {
                 .iter()
                 .flat_map(|(ns, rt)| rt.queues.keys().map(move |q| queue_key(ns, q))),
         );
-        let (stop, _) = watch::channel(false);
+        let stop = Shutdown::new();
         let unserved = NamespaceRt::new(
             Namespace::default_namespace(),
             &limits,

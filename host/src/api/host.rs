@@ -6,6 +6,7 @@ use super::builder::Quotas;
 use super::wakeups::Wakeups;
 use super::{Client, HostError, ResetOptions, WorkflowDescription, WorkflowOutcome};
 use crate::activity::ActivityFn;
+use crate::api::shutdown::Shutdown;
 use crate::clock::Clock;
 use crate::fair::FairShare;
 use crate::history::{Event, Payload};
@@ -246,7 +247,7 @@ impl Inner {
 /// ```
 pub struct Host {
     pub(super) inner: Arc<Inner>,
-    pub(super) stop: watch::Sender<bool>,
+    pub(super) stop: Shutdown,
     pub(super) loops: Vec<JoinHandle<()>>,
 }
 
@@ -344,7 +345,7 @@ impl Host {
     /// leases are released when the database is next opened, so they run again. Clients still
     /// held, even by handlers this host runs, fail with [`StoreError::Closed`] afterwards.
     pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
+        self.stop.begin();
         for l in self.loops.drain(..) {
             let _ = l.await;
         }
@@ -368,7 +369,7 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop.begin();
         for l in &self.loops {
             l.abort();
         }

@@ -21,6 +21,7 @@ mod error;
 mod host;
 mod loops;
 mod options;
+mod shutdown;
 mod wakeups;
 
 pub use builder::{HostBuilder, NamespaceBuilder, Quotas};

@@ -10,24 +10,25 @@ mod timers;
 mod workflow_tasks;
 
 use super::host::Inner;
+use crate::api::shutdown::{Shutdown, Stopping};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// Spawns every loop of the host; each ends when `stop` turns true.
-pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
+/// Spawns every loop of the host; each ends when the shutdown begins.
+pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &Shutdown) -> Vec<JoinHandle<()>> {
     let mut loops = vec![
         tokio::spawn(workflow_tasks::workflow_task_loop(
             inner.clone(),
-            stop.subscribe(),
+            stop.listener(),
         )),
-        tokio::spawn(timers::timer_loop(inner.clone(), stop.subscribe())),
+        tokio::spawn(timers::timer_loop(inner.clone(), stop.listener())),
         tokio::spawn(queue_worker::queue_worker(
             inner.clone(),
             nexus::NexusQueue,
             inner.limits.max_concurrent_activities,
-            stop.subscribe(),
+            stop.listener(),
         )),
     ];
     for (ns, rt) in &inner.namespaces {
@@ -36,7 +37,7 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<J
                 inner.clone(),
                 activities::ActivityQueue::new(inner, ns, queue),
                 *max,
-                stop.subscribe(),
+                stop.listener(),
             )));
         }
     }
@@ -45,18 +46,13 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<J
 
 /// Waits until `deadline_ms` (if any, at most a second ahead), a wake-up or a stop.
 /// Returns false when the host is stopping.
-async fn wait(
-    inner: &Inner,
-    wake: &Notify,
-    stop: &mut watch::Receiver<bool>,
-    deadline_ms: Option<u64>,
-) -> bool {
+async fn wait(inner: &Inner, wake: &Notify, stop: &mut Stopping, deadline_ms: Option<u64>) -> bool {
     let now = inner.now_ms();
     let sleep_ms = deadline_ms.map_or(1_000, |d| d.saturating_sub(now).min(1_000));
     tokio::select! {
         _ = wake.notified() => {}
         _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
-        _ = stop.changed() => {}
+        _ = stop.begun() => {}
     }
-    !*stop.borrow()
+    !stop.is_stopping()
 }

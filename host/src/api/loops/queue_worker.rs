@@ -6,11 +6,12 @@
 
 use super::wait;
 use crate::api::host::Inner;
+use crate::api::shutdown::Stopping;
 use crate::fair::Slot;
 use crate::store::StoreError;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::error;
 
@@ -73,7 +74,7 @@ pub(super) async fn queue_worker<S: TaskSource>(
     inner: Arc<Inner>,
     source: S,
     max_concurrent: usize,
-    mut stop: watch::Receiver<bool>,
+    mut stop: Stopping,
 ) {
     let permits = Arc::new(Semaphore::new(max_concurrent));
     let mut running: Vec<JoinHandle<()>> = Vec::new();

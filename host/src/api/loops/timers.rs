@@ -3,11 +3,11 @@
 
 use super::wait;
 use crate::api::host::Inner;
+use crate::api::shutdown::Stopping;
 use std::sync::Arc;
-use tokio::sync::watch;
 use tracing::error;
 
-pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: Stopping) {
     loop {
         let now = inner.now_ms();
         let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);

@@ -4,14 +4,14 @@
 
 use super::wait;
 use crate::api::host::Inner;
+use crate::api::shutdown::Stopping;
 use crate::ids::{Namespace, RunId};
 use crate::workflow_task::{TaskOutcome, TaskProbe, run_workflow_task};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
     loop {
         let now = inner.now_ms();
         // Each namespace brings at most as many candidates as it could run at once, and runs
