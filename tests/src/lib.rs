@@ -52,13 +52,18 @@ pub const COMMAND_FLOOD: &str = env!("WEFT_TEST_COMMAND_FLOOD_WASM");
 pub const WRONG_WORLD: &str = env!("WEFT_TEST_WRONG_WORLD_WASM");
 
 /// Polls `cond` every 10 ms until it holds; panics naming `what` after 120 s.
-pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+pub async fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_until_or(what, cond, String::new).await
+}
+
+/// [`wait_until`], and on a timeout the panic also shows `state()` (a run's description and
+/// history, say), so a stall can be read from the failure.
+pub async fn wait_until_or(what: &str, mut cond: impl FnMut() -> bool, state: impl Fn() -> String) {
     let start = std::time::Instant::now();
     while !cond() {
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(120),
-            "timed out waiting for {what}"
-        );
+        if start.elapsed() >= std::time::Duration::from_secs(120) {
+            panic!("timed out waiting for {what}\n{}", state());
+        }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{Host, ResetOptions, RunStatus, WorkflowOutcome};
-use weft_tests::{TestHost, wait_until};
+use weft_tests::{TestHost, wait_until, wait_until_or};
 
 const WEFT: &str = env!("CARGO_BIN_EXE_weft_cli");
 
@@ -62,9 +62,18 @@ async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_complete
 
     // The bad deployment fails the run's Workflow Task.
     let host = host_with(&t, "steps", weft_tests::STEPS_CHANGED).await;
-    wait_until("a non-determinism task failure", || {
-        count(&host, "s-1", "WorkflowTaskFailed") >= 1
-    })
+    wait_until_or(
+        "a non-determinism task failure",
+        || count(&host, "s-1", "WorkflowTaskFailed") >= 1,
+        || {
+            format!(
+                "{:#?}\n{:#?}",
+                host.describe("s-1"),
+                host.history("s-1")
+                    .map(|h| h.iter().map(|e| e.summary()).collect::<Vec<_>>())
+            )
+        },
+    )
     .await;
     let old_run = host.describe("s-1").unwrap().run_id;
     host.shutdown().await;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use weft::history::{EventKind, WorkflowTaskFailedCause};
 use weft::{Host, HostBuilder, HostError, ReplayMode, RunStatus, WorkflowOutcome};
-use weft_tests::{TestHost, wait_until};
+use weft_tests::{TestHost, wait_until, wait_until_or};
 
 /// The `step` activities and the order example's activities in the default namespace.
 fn test_host() -> TestHost {
@@ -236,12 +236,23 @@ async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
 
     // The changed component disagrees with the recorded history.
     let host = start(weft_tests::STEPS_CHANGED).await.unwrap();
-    wait_until("a non-determinism task failure", || {
-        host.describe("s-1")
-            .unwrap()
-            .last_workflow_task_failure
-            .is_some_and(|f| f.contains("non-determinism"))
-    })
+    wait_until_or(
+        "a non-determinism task failure",
+        || {
+            host.describe("s-1")
+                .unwrap()
+                .last_workflow_task_failure
+                .is_some_and(|f| f.contains("non-determinism"))
+        },
+        || {
+            format!(
+                "{:#?}\n{:#?}",
+                host.describe("s-1"),
+                host.history("s-1")
+                    .map(|h| h.iter().map(|e| e.summary()).collect::<Vec<_>>())
+            )
+        },
+    )
     .await;
     let d = host.describe("s-1").unwrap();
     assert_eq!(d.status, RunStatus::Running);
