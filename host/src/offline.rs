@@ -74,7 +74,7 @@ impl Offline {
     fn cannot_open(&self, source: StoreError) -> HostError {
         HostError::CannotOpen {
             path: self.path.clone(),
-            source: Box::new(source),
+            reason: Box::new(source),
         }
     }
 

@@ -20,12 +20,12 @@ pub enum HostError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A database file could not be opened (tools reading or changing a file no host holds).
-    #[error("cannot open {}: {source}", path.display())]
+    #[error("cannot open {}: {reason}", path.display())]
     CannotOpen {
         /// The file.
         path: std::path::PathBuf,
         /// Why (boxed: a store error is large, and this one is rare).
-        source: Box<StoreError>,
+        reason: Box<StoreError>,
     },
     /// The workflow's current run is closed, so it cannot take the change.
     #[error("{0}")]
