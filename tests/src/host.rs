@@ -159,6 +159,25 @@ impl TestHost {
         })
     }
 
+    /// [`TestHost::builder`] with the default namespace's `step` activity answering only
+    /// `{"i": n}` for `n < from`; an attempt for a later step never finishes (a shutdown aborts
+    /// it). A test that must stop a `steps` run at a known point uses it for that start: the run
+    /// cannot get past step `from` however fast the machine is.
+    pub fn builder_holding_steps_from(&self, from: u64) -> HostBuilder {
+        let runs = self.step_runs.clone();
+        self.builder()
+            .activity("step", move |_c: ActivityContext, v: Value| {
+                let runs = runs.clone();
+                async move {
+                    if v["i"].as_u64().is_none_or(|i| i >= from) {
+                        std::future::pending::<()>().await;
+                    }
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, ActivityError>(format!("step-{}", v["i"]))
+                }
+            })
+    }
+
     /// Registers [`order_activities`] in namespace `name`.
     pub fn order_activities_in(self, name: &str) -> TestHost {
         self.namespace(name, order_activities)

@@ -49,8 +49,14 @@ async fn a_run_failing_on_a_bad_deployment_is_reset_through_the_cli_and_complete
     let t = TestHost::new().steps();
     let path = t.db();
 
-    // Good code runs until the second activity is scheduled.
-    let host = host_with(&t, "steps", weft_tests::STEPS).await;
+    // Good code runs until the second activity is scheduled, which never finishes on this
+    // host.
+    let host = t
+        .builder_holding_steps_from(1)
+        .workflow_file("steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
     host.start_workflow("steps", "s-1", json!({"count": 3, "sleep_ms": 1}))
         .await
         .unwrap();

@@ -221,8 +221,14 @@ async fn changed_code_fails_the_task_and_the_original_code_then_completes_it() {
     let start = |component| t.builder().workflow_file("steps", component).start();
     let input = json!({"count": 3, "sleep_ms": 1});
 
-    // v1 runs until the second activity is scheduled.
-    let host = start(weft_tests::STEPS).await.unwrap();
+    // v1 runs until the second activity is scheduled; that activity never finishes on this
+    // host, so the run stops there on any machine.
+    let host = t
+        .builder_holding_steps_from(1)
+        .workflow_file("steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
     host.start_workflow("steps", "s-1", input).await.unwrap();
     wait_until("two scheduled activities", || {
         event_names(&host, "s-1")
