@@ -58,8 +58,8 @@ pub use weft_core::history;
 
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
-    Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, ResetOptions, StartOptions,
-    WorkflowDescription, WorkflowOutcome,
+    ActivityTask, Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, ResetOptions,
+    StartOptions, WorkflowDescription, WorkflowOutcome,
 };
 pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy};
 pub use ids::{EventId, Namespace, RunId, WorkflowId};

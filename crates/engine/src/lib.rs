@@ -64,7 +64,8 @@ use rules::{W, at};
 pub struct Store {
     backend: std::sync::Arc<dyn Backend>,
     path: PathBuf,
-    limits: StoreLimits,
+    /// Read at the start of every write; changed at runtime by [`Store::set_limits`].
+    limits: std::sync::RwLock<StoreLimits>,
     gate: WriteGate,
 }
 
@@ -79,10 +80,10 @@ impl Store {
         let store = Store {
             backend,
             path: location.into(),
-            limits: StoreLimits {
+            limits: std::sync::RwLock::new(StoreLimits {
                 default: NamespaceLimits::host(&Limits::default()),
                 namespaces: HashMap::new(),
-            },
+            }),
             gate: Default::default(),
         };
         store.release_leases(now_ms)?;
@@ -97,11 +98,12 @@ impl Store {
     ) -> Result<R, StoreError> {
         let mut f = Some(f);
         let mut out = None;
+        let limits = self.limits.read().expect("limits lock");
         self.backend.write(&mut |tx: &mut dyn Tx| {
             let f = f.take().expect("a write transaction runs its closure once");
             let mut w = W {
                 tx,
-                limits: &self.limits,
+                limits: &limits,
             };
             out = Some(f(&mut w)?);
             Ok(())
@@ -161,16 +163,26 @@ impl Store {
         default: NamespaceLimits,
         namespaces: HashMap<Namespace, NamespaceLimits>,
     ) -> Store {
-        self.limits = StoreLimits {
+        *self.limits.get_mut().expect("limits lock") = StoreLimits {
             default,
             namespaces,
         };
         self
     }
 
+    /// Sets (`Some`) or removes (`None`: the default applies) the limits of `namespace` while
+    /// the store is in use; writes that begin afterwards enforce them.
+    pub fn set_limits(&self, namespace: &Namespace, limits: Option<NamespaceLimits>) {
+        let mut all = self.limits.write().expect("limits lock");
+        match limits {
+            Some(l) => all.namespaces.insert(namespace.clone(), l),
+            None => all.namespaces.remove(namespace),
+        };
+    }
+
     /// The limits the store enforces for `namespace`.
     pub fn limits(&self, namespace: &Namespace) -> NamespaceLimits {
-        self.limits.of(namespace)
+        self.limits.read().expect("limits lock").of(namespace)
     }
 
     /// Runs `op`, one write transaction. When it fails because an event would take a run's
@@ -271,6 +283,11 @@ impl Store {
         self.read(|tx| run_of(tx, run))
     }
 
+    /// The run record of `run`, `None` if there is no such run.
+    pub fn find_run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
+        self.read(|tx| tx.run(run))
+    }
+
     /// The current (latest) run of workflow `id` in `namespace`.
     pub fn current_run(
         &self,
@@ -278,6 +295,20 @@ impl Store {
         id: &WorkflowId,
     ) -> Result<(RunId, RunRecord), StoreError> {
         self.read(|tx| current_run_of(tx, namespace, id))
+    }
+
+    /// Every workflow of `namespace` with its current run's record, in workflow id order,
+    /// read in one snapshot.
+    pub fn list(
+        &self,
+        namespace: &Namespace,
+    ) -> Result<Vec<(WorkflowId, RunId, RunRecord)>, StoreError> {
+        self.read(|tx| {
+            tx.workflows(Some(namespace))?
+                .into_iter()
+                .map(|(id, run)| Ok((id, run, run_of(tx, run)?)))
+                .collect()
+        })
     }
 
     /// The record and the full history of `run`, read in one snapshot.

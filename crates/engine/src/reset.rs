@@ -231,7 +231,7 @@ impl Store {
             }
             let bytes: u64 = encoded.iter().map(|b| b.len() as u64).sum();
             if let Some(o) = overflow_of(
-                self.limits.of(&old.namespace),
+                w.limits.of(&old.namespace),
                 new_run,
                 id,
                 "the events of the reset run",

@@ -137,6 +137,9 @@ pub struct RunInfo {
 pub struct Served {
     /// Activity task queues.
     pub task_queues: HashSet<String>,
+    /// Any task queue name is served (the namespace's activities run in remote workers that
+    /// poll queues by name), not only `task_queues`.
+    pub any_task_queue: bool,
     /// Nexus operations as (endpoint, service, operation).
     pub nexus_operations: HashSet<(String, String, String)>,
     /// Replay mode of the workflow types not in `replay_modes`.

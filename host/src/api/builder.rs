@@ -15,14 +15,14 @@ use crate::limits::Limits;
 use crate::nexus::{self, NexusContext, NexusError, NexusHandler, NexusStart};
 use crate::replay::{ReplayMode, Served};
 use crate::sandbox::Sandbox;
-use crate::store::{NamespaceLimits, Store, queue_key};
+use crate::store::{NamespaceLimits, Store};
 use crate::workflow_task::Cache;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tracing::info;
 
 enum ComponentSource {
@@ -92,9 +92,26 @@ pub struct NamespaceBuilder {
     nexus: HashMap<(String, String, String), NexusHandler>,
     replay_mode: ReplayMode,
     replay_modes: HashMap<String, ReplayMode>,
+    remote: bool,
 }
 
 impl NamespaceBuilder {
+    /// Runs this namespace's activities in remote workers instead of this process: any task
+    /// queue name is accepted, no in-process worker leases the tasks, and a worker anywhere
+    /// takes them with [`crate::Client::poll_activity_task`] (over `weft server`'s HTTP API,
+    /// say), under the same leases, timeouts and retries as an in-process attempt.
+    /// Activities registered with [`NamespaceBuilder::activity`] are then not run.
+    ///
+    /// ```
+    /// let builder = weft::HostBuilder::new("tenants.redb")
+    ///     .namespace("acme", |ns| ns.workflow_file("invoice", "invoice.wasm").remote_activities());
+    /// # drop(builder);
+    /// ```
+    pub fn remote_activities(mut self) -> Self {
+        self.remote = true;
+        self
+    }
+
     /// Sets how replay compares the commands of this namespace's workflows with their recorded
     /// events. [`ReplayMode::Lenient`] (the default, as Temporal) checks kind and identity
     /// only; [`ReplayMode::Strict`] also compares inputs, timeouts, retry policies, task
@@ -251,6 +268,70 @@ impl NamespaceBuilder {
     }
 }
 
+impl NamespaceBuilder {
+    /// Refuses API keys that are too short or already bound (in `bound`) to a namespace.
+    pub(super) fn check_keys(
+        &self,
+        ns: &Namespace,
+        bound: &HashMap<String, Namespace>,
+    ) -> Result<(), HostError> {
+        let mut seen = std::collections::HashSet::new();
+        for key in &self.api_keys {
+            if key.len() < 16 {
+                return Err(HostError::InvalidArgument(format!(
+                    "an API key of namespace {ns} has {} characters; use at least 16",
+                    key.len()
+                )));
+            }
+            if bound.contains_key(key) || !seen.insert(key) {
+                return Err(HostError::InvalidArgument(
+                    "the same API key is bound to two namespaces".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys bound to this namespace.
+    pub(super) fn keys(&self) -> &[String] {
+        &self.api_keys
+    }
+
+    /// Compiles the namespace's components (each once) and assembles what the running host
+    /// serves. Blocking: compiling takes a while.
+    pub(super) fn build(self, sandbox: &Sandbox, host: &Limits) -> Result<NamespaceRt, HostError> {
+        let mut compiled = HashMap::new();
+        for (ty, src) in self.workflows {
+            let c = match src {
+                ComponentSource::File(p) => sandbox.compile_file(&ty, &p)?,
+                ComponentSource::Bytes(b) => sandbox.compile(&ty, &b)?,
+            };
+            compiled.insert(ty, c);
+        }
+        let mut rt = NamespaceRt::new(
+            Namespace::default_namespace(),
+            host,
+            &self.quotas,
+            compiled,
+            self.activities,
+        );
+        rt.queues.extend(self.task_queues);
+        if self.remote {
+            rt.queues.clear();
+            rt.remote = true;
+        }
+        rt.nexus = self.nexus;
+        rt.served = Arc::new(Served {
+            task_queues: rt.queues.keys().cloned().collect(),
+            any_task_queue: self.remote,
+            nexus_operations: rt.nexus.keys().cloned().collect(),
+            replay_mode: self.replay_mode,
+            replay_modes: self.replay_modes,
+        });
+        Ok(rt)
+    }
+}
+
 /// Configures a [`Host`]: the database file, namespaces with their workflow components,
 /// activities, quotas and API keys, and the host's limits. The `workflow_*` and `activity`
 /// methods register in the `default` namespace.
@@ -357,18 +438,9 @@ impl HostBuilder {
         let mut specs = Vec::new();
         for (name, b) in namespaces {
             let ns = Namespace::new(&name).map_err(HostError::InvalidArgument)?;
+            b.check_keys(&ns, &api_keys)?;
             for key in &b.api_keys {
-                if key.len() < 16 {
-                    return Err(HostError::InvalidArgument(format!(
-                        "an API key of namespace {ns} has {} characters; use at least 16",
-                        key.len()
-                    )));
-                }
-                if api_keys.insert(key.clone(), ns.clone()).is_some() {
-                    return Err(HostError::InvalidArgument(
-                        "the same API key is bound to two namespaces".into(),
-                    ));
-                }
+                api_keys.insert(key.clone(), ns.clone());
             }
             specs.push((ns, b));
         }
@@ -379,24 +451,8 @@ impl HostBuilder {
                 Sandbox::new(lim.clone()).map_err(|e| HostError::Engine(format!("{e:#}")))?;
             let mut out = HashMap::new();
             for (ns, b) in specs {
-                let mut compiled = HashMap::new();
-                for (ty, src) in b.workflows {
-                    let c = match src {
-                        ComponentSource::File(p) => sandbox.compile_file(&ty, &p)?,
-                        ComponentSource::Bytes(b) => sandbox.compile(&ty, &b)?,
-                    };
-                    compiled.insert(ty, c);
-                }
-                let mut rt = NamespaceRt::new(ns.clone(), &lim, &b.quotas, compiled, b.activities);
-                rt.queues.extend(b.task_queues);
-                rt.nexus = b.nexus;
-                rt.served = Arc::new(Served {
-                    task_queues: rt.queues.keys().cloned().collect(),
-                    nexus_operations: rt.nexus.keys().cloned().collect(),
-                    replay_mode: b.replay_mode,
-                    replay_modes: b.replay_modes,
-                });
-                out.insert(ns, rt);
+                let rt = b.build(&sandbox, &lim)?;
+                out.insert(ns, Arc::new(rt));
             }
             // The store checks each namespace's history limits and quotas in the transaction
             // that would pass them; a namespace not configured here gets the host's limits.
@@ -410,13 +466,9 @@ impl HostBuilder {
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))??;
-        let wake = Wakeups::new(
-            namespaces
-                .iter()
-                .flat_map(|(ns, rt)| rt.queues.keys().map(move |q| queue_key(ns, q))),
-        );
+        let wake = Wakeups::new();
         let stop = Shutdown::new();
-        let unserved = NamespaceRt::new(
+        let unserved = Arc::new(NamespaceRt::new(
             Namespace::default_namespace(),
             &limits,
             &Quotas {
@@ -425,7 +477,7 @@ impl HostBuilder {
             },
             HashMap::new(),
             HashMap::new(),
-        );
+        ));
         let cache = (limits.sticky_cache_entries > 0).then(|| {
             Cache::new(
                 limits.sticky_cache_entries,
@@ -435,9 +487,9 @@ impl HostBuilder {
         let inner = Arc::new(Inner {
             store,
             sandbox,
-            namespaces,
+            namespaces: RwLock::new(namespaces),
             unserved,
-            api_keys,
+            api_keys: RwLock::new(api_keys),
             clients: Default::default(),
             workflow_task_slots: FairShare::new(limits.max_concurrent_workflow_tasks),
             activity_slots: FairShare::new(limits.max_concurrent_activities),
@@ -452,6 +504,10 @@ impl HostBuilder {
         });
         let loops = loops::spawn_all(&inner, &stop);
         info!(db = %inner.store.path().display(), "weft host started");
-        Ok(Host { inner, stop, loops })
+        Ok(Host {
+            inner,
+            stop,
+            loops: Mutex::new(loops),
+        })
     }
 }

@@ -33,8 +33,8 @@ use tracing::{info, warn};
 /// # Ok(()) }
 /// ```
 pub struct Client {
-    inner: Arc<Inner>,
-    namespace: Namespace,
+    pub(super) inner: Arc<Inner>,
+    pub(super) namespace: Namespace,
 }
 
 impl Client {
@@ -61,7 +61,7 @@ impl Drop for Client {
 }
 
 impl Client {
-    fn rt(&self) -> &NamespaceRt {
+    fn rt(&self) -> Arc<NamespaceRt> {
         self.inner.ns(&self.namespace)
     }
 
@@ -90,12 +90,11 @@ impl Client {
         let compiled = tokio::task::spawn_blocking(move || inner.sandbox.compile(&ty, &component))
             .await
             .map_err(|e| HostError::Engine(e.to_string()))??;
-        let rt = self
-            .inner
-            .namespaces
-            .get(&self.namespace)
-            .ok_or_else(|| HostError::UnknownNamespace(self.namespace.to_string()))?;
-        rt.workflows
+        if !self.inner.serves(&self.namespace) {
+            return Err(HostError::UnknownNamespace(self.namespace.to_string()));
+        }
+        self.rt()
+            .workflows
             .write()
             .expect("workflows lock")
             .insert(workflow_type.to_string(), compiled);
@@ -129,6 +128,17 @@ impl Client {
         }
         self.inner.bump();
         Ok(())
+    }
+
+    /// Every workflow of this namespace with its current run, in workflow id order.
+    pub fn list_workflows(&self) -> Result<Vec<WorkflowDescription>, HostError> {
+        Ok(self
+            .inner
+            .store
+            .list(&self.namespace)?
+            .iter()
+            .map(|(_, run, rec)| WorkflowDescription::new(*run, rec))
+            .collect())
     }
 
     /// Open workflows and stored bytes of the namespace.
@@ -225,7 +235,7 @@ impl Client {
         .map(|(run, _)| run)
     }
 
-    fn check_payload(&self, what: &str, p: &Payload) -> Result<(), HostError> {
+    pub(super) fn check_payload(&self, what: &str, p: &Payload) -> Result<(), HostError> {
         let limit = self.rt().limits.max_payload_bytes;
         if p.len() > limit {
             return Err(HostError::PayloadTooLarge {
@@ -609,7 +619,7 @@ impl Client {
     }
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), HostError> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), HostError> {
     if name.is_empty() || name.len() > 1000 {
         return Err(HostError::InvalidArgument(format!(
             "{what} must have 1 to 1000 bytes, got {}",

@@ -64,6 +64,10 @@ pub enum HostError {
     /// No pending asynchronous Nexus operation has this token.
     #[error("no pending Nexus operation with token '{0}' in this namespace")]
     UnknownNexusOperation(String),
+    /// No current activity attempt has this task token in this namespace: the attempt timed
+    /// out, was completed, or its run closed. A remote worker stops working on it.
+    #[error("no current activity attempt with task token '{0}' in this namespace")]
+    UnknownActivityTask(String),
     /// The workflow's validator rejected the update; nothing was recorded.
     #[error("update rejected: {0}")]
     UpdateRejected(Failure),

@@ -56,7 +56,8 @@ impl Drop for RunGuard {
 
 /// A namespace as the running host serves it.
 pub(super) struct NamespaceRt {
-    pub(super) workflows: RwLock<HashMap<String, CompiledWorkflow>>,
+    /// Shared with the same namespace under other quotas ([`NamespaceRt::with_quotas`]).
+    pub(super) workflows: Arc<RwLock<HashMap<String, CompiledWorkflow>>>,
     pub(super) activities: HashMap<String, ActivityFn>,
     /// The host's limits with the namespace's quotas applied.
     pub(super) limits: Limits,
@@ -66,6 +67,9 @@ pub(super) struct NamespaceRt {
     pub(super) queues: BTreeMap<String, usize>,
     pub(super) nexus: HashMap<(String, String, String), NexusHandler>,
     pub(super) served: Arc<Served>,
+    /// Activities run in remote workers (`Client::poll_activity_task`): no queue is served
+    /// in-process and any task queue name is accepted.
+    pub(super) remote: bool,
 }
 
 impl NamespaceRt {
@@ -103,7 +107,7 @@ impl NamespaceRt {
             .unwrap_or(host.max_concurrent_workflow_tasks)
             .clamp(1, host.max_concurrent_workflow_tasks.max(1));
         NamespaceRt {
-            workflows: RwLock::new(workflows),
+            workflows: Arc::new(RwLock::new(workflows)),
             activities,
             limits,
             start_quota: StartQuota {
@@ -121,18 +125,38 @@ impl NamespaceRt {
                 nexus_operations: HashSet::new(),
                 ..Served::default()
             }),
+            remote: false,
         }
+    }
+
+    /// The same namespace with quotas `q`: the same components, handlers and queues, and a
+    /// fresh Workflow Task semaphore sized by `q`.
+    pub(super) fn with_quotas(&self, host: &Limits, q: &Quotas) -> NamespaceRt {
+        let mut rt = NamespaceRt::new(
+            Namespace::default_namespace(),
+            host,
+            q,
+            HashMap::new(),
+            self.activities.clone(),
+        );
+        rt.workflows = self.workflows.clone();
+        rt.queues = self.queues.clone();
+        rt.nexus = self.nexus.clone();
+        rt.served = self.served.clone();
+        rt.remote = self.remote;
+        rt
     }
 }
 
 pub(super) struct Inner {
     pub(super) store: Store,
     pub(super) sandbox: Sandbox,
-    pub(super) namespaces: HashMap<Namespace, NamespaceRt>,
+    /// The namespaces served, added and removed while the host runs.
+    pub(super) namespaces: RwLock<HashMap<Namespace, Arc<NamespaceRt>>>,
     /// Stands in for a namespace found in the database but not configured on this host: its
     /// tasks fail with a clear message until it is configured again.
-    pub(super) unserved: NamespaceRt,
-    pub(super) api_keys: HashMap<String, Namespace>,
+    pub(super) unserved: Arc<NamespaceRt>,
+    pub(super) api_keys: RwLock<HashMap<String, Namespace>>,
     /// Live [`Client`]s (each holds the host).
     pub(super) clients: std::sync::atomic::AtomicUsize,
     pub(super) limits: Limits,
@@ -158,8 +182,22 @@ impl Inner {
         self.clock.now_ms()
     }
 
-    pub(super) fn ns(&self, ns: &Namespace) -> &NamespaceRt {
-        self.namespaces.get(ns).unwrap_or(&self.unserved)
+    /// The namespace `ns` as served now (the unserved stand-in if it is not configured).
+    pub(super) fn ns(&self, ns: &Namespace) -> Arc<NamespaceRt> {
+        self.namespaces
+            .read()
+            .expect("namespaces lock")
+            .get(ns)
+            .unwrap_or(&self.unserved)
+            .clone()
+    }
+
+    /// Whether namespace `ns` is configured on this host now.
+    pub(super) fn serves(&self, ns: &Namespace) -> bool {
+        self.namespaces
+            .read()
+            .expect("namespaces lock")
+            .contains_key(ns)
     }
 
     /// Acts on what a commit changed: tells running activities about cancel requests and
@@ -248,7 +286,8 @@ impl Inner {
 pub struct Host {
     pub(super) inner: Arc<Inner>,
     pub(super) stop: Shutdown,
-    pub(super) loops: Vec<JoinHandle<()>>,
+    /// The background loops, including the queue workers of namespaces added later.
+    pub(super) loops: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Host {
@@ -271,6 +310,8 @@ impl Host {
         let namespace = self
             .inner
             .api_keys
+            .read()
+            .expect("api keys lock")
             .get(api_key)
             .ok_or(HostError::Unauthorized)?
             .clone();
@@ -280,7 +321,7 @@ impl Host {
     /// A client of namespace `name`, for the operator who built the host.
     pub fn namespace(&self, name: &str) -> Result<Client, HostError> {
         let namespace = Namespace::new(name).map_err(HostError::InvalidArgument)?;
-        if !self.inner.namespaces.contains_key(&namespace) {
+        if !self.inner.serves(&namespace) {
             return Err(HostError::UnknownNamespace(name.to_string()));
         }
         Ok(Client::new(self.inner.clone(), namespace))
@@ -344,9 +385,10 @@ impl Host {
     /// read-only `weft list`) finds nothing to recover. Running activities are abandoned; their
     /// leases are released when the database is next opened, so they run again. Clients still
     /// held, even by handlers this host runs, fail with [`StoreError::Closed`] afterwards.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
         self.stop.begin();
-        for l in self.loops.drain(..) {
+        let loops = std::mem::take(&mut *self.loops.lock().expect("loops lock"));
+        for l in loops {
             let _ = l.await;
         }
         // Let Workflow Tasks already running on blocking threads finish their commit, and
@@ -370,7 +412,7 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         self.stop.begin();
-        for l in &self.loops {
+        for l in self.loops.lock().expect("loops lock").iter() {
             l.abort();
         }
         // As in `shutdown`, without waiting: a commit under way still completes.

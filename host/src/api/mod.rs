@@ -20,7 +20,9 @@ mod describe;
 mod error;
 mod host;
 mod loops;
+mod namespaces;
 mod options;
+mod remote;
 mod shutdown;
 mod wakeups;
 
@@ -30,3 +32,4 @@ pub use describe::{WorkflowDescription, WorkflowOutcome, outcome_of};
 pub use error::HostError;
 pub use host::Host;
 pub use options::{ResetOptions, StartOptions};
+pub use remote::ActivityTask;

@@ -5,7 +5,7 @@
 
 use crate::store::Effects;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 
 pub(super) struct Wakeups {
@@ -15,32 +15,32 @@ pub(super) struct Wakeups {
     pub(super) workflow_tasks: Notify,
     pub(super) timers: Notify,
     pub(super) nexus: Notify,
-    /// By queue key, one per served activity task queue. Each has a single waiter (the
-    /// queue's worker), so `notify_one` keeps a wake-up that comes while it is busy.
-    activities: HashMap<String, Arc<Notify>>,
+    /// By queue key, one per activity task queue served in-process (a single waiter, the
+    /// queue's worker) or polled by remote workers (any number of waiters), created when
+    /// first asked for.
+    activities: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 impl Wakeups {
-    /// Wake-ups for the activity task queues `queue_keys` and the other loops.
-    pub(super) fn new(queue_keys: impl IntoIterator<Item = String>) -> Wakeups {
+    /// Wake-ups for the loops; those of activity task queues are made when first asked for.
+    pub(super) fn new() -> Wakeups {
         Wakeups {
             any: watch::channel(0).0,
             workflow_tasks: Notify::new(),
             timers: Notify::new(),
             nexus: Notify::new(),
-            activities: queue_keys
-                .into_iter()
-                .map(|k| (k, Arc::new(Notify::new())))
-                .collect(),
+            activities: Mutex::new(HashMap::new()),
         }
     }
 
     /// The wake-up of activity task queue `queue_key`.
     pub(super) fn activity_queue(&self, queue_key: &str) -> Arc<Notify> {
         self.activities
-            .get(queue_key)
-            .cloned()
-            .expect("a wake-up per served queue")
+            .lock()
+            .expect("wake-ups lock")
+            .entry(queue_key.to_string())
+            .or_default()
+            .clone()
     }
 
     /// After a commit whose effects are `fx`: the loops with work in it. The Workflow Task loop
@@ -79,8 +79,11 @@ impl Wakeups {
 
     /// Every activity task queue (an activity's effects do not name its queue, and the host's
     /// activity slots are shared between all queues).
+    /// `notify_waiters` reaches every remote poller waiting now; `notify_one` keeps the
+    /// wake-up for an in-process worker that is busy.
     pub(super) fn activity_queues(&self) {
-        for n in self.activities.values() {
+        for n in self.activities.lock().expect("wake-ups lock").values() {
+            n.notify_waiters();
             n.notify_one();
         }
     }

@@ -101,6 +101,10 @@ impl TaskSource for ActivityQueue {
     fn idle(&self, inner: &Inner) {
         inner.activity_slots.want(&self.namespace, 0);
     }
+
+    fn gone(&self, inner: &Inner) -> bool {
+        !inner.serves(&self.namespace)
+    }
 }
 
 async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {

@@ -9,8 +9,9 @@ mod queue_worker;
 mod timers;
 mod workflow_tasks;
 
-use super::host::Inner;
+use super::host::{Inner, NamespaceRt};
 use crate::api::shutdown::{Shutdown, Stopping};
+use crate::ids::Namespace;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -31,17 +32,38 @@ pub(super) fn spawn_all(inner: &Arc<Inner>, stop: &Shutdown) -> Vec<JoinHandle<(
             stop.listener(),
         )),
     ];
-    for (ns, rt) in &inner.namespaces {
-        for (queue, max) in &rt.queues {
-            loops.push(tokio::spawn(queue_worker::queue_worker(
+    let namespaces: Vec<_> = inner
+        .namespaces
+        .read()
+        .expect("namespaces lock")
+        .iter()
+        .map(|(ns, rt)| (ns.clone(), rt.clone()))
+        .collect();
+    for (ns, rt) in namespaces {
+        loops.extend(spawn_queues(inner, stop, &ns, &rt));
+    }
+    loops
+}
+
+/// Spawns a worker per activity task queue namespace `ns` serves in-process (none when its
+/// activities are remote); each ends when the shutdown begins or the namespace is removed.
+pub(super) fn spawn_queues(
+    inner: &Arc<Inner>,
+    stop: &Shutdown,
+    ns: &Namespace,
+    rt: &NamespaceRt,
+) -> Vec<JoinHandle<()>> {
+    rt.queues
+        .iter()
+        .map(|(queue, max)| {
+            tokio::spawn(queue_worker::queue_worker(
                 inner.clone(),
                 activities::ActivityQueue::new(inner, ns, queue),
                 *max,
                 stop.listener(),
-            )));
-        }
-    }
-    loops
+            ))
+        })
+        .collect()
 }
 
 /// Waits until `deadline_ms` (if any, at most a second ahead), a wake-up or a stop.

@@ -66,6 +66,11 @@ pub(super) trait TaskSource: Send + Sync + 'static {
     /// Called when nothing can be leased now (no free permit or nothing due) and when the
     /// worker stops: withdraws the queue's demand for host slots, if it keeps one.
     fn idle(&self, _inner: &Inner) {}
+
+    /// The queue is no longer served (its namespace was removed): the worker ends.
+    fn gone(&self, _inner: &Inner) -> bool {
+        false
+    }
 }
 
 /// Serves `source` with at most `max_concurrent` tasks running at once until `stop` turns
@@ -80,6 +85,13 @@ pub(super) async fn queue_worker<S: TaskSource>(
     let mut running: Vec<JoinHandle<()>> = Vec::new();
     loop {
         running.retain(|h| !h.is_finished());
+        if source.gone(&inner) {
+            source.idle(&inner);
+            for h in running {
+                h.abort();
+            }
+            return;
+        }
         let now = inner.now_ms();
         let next = source.next_due(&inner);
         let free = permits.available_permits();
