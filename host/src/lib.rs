@@ -38,6 +38,7 @@ mod fair;
 mod nexus;
 mod offline;
 mod store;
+mod telemetry;
 mod workflow_task;
 
 use weft_core::{clock, command, ids, limits};

@@ -164,7 +164,10 @@ impl Backend for RedbBackend {
             // An error drops `tx` unfinished: redb aborts it.
             f(&mut tables)?;
         }
+        let commit = std::time::Instant::now();
         tx.commit().map_err(db_error)?;
+        // The commit is where the write reaches the disk (redb syncs it before returning).
+        metrics::histogram!("weft_commit_seconds").record(commit.elapsed().as_secs_f64());
         Ok(())
     }
 

@@ -289,7 +289,11 @@ impl Client {
                 .start_workflow_with(&req, inner.now_ms(), quota, None)
         })
         .await
-        .map_err(|e| HostError::Engine(e.to_string()))??;
+        .map_err(|e| HostError::Engine(e.to_string()))?;
+        if let Err(StoreError::QuotaExceeded { .. }) = &started {
+            crate::telemetry::quota_refused(&self.namespace);
+        }
+        let started = started?;
         self.inner.bump();
         Ok(started)
     }

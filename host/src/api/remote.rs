@@ -187,6 +187,7 @@ impl Client {
         outcome: Result<Payload, Failure>,
     ) -> Result<(), HostError> {
         let t = self.token(task_token)?;
+        let label = crate::telemetry::attempt_outcome(&outcome).to_string();
         let (inner, ns) = (self.inner.clone(), self.namespace.clone());
         let fx = tokio::task::spawn_blocking(move || {
             let _turn = inner.store.lane(&ns);
@@ -198,6 +199,7 @@ impl Client {
         .map_err(|e| HostError::Engine(e.to_string()))??;
         match fx {
             Some(fx) => {
+                crate::telemetry::activity_attempt(&self.namespace, &label, true, None);
                 self.inner.apply(&fx);
                 Ok(())
             }

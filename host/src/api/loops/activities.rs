@@ -158,6 +158,7 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     });
     let span = tracing::info_span!("activity", namespace = %namespace, workflow_id = %task.workflow_id, run_id = %run, activity_id = %sched, activity_type = %task.activity_type, attempt);
     let _g = span.enter();
+    let attempt_began = std::time::Instant::now();
     let outcome = match rt.activities.get(&task.activity_type) {
         None => Err(Failure::new(
             "ActivityTypeNotRegistered",
@@ -195,6 +196,12 @@ async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         .non_retryable()),
         other => other,
     };
+    crate::telemetry::activity_attempt(
+        &namespace,
+        crate::telemetry::attempt_outcome(&outcome),
+        false,
+        Some(attempt_began.elapsed()),
+    );
     match &outcome {
         // Giving up after a cancel request is the expected end, recorded as canceled.
         Err(f) if f.error_type == "Canceled" => info!(failure = %f, "activity attempt canceled"),

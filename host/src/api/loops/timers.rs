@@ -13,7 +13,11 @@ pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: Stopping) {
         let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);
         if next.is_some_and(|d| d <= now) {
             match inner.store.fire_timers(now) {
-                Ok((n, fx)) if n > 0 => inner.apply(&fx),
+                Ok((n, fx)) if n > 0 => {
+                    let late = now.saturating_sub(next.unwrap_or(now));
+                    crate::telemetry::timers_fired(std::time::Duration::from_millis(late));
+                    inner.apply(&fx)
+                }
                 Ok(_) => {}
                 Err(e) => error!("cannot fire timers: {e}"),
             }

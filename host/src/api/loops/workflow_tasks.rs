@@ -79,7 +79,17 @@ fn spawn_workflow_task(
     let limits = inner.ns(&ns).limits.clone();
     let (inner2, probe2, held2) = (inner.clone(), probe.clone(), held.clone());
     let handle = tokio::task::spawn_blocking(move || {
+        let began = std::time::Instant::now();
         let r = inner2.with_env_probe(&ns, Some(&probe2), |env| run_workflow_task(env, run));
+        let outcome = match &r {
+            Ok(TaskOutcome::Completed(_)) => "completed",
+            Ok(TaskOutcome::Failed { .. }) => "failed",
+            Ok(TaskOutcome::Conflict) => "conflict",
+            Ok(TaskOutcome::Terminated(_)) => "terminated",
+            Ok(TaskOutcome::Skipped) => "skipped",
+            Err(_) => "error",
+        };
+        crate::telemetry::workflow_task(&ns, outcome, began.elapsed());
         let applied = if let Ok(TaskOutcome::Completed(fx)) = &r {
             inner2.apply(fx);
             true
