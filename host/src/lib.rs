@@ -34,6 +34,7 @@
 
 mod activity;
 mod api;
+mod components;
 mod fair;
 mod nexus;
 mod offline;
@@ -59,8 +60,8 @@ pub use weft_core::history;
 
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
-    ActivityTask, Client, Host, HostBuilder, HostError, NamespaceBuilder, Quotas, ResetOptions,
-    StartOptions, WorkflowDescription, WorkflowOutcome,
+    ActivityTask, Client, Divergence, Host, HostBuilder, HostError, NamespaceBuilder, Quotas,
+    ResetOptions, StartOptions, VersionCheck, WorkflowDescription, WorkflowOutcome,
 };
 pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy};
 pub use ids::{EventId, Namespace, RunId, WorkflowId};

@@ -11,6 +11,7 @@
 
 use crate::api::{HostError, WorkflowDescription};
 use crate::clock::SystemClock;
+use crate::components::Components;
 use crate::history::{DEFAULT_TASK_QUEUE, Event, EventKind, Payload};
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::limits::Limits;
@@ -20,7 +21,7 @@ use crate::store::{
     ReadOnlyStore, ResetRequest, RunRecord, StartQuota, StartRequest, Store, StoreError,
 };
 use crate::workflow_task::{TaskEnv, TaskOutcome, now_ms, query_history, run_update_task};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -198,6 +199,7 @@ impl Offline {
             options: Default::default(),
             id_reuse_policy: Default::default(),
             signal: Some((name.to_string(), input)),
+            component: None,
         };
         let store = self.writer()?;
         Ok(store.start_workflow_with(&req, now_ms(), StartQuota::UNLIMITED, None)?)
@@ -269,12 +271,14 @@ impl Offline {
                 "workflow {workflow_id} changed while the update was prepared; try again"
             )));
         }
-        let workflows = HashMap::from([(rec.workflow_type.clone(), compiled)]);
+        let mut components = Components::default();
+        components.insert(&rec.workflow_type, compiled);
         let served = served_by(&history);
         let env = TaskEnv {
             store: &store,
             sandbox: &sandbox,
-            workflows: &workflows,
+            components: &components,
+            pins: false,
             limits: &limits,
             served: &served,
             cache: None,

@@ -47,6 +47,8 @@ pub trait ReadTx {
         &self,
         namespace: Option<&Namespace>,
     ) -> Result<Vec<(WorkflowId, RunId)>, StoreError>;
+    /// The digest of the workflow component `run` is pinned to, if it is pinned.
+    fn component_of(&self, run: RunId) -> Result<Option<String>, StoreError>;
     /// What `namespace` holds.
     fn usage(&self, namespace: &Namespace) -> Result<NamespaceUsage, StoreError>;
     /// Event `id` of `run`'s history.
@@ -163,6 +165,8 @@ pub trait Tx: ReadTx {
     ) -> Result<(), StoreError>;
     /// Removes that token.
     fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError>;
+    /// Pins `run` to the workflow component with digest `digest`.
+    fn put_component_of(&mut self, run: RunId, digest: &str) -> Result<(), StoreError>;
 }
 
 /// The closure a write transaction runs.

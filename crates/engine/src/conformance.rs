@@ -33,6 +33,7 @@ macro_rules! conformance_tests {
             nexus_task_lease_and_report,
             usage_and_quotas,
             state_survives_close_and_reopen,
+            component_pins_are_kept_moved_and_durable,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -141,6 +142,55 @@ pub fn start_and_history_read_back(h: &mut dyn Harness) {
     ));
 }
 
+/// A run started with a component is pinned to it; a first pin without `replace` keeps an
+/// existing one, `replace` moves it, and pins survive a reopen.
+pub fn component_pins_are_kept_moved_and_durable(h: &mut dyn Harness) {
+    let store = store(h.create());
+    let req = StartRequest {
+        namespace: None,
+        workflow_id: WorkflowId::from("pinned"),
+        workflow_type: "t".into(),
+        input: Payload::default(),
+        random_seed: 1,
+        options: Default::default(),
+        id_reuse_policy: IdReusePolicy::default(),
+        signal: None,
+        component: Some("sha256:aa".into()),
+    };
+    let (pinned, _) = store
+        .start_workflow_with(&req, T0, StartQuota::UNLIMITED, None)
+        .unwrap();
+    let free = start(&store, "free");
+    assert_eq!(
+        store.component_of(pinned).unwrap().as_deref(),
+        Some("sha256:aa")
+    );
+    assert_eq!(store.component_of(free).unwrap(), None);
+    assert_eq!(
+        store.pin_component(pinned, "sha256:bb", false).unwrap(),
+        "sha256:aa"
+    );
+    assert_eq!(
+        store.pin_component(free, "sha256:bb", false).unwrap(),
+        "sha256:bb"
+    );
+    assert_eq!(
+        store.pin_component(pinned, "sha256:cc", true).unwrap(),
+        "sha256:cc"
+    );
+    drop(store);
+    let store = Store::with_backend(h.reopen(), "conformance", T0).unwrap();
+    assert_eq!(
+        store.component_of(pinned).unwrap().as_deref(),
+        Some("sha256:cc")
+    );
+    assert_eq!(
+        store.component_of(free).unwrap().as_deref(),
+        Some("sha256:bb")
+    );
+    assert_eq!(store.component_of(RunId(12345)).unwrap(), None);
+}
+
 /// A running id is refused; a closed one is refused when its policy says so.
 pub fn duplicate_start_refused_by_id_reuse_policy(h: &mut dyn Harness) {
     let store = store(h.create());
@@ -153,6 +203,7 @@ pub fn duplicate_start_refused_by_id_reuse_policy(h: &mut dyn Harness) {
         options: Default::default(),
         id_reuse_policy: IdReusePolicy::RejectDuplicate,
         signal: None,
+        component: None,
     };
     let (run, created) = store
         .start_workflow_with(&req, T0, StartQuota::UNLIMITED, None)
@@ -400,6 +451,7 @@ pub fn deadlines_time_out(h: &mut dyn Harness) {
         },
         id_reuse_policy: IdReusePolicy::default(),
         signal: None,
+        component: None,
     };
     let (timed, _) = store
         .start_workflow_with(&req, T0, StartQuota::UNLIMITED, None)

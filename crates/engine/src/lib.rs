@@ -288,6 +288,30 @@ impl Store {
         self.read(|tx| tx.run(run))
     }
 
+    /// The digest of the workflow component `run` is pinned to, if any.
+    pub fn component_of(&self, run: RunId) -> Result<Option<String>, StoreError> {
+        self.read(|tx| tx.component_of(run))
+    }
+
+    /// Pins `run` to the component with digest `digest` and returns the run's pin: with
+    /// `replace` false a run already pinned keeps its pin (the first task of a run pins it to
+    /// the component that ran it); with `replace` true the pin moves (a run moved to a
+    /// compatible new version).
+    pub fn pin_component(
+        &self,
+        run: RunId,
+        digest: &str,
+        replace: bool,
+    ) -> Result<String, StoreError> {
+        self.write(|w| {
+            if !replace && let Some(pinned) = w.tx.component_of(run)? {
+                return Ok(pinned);
+            }
+            w.tx.put_component_of(run, digest)?;
+            Ok(digest.to_string())
+        })
+    }
+
     /// The current (latest) run of workflow `id` in `namespace`.
     pub fn current_run(
         &self,

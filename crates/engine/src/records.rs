@@ -141,6 +141,9 @@ pub struct StartRequest {
     /// Signal-with-start: a signal recorded right after WorkflowExecutionStarted, or sent to
     /// the running workflow when the id is running.
     pub signal: Option<(String, Payload)>,
+    /// The digest of the workflow component the new run is pinned to (see
+    /// [`crate::Store::pin_component`]); `None` leaves it to be pinned by its first task.
+    pub component: Option<String>,
 }
 
 /// What a namespace holds, as counted in `ns_usage`.

@@ -28,6 +28,7 @@ impl Store {
             options: WorkflowOptions::default(),
             id_reuse_policy: IdReusePolicy::default(),
             signal: None,
+            component: None,
         };
         self.start_workflow_with(&req, now_ms, quota, callback)
             .map(|(run, _)| run)
@@ -109,6 +110,9 @@ impl Store {
                 first_task_due_ms: now_ms,
                 now_ms,
             })?;
+            if let Some(digest) = &req.component {
+                w.tx.put_component_of(run, digest)?;
+            }
             Ok((run, true))
         })
     }

@@ -149,7 +149,7 @@ impl RedbBackend {
             meta.insert("schema_version", SCHEMA_VERSION)
                 .map_err(db_error)?;
             // Every table exists from now on: read transactions open them all.
-            RedbTx::open(&tx)?;
+            RedbTx::open(&tx)?.create_lazy_tables()?;
         }
         tx.commit().map_err(db_error)?;
         Ok(backend)

@@ -39,6 +39,10 @@ pub(super) const NEXUS_TOKENS: TableDefinition<(&str, &str), (u128, u64)> =
     TableDefinition::new("nexus_tokens");
 
 pub(super) const TIMERS: TableDefinition<(u64, u128, u64), ()> = TableDefinition::new("timers");
+/// Run id -> the digest of the workflow component the run is pinned to. Added without a schema
+/// change: a file without it reads as having no pins.
+pub(super) const RUN_COMPONENTS: TableDefinition<u128, &str> =
+    TableDefinition::new("run_components");
 
 pub(super) fn get_usage(
     usage: &impl ReadableTable<&'static str, (u64, u64)>,

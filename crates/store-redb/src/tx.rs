@@ -25,6 +25,7 @@ pub(super) struct RedbRead<'a> {
     nexus_queue: OnceCell<redb::ReadOnlyTable<(u64, u128, u64), ()>>,
     tokens: OnceCell<redb::ReadOnlyTable<(&'static str, &'static str), (u128, u64)>>,
     usage: OnceCell<redb::ReadOnlyTable<&'static str, (u64, u64)>>,
+    pins: OnceCell<redb::ReadOnlyTable<u128, &'static str>>,
 }
 
 impl<'a> RedbRead<'a> {
@@ -43,6 +44,7 @@ impl<'a> RedbRead<'a> {
             nexus_queue: OnceCell::new(),
             tokens: OnceCell::new(),
             usage: OnceCell::new(),
+            pins: OnceCell::new(),
         })
     }
 
@@ -99,6 +101,29 @@ impl<'a> RedbRead<'a> {
     fn usage(&self) -> Result<&redb::ReadOnlyTable<&'static str, (u64, u64)>, StoreError> {
         lazy(&self.usage, || self.tx.open_table(NS_USAGE))
     }
+
+    fn run_component(&self, run: RunId) -> Result<Option<String>, StoreError> {
+        // A file an older release wrote (read without opening it for writing) has no pins.
+        if self.pins.get().is_none() {
+            match self.tx.open_table(RUN_COMPONENTS) {
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                other => {
+                    lazy(&self.pins, || other)?;
+                }
+            }
+        }
+        pin_of(self.pins.get().expect("opened above"), run)
+    }
+}
+
+fn pin_of(
+    table: &impl ReadableTable<u128, &'static str>,
+    run: RunId,
+) -> Result<Option<String>, StoreError> {
+    Ok(table
+        .get(run.0)
+        .map_err(db_error)?
+        .map(|v| v.value().to_string()))
 }
 
 /// The table in `cell`, opened by `open` the first time.
@@ -127,11 +152,16 @@ pub(super) struct RedbTx<'t> {
     nexus_queue: redb::Table<'t, (u64, u128, u64), ()>,
     tokens: redb::Table<'t, (&'static str, &'static str), (u128, u64)>,
     usage: redb::Table<'t, &'static str, (u64, u64)>,
+    /// Opened when first used: few writes touch it.
+    pins: OnceCell<redb::Table<'t, u128, &'static str>>,
+    tx: &'t redb::WriteTransaction,
 }
 
 impl<'t> RedbTx<'t> {
     pub(super) fn open(tx: &'t redb::WriteTransaction) -> Result<RedbTx<'t>, StoreError> {
         Ok(RedbTx {
+            pins: OnceCell::new(),
+            tx,
             workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
             runs: tx.open_table(RUNS).map_err(db_error)?,
             history: tx.open_table(HISTORY).map_err(db_error)?,
@@ -198,6 +228,18 @@ impl<'t> RedbTx<'t> {
     fn usage(&self) -> Result<&redb::Table<'t, &'static str, (u64, u64)>, StoreError> {
         Ok(&self.usage)
     }
+
+    fn run_component(&self, run: RunId) -> Result<Option<String>, StoreError> {
+        pin_of(
+            lazy(&self.pins, || self.tx.open_table(RUN_COMPONENTS))?,
+            run,
+        )
+    }
+
+    /// Creates the tables opened only when used, so read transactions find them.
+    pub(super) fn create_lazy_tables(&self) -> Result<(), StoreError> {
+        lazy(&self.pins, || self.tx.open_table(RUN_COMPONENTS)).map(|_| ())
+    }
 }
 
 /// A time-ordered key as a [`Due`].
@@ -237,6 +279,10 @@ fn records_of<T: serde::de::DeserializeOwned>(
 macro_rules! read_tx {
     ($t:ty) => {
         impl ReadTx for $t {
+            fn component_of(&self, run: RunId) -> Result<Option<String>, StoreError> {
+                self.run_component(run)
+            }
+
             fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
                 match self.runs()?.get(run.0).map_err(db_error)? {
                     None => Ok(None),
@@ -595,6 +641,16 @@ impl Tx for RedbTx<'_> {
     fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError> {
         self.tokens
             .remove((namespace.as_str(), token))
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_component_of(&mut self, run: RunId, digest: &str) -> Result<(), StoreError> {
+        lazy(&self.pins, || self.tx.open_table(RUN_COMPONENTS))?;
+        self.pins
+            .get_mut()
+            .expect("opened above")
+            .insert(run.0, digest)
             .map_err(db_error)?;
         Ok(())
     }

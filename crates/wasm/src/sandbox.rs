@@ -213,6 +213,7 @@ impl Sandbox {
         Ok(CompiledWorkflow {
             pre,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            digest: component_digest(bytes),
         })
     }
 
@@ -333,9 +334,26 @@ impl Drop for Sandbox {
 pub struct CompiledWorkflow {
     pre: bindings::WorkflowPre<TaskState>,
     id: u64,
+    digest: String,
+}
+
+/// The content address of a component: `sha256:` and the hex SHA-256 of its bytes.
+///
+/// ```
+/// let d = weft_wasm::sandbox::component_digest(b"");
+/// assert_eq!(d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+/// ```
+pub fn component_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 impl CompiledWorkflow {
+    /// The component's digest ([`component_digest`] of its bytes): runs are pinned to it.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
     /// Identifies this compilation: a component registered again gets a new id, so cached
     /// instances of the old one are not reused.
     pub fn id(&self) -> u64 {

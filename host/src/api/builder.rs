@@ -9,6 +9,7 @@ use super::wakeups::Wakeups;
 use crate::activity::{self, ActivityContext, ActivityError, ActivityFn};
 use crate::api::shutdown::Shutdown;
 use crate::clock::{Clock, SystemClock};
+use crate::components::Components;
 use crate::fair::FairShare;
 use crate::ids::Namespace;
 use crate::limits::Limits;
@@ -224,7 +225,10 @@ impl NamespaceBuilder {
         self
     }
 
-    /// Registers the component file at `path` as workflow type `workflow_type`.
+    /// Registers the component file at `path` as workflow type `workflow_type`. Registering a
+    /// type again adds a newer version: new runs get the last one registered, and a run keeps
+    /// the version it started with while the host has it (a run whose version is gone moves to
+    /// the newest, as when a new build replaces the file).
     pub fn workflow_file(mut self, workflow_type: &str, path: impl AsRef<Path>) -> Self {
         self.workflows.push((
             workflow_type.to_string(),
@@ -233,7 +237,8 @@ impl NamespaceBuilder {
         self
     }
 
-    /// Registers component bytes as workflow type `workflow_type`.
+    /// Registers component bytes as workflow type `workflow_type` (a version, as
+    /// [`NamespaceBuilder::workflow_file`]).
     pub fn workflow_bytes(mut self, workflow_type: &str, bytes: Vec<u8>) -> Self {
         self.workflows
             .push((workflow_type.to_string(), ComponentSource::Bytes(bytes)));
@@ -300,13 +305,13 @@ impl NamespaceBuilder {
     /// Compiles the namespace's components (each once) and assembles what the running host
     /// serves. Blocking: compiling takes a while.
     pub(super) fn build(self, sandbox: &Sandbox, host: &Limits) -> Result<NamespaceRt, HostError> {
-        let mut compiled = HashMap::new();
+        let mut compiled = Components::default();
         for (ty, src) in self.workflows {
             let c = match src {
                 ComponentSource::File(p) => sandbox.compile_file(&ty, &p)?,
                 ComponentSource::Bytes(b) => sandbox.compile(&ty, &b)?,
             };
-            compiled.insert(ty, c);
+            compiled.insert(&ty, c);
         }
         let mut rt = NamespaceRt::new(
             Namespace::default_namespace(),
@@ -475,7 +480,7 @@ impl HostBuilder {
                 max_concurrent_workflow_tasks: Some(1),
                 ..Quotas::default()
             },
-            HashMap::new(),
+            Components::default(),
             HashMap::new(),
         ));
         let cache = (limits.sticky_cache_entries > 0).then(|| {

@@ -12,9 +12,33 @@ use crate::ids::{EventId, Namespace, RunId, WorkflowId};
 use crate::replay::{QueryRequest, UpdateRequest, UpdateState};
 use crate::store::{NamespaceUsage, NexusOutcome, ResetRequest, StartRequest, Store, StoreError};
 use crate::workflow_task::{TaskOutcome, run_query, run_update_task};
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
+
+/// What replaying the open runs of a workflow type against a component version found
+/// ([`Client::check_workflow`], [`Client::move_compatible_runs`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct VersionCheck {
+    /// The version checked.
+    pub digest: String,
+    /// Open runs whose histories it replays (moved to it by `move_compatible_runs`).
+    pub compatible: Vec<String>,
+    /// Open runs it would diverge from, with the reason; they stay on their version.
+    pub incompatible: Vec<Divergence>,
+    /// Open runs already on this version.
+    pub unchanged: Vec<String>,
+}
+
+/// An open run a component version would diverge from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Divergence {
+    /// The workflow.
+    pub workflow_id: String,
+    /// What the replay found (the non-determinism message, a panic).
+    pub reason: String,
+}
 
 /// Access to one namespace: from [`Host::client`] (an API key) or [`Host::namespace`]. Ids are
 /// looked up in that namespace only; a workflow of another namespace is reported unknown.
@@ -70,37 +94,123 @@ impl Client {
         &self.namespace
     }
 
-    /// Registers (or replaces) the component of workflow type `workflow_type` in this
-    /// namespace while the host runs. The component is checked like at start (size, validity,
-    /// imports, world); a refused component changes nothing. Runs of the type continue with the
-    /// new component from their next Workflow Task.
+    /// Registers a version of workflow type `workflow_type`'s component in this namespace
+    /// while the host runs, and returns its digest (`sha256:<hex>` of the bytes). The component
+    /// is checked as at start (size, validity, imports, world); a refused one changes nothing.
+    /// New runs of the type get this version; runs already started keep the version they are
+    /// pinned to while this host has it ([`Client::move_compatible_runs`] moves them).
     pub async fn register_workflow(
         &self,
         workflow_type: &str,
         component: Vec<u8>,
-    ) -> Result<(), HostError> {
-        if workflow_type.is_empty() || workflow_type.len() > 1000 {
-            return Err(HostError::InvalidArgument(format!(
-                "workflow type must have 1 to 1000 bytes, got {}",
-                workflow_type.len()
-            )));
-        }
-        let inner = self.inner.clone();
-        let ty = workflow_type.to_string();
-        let compiled = tokio::task::spawn_blocking(move || inner.sandbox.compile(&ty, &component))
-            .await
-            .map_err(|e| HostError::Engine(e.to_string()))??;
+    ) -> Result<String, HostError> {
+        let compiled = self.compile(workflow_type, component).await?;
         if !self.inner.serves(&self.namespace) {
             return Err(HostError::UnknownNamespace(self.namespace.to_string()));
         }
-        self.rt()
-            .workflows
-            .write()
-            .expect("workflows lock")
-            .insert(workflow_type.to_string(), compiled);
-        info!(namespace = %self.namespace, workflow_type, "workflow component registered");
+        let digest = compiled.digest().to_string();
+        self.rt().register(workflow_type, compiled);
+        info!(namespace = %self.namespace, workflow_type, %digest, "workflow component registered");
         self.inner.bump();
-        Ok(())
+        Ok(digest)
+    }
+
+    async fn compile(
+        &self,
+        workflow_type: &str,
+        component: Vec<u8>,
+    ) -> Result<crate::sandbox::CompiledWorkflow, HostError> {
+        check_name("workflow type", workflow_type)?;
+        let inner = self.inner.clone();
+        let ty = workflow_type.to_string();
+        Ok(
+            tokio::task::spawn_blocking(move || inner.sandbox.compile(&ty, &component))
+                .await
+                .map_err(|e| HostError::Engine(e.to_string()))??,
+        )
+    }
+
+    /// Dry run of a new version of `workflow_type`'s component: replays the history of every
+    /// open run of the type (up to its last completed Workflow Task) against `component` and
+    /// reports which would go on and which would diverge (non-determinism, a panic), with the
+    /// reason. Registers and records nothing.
+    pub async fn check_workflow(
+        &self,
+        workflow_type: &str,
+        component: Vec<u8>,
+    ) -> Result<VersionCheck, HostError> {
+        let compiled = self.compile(workflow_type, component).await?;
+        self.check_runs(workflow_type, compiled, false).await
+    }
+
+    /// Moves every open run of `workflow_type` whose history the newest registered version
+    /// replays without diverging to that version (from its next Workflow Task); runs that would
+    /// diverge stay on their version. Returns the check, as [`Client::check_workflow`].
+    pub async fn move_compatible_runs(
+        &self,
+        workflow_type: &str,
+    ) -> Result<VersionCheck, HostError> {
+        let Some(newest) = self.rt().components().newest(workflow_type).cloned() else {
+            return Err(HostError::UnknownWorkflowType(
+                workflow_type.to_string(),
+                self.rt().components().types().join(", "),
+            ));
+        };
+        self.check_runs(workflow_type, newest, true).await
+    }
+
+    async fn check_runs(
+        &self,
+        workflow_type: &str,
+        compiled: crate::sandbox::CompiledWorkflow,
+        move_compatible: bool,
+    ) -> Result<VersionCheck, HostError> {
+        let (inner, ns, ty) = (
+            self.inner.clone(),
+            self.namespace.clone(),
+            workflow_type.to_string(),
+        );
+        let rt = self.rt();
+        tokio::task::spawn_blocking(move || {
+            let mut check = VersionCheck {
+                digest: compiled.digest().to_string(),
+                ..VersionCheck::default()
+            };
+            for (id, run, rec) in inner.store.list(&ns)? {
+                if rec.workflow_type != ty || rec.status.is_closed() {
+                    continue;
+                }
+                let pinned = inner.store.component_of(run)?;
+                if pinned.as_deref() == Some(compiled.digest()) {
+                    check.unchanged.push(id.to_string());
+                    continue;
+                }
+                let (rec, history) = inner.store.load_run(run)?;
+                match crate::workflow_task::check_open_run(
+                    &inner.sandbox,
+                    &compiled,
+                    &rt.limits,
+                    &rt.served,
+                    run,
+                    &rec,
+                    &history,
+                ) {
+                    Ok(()) => {
+                        if move_compatible {
+                            inner.store.pin_component(run, compiled.digest(), true)?;
+                        }
+                        check.compatible.push(id.to_string());
+                    }
+                    Err(reason) => check.incompatible.push(Divergence {
+                        workflow_id: id.to_string(),
+                        reason,
+                    }),
+                }
+            }
+            Ok::<_, HostError>(check)
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))?
     }
 
     /// Completes the started asynchronous Nexus operation `operation_token` of this namespace
@@ -132,13 +242,16 @@ impl Client {
 
     /// Every workflow of this namespace with its current run, in workflow id order.
     pub fn list_workflows(&self) -> Result<Vec<WorkflowDescription>, HostError> {
-        Ok(self
-            .inner
+        self.inner
             .store
             .list(&self.namespace)?
             .iter()
-            .map(|(_, run, rec)| WorkflowDescription::new(*run, rec))
-            .collect())
+            .map(|(_, run, rec)| {
+                let mut d = WorkflowDescription::new(*run, rec);
+                d.component_digest = self.inner.store.component_of(*run)?;
+                Ok(d)
+            })
+            .collect()
     }
 
     /// Open workflows and stored bytes of the namespace.
@@ -193,7 +306,10 @@ impl Client {
             .inner
             .store
             .current_run(&self.namespace, &WorkflowId(id.to_string()))?;
-        Ok(WorkflowDescription::new(run, &rec).with_chain(&rec, |r| self.inner.store.run(r).ok()))
+        let mut d =
+            WorkflowDescription::new(run, &rec).with_chain(&rec, |r| self.inner.store.run(r).ok());
+        d.component_digest = self.inner.store.component_of(run)?;
+        Ok(d)
     }
 
     /// Starts workflow `id` with `options` (timeouts, retry policy, id reuse policy).
@@ -255,14 +371,13 @@ impl Client {
         options: &StartOptions,
         signal: Option<(String, Payload)>,
     ) -> Result<(RunId, bool), HostError> {
-        if !self.rt().workflows().contains_key(workflow_type) {
-            let mut known: Vec<_> = self.rt().workflows().keys().cloned().collect();
-            known.sort();
+        let components = self.rt().components();
+        let Some(newest) = components.newest(workflow_type) else {
             return Err(HostError::UnknownWorkflowType(
                 workflow_type.to_string(),
-                known.join(", "),
+                components.types().join(", "),
             ));
-        }
+        };
         if id.is_empty() || id.len() > 1000 {
             return Err(HostError::InvalidArgument(format!(
                 "workflow id must have 1 to 1000 bytes, got {}",
@@ -279,6 +394,7 @@ impl Client {
             options: options.workflow_options()?,
             id_reuse_policy: options.id_reuse_policy,
             signal,
+            component: Some(newest.digest().to_string()),
         };
         let (inner, ns) = (self.inner.clone(), self.namespace.clone());
         let quota = self.rt().start_quota;
@@ -605,10 +721,18 @@ impl Client {
             .inner
             .store
             .current_run(&self.namespace, &WorkflowId(id.to_string()))?;
-        let workflows = self.rt().workflows();
-        let compiled = workflows.get(&rec.workflow_type).ok_or_else(|| {
-            HostError::UnknownWorkflowType(rec.workflow_type.clone(), String::new())
-        })?;
+        let components = self.rt().components();
+        let pinned = self.inner.store.component_of(run)?;
+        let compiled = pinned
+            .as_deref()
+            .and_then(|d| components.version(d))
+            .or_else(|| components.newest(&rec.workflow_type))
+            .ok_or_else(|| {
+                HostError::UnknownWorkflowType(
+                    rec.workflow_type.clone(),
+                    components.types().join(", "),
+                )
+            })?;
         let (_, history) = self.inner.store.load_run(run)?;
         crate::workflow_task::verify_replay(
             &self.inner.sandbox,

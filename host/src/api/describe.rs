@@ -74,6 +74,9 @@ pub struct WorkflowDescription {
     pub open_children: Vec<String>,
     /// A cancel request is recorded.
     pub cancel_requested: bool,
+    /// Digest of the workflow component version the run is pinned to (`None` until its first
+    /// Workflow Task, for runs not started by a client, and where a tool cannot tell).
+    pub component_digest: Option<String>,
 }
 
 impl WorkflowDescription {
@@ -102,6 +105,7 @@ impl WorkflowDescription {
                 .map(|c| c.workflow_id.0.clone())
                 .collect(),
             cancel_requested: rec.cancel_requested,
+            component_digest: None,
         }
     }
 

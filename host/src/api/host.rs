@@ -8,6 +8,7 @@ use super::{Client, HostError, ResetOptions, WorkflowDescription, WorkflowOutcom
 use crate::activity::ActivityFn;
 use crate::api::shutdown::Shutdown;
 use crate::clock::Clock;
+use crate::components::Components;
 use crate::fair::FairShare;
 use crate::history::{Event, Payload};
 use crate::ids::{Namespace, RunId};
@@ -56,8 +57,10 @@ impl Drop for RunGuard {
 
 /// A namespace as the running host serves it.
 pub(super) struct NamespaceRt {
-    /// Shared with the same namespace under other quotas ([`NamespaceRt::with_quotas`]).
-    pub(super) workflows: Arc<RwLock<HashMap<String, CompiledWorkflow>>>,
+    /// Every version of the namespace's workflow components, replaced (copy on write) by each
+    /// registration; shared with the same namespace under other quotas
+    /// ([`NamespaceRt::with_quotas`]).
+    pub(super) components: Arc<RwLock<Arc<Components>>>,
     pub(super) activities: HashMap<String, ActivityFn>,
     /// The host's limits with the namespace's quotas applied.
     pub(super) limits: Limits,
@@ -81,15 +84,24 @@ impl NamespaceRt {
         }
     }
 
-    pub(super) fn workflows(&self) -> HashMap<String, CompiledWorkflow> {
-        self.workflows.read().expect("workflows lock").clone()
+    /// The components registered now.
+    pub(super) fn components(&self) -> Arc<Components> {
+        self.components.read().expect("components lock").clone()
+    }
+
+    /// Adds `compiled` as the newest version of `workflow_type`.
+    pub(super) fn register(&self, workflow_type: &str, compiled: CompiledWorkflow) {
+        let mut current = self.components.write().expect("components lock");
+        let mut next = Components::clone(&current);
+        next.insert(workflow_type, compiled);
+        *current = Arc::new(next);
     }
 
     pub(super) fn new(
         _ns: Namespace,
         host: &Limits,
         q: &Quotas,
-        workflows: HashMap<String, CompiledWorkflow>,
+        components: Components,
         activities: HashMap<String, ActivityFn>,
     ) -> NamespaceRt {
         let mut limits = host.clone();
@@ -107,7 +119,7 @@ impl NamespaceRt {
             .unwrap_or(host.max_concurrent_workflow_tasks)
             .clamp(1, host.max_concurrent_workflow_tasks.max(1));
         NamespaceRt {
-            workflows: Arc::new(RwLock::new(workflows)),
+            components: Arc::new(RwLock::new(Arc::new(components))),
             activities,
             limits,
             start_quota: StartQuota {
@@ -136,10 +148,10 @@ impl NamespaceRt {
             Namespace::default_namespace(),
             host,
             q,
-            HashMap::new(),
+            Components::default(),
             self.activities.clone(),
         );
-        rt.workflows = self.workflows.clone();
+        rt.components = self.components.clone();
         rt.queues = self.queues.clone();
         rt.nexus = self.nexus.clone();
         rt.served = self.served.clone();
@@ -248,11 +260,12 @@ impl Inner {
         f: impl FnOnce(&TaskEnv<'_>) -> T,
     ) -> T {
         let rt = self.ns(ns);
-        let workflows = rt.workflows();
+        let components = rt.components();
         f(&TaskEnv {
             store: &self.store,
             sandbox: &self.sandbox,
-            workflows: &workflows,
+            components: &components,
+            pins: true,
             limits: &rt.limits,
             served: &rt.served,
             cache: self.cache.as_ref(),

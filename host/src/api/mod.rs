@@ -27,7 +27,7 @@ mod shutdown;
 mod wakeups;
 
 pub use builder::{HostBuilder, NamespaceBuilder, Quotas};
-pub use client::Client;
+pub use client::{Client, Divergence, VersionCheck};
 pub use describe::{WorkflowDescription, WorkflowOutcome, outcome_of};
 pub use error::HostError;
 pub use host::Host;

@@ -8,6 +8,7 @@
 
 use crate::clock::Clock;
 use crate::command::Command;
+use crate::components::Components;
 use crate::history::{Event, EventKind, Failure, Payload, WorkflowTaskFailedCause};
 use crate::ids::RunId;
 use crate::limits::Limits;
@@ -18,7 +19,6 @@ use crate::replay::{
 use crate::sandbox::{CompiledWorkflow, Sandbox};
 use crate::sticky::{Report, StickyCache, Worker};
 use crate::store::{Effects, RunRecord, Store, StoreError, TaskCompletion};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -33,7 +33,7 @@ use cached::run_cached;
 use guest::guest_outcome;
 use guest::{execute, execute_with_state};
 pub use query::{query_history, run_query};
-pub use verify::verify_replay;
+pub use verify::{check_open_run, verify_replay};
 
 /// Milliseconds since the Unix epoch, by the system clock (callers without a host's
 /// injected clock: the CLI and the read-only paths).
@@ -86,8 +86,11 @@ pub struct TaskEnv<'a> {
     pub store: &'a Store,
     /// The engine.
     pub sandbox: &'a Sandbox,
-    /// Registered components by workflow type.
-    pub workflows: &'a HashMap<String, CompiledWorkflow>,
+    /// Every registered version of the namespace's components.
+    pub components: &'a Components,
+    /// Record which version runs each run (a host does; a tool working on a file with a
+    /// component it was given does not).
+    pub pins: bool,
     /// The namespace's limits.
     pub limits: &'a Limits,
     /// What the namespace serves.
@@ -141,6 +144,41 @@ impl TaskProbe {
             self.attempt.load(SeqCst),
             self.started_ms.load(SeqCst),
         ))
+    }
+}
+
+impl TaskEnv<'_> {
+    /// The component `run` (of record `rec`) runs: the version it is pinned to when this host
+    /// has it, otherwise the newest of its type. With `pins`, an unpinned run is pinned to the
+    /// version it gets, and a run whose version this host no longer has is moved to the newest
+    /// (as an embedding host that deploys a new build expects), with a warning.
+    pub fn component_for(
+        &self,
+        run: RunId,
+        rec: &RunRecord,
+    ) -> Result<Option<&CompiledWorkflow>, StoreError> {
+        let pinned = self.store.component_of(run)?;
+        if let Some(c) = pinned.as_deref().and_then(|d| self.components.version(d)) {
+            return Ok(Some(c));
+        }
+        let Some(newest) = self.components.newest(&rec.workflow_type) else {
+            return Ok(None);
+        };
+        if !self.pins {
+            return Ok(Some(newest));
+        }
+        if let Some(old) = &pinned {
+            warn!(
+                run = %run,
+                pinned = %old,
+                now = %newest.digest(),
+                "the run's component version is not registered on this host; it moves to the newest of its type"
+            );
+        }
+        let now = self
+            .store
+            .pin_component(run, newest.digest(), pinned.is_some())?;
+        Ok(Some(self.components.version(&now).unwrap_or(newest)))
     }
 }
 
@@ -252,7 +290,7 @@ fn run_task(
     }
     let mut update_state = None;
     let mut worker = None;
-    let outcome = match env.workflows.get(&rec.workflow_type) {
+    let outcome = match env.component_for(run, &rec)? {
         None => GuestOutcome::Failed(
             WorkflowTaskFailedCause::InstantiationFailed,
             format!(

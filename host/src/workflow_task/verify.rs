@@ -197,3 +197,41 @@ fn recorded_signature(kind: &EventKind, expected: &Command) -> Option<String> {
         _ => None,
     }
 }
+
+/// Replays the history of the open run `run` (up to its last completed Workflow Task and the
+/// commands it recorded, as a query sees it) against `compiled` without recording anything:
+/// `Ok` when the code gets through it (and would go on with its next commands), otherwise
+/// the divergence (non-determinism, a panic, a trap). How a new version is checked before open
+/// runs are moved to it.
+pub fn check_open_run(
+    sandbox: &Sandbox,
+    compiled: &CompiledWorkflow,
+    limits: &Limits,
+    served: &Arc<Served>,
+    run: RunId,
+    rec: &RunRecord,
+    history: &[Event],
+) -> Result<(), String> {
+    let (upto, task_ms) = super::query::processed_by_tasks(history);
+    let replay = Replay::new(
+        run,
+        rec.workflow_id.clone(),
+        &history[..upto],
+        1,
+        task_ms.unwrap_or_else(now_ms),
+        limits.clone(),
+        served.clone(),
+    )
+    .with_info(run_info(rec));
+    match execute(
+        sandbox,
+        compiled,
+        replay,
+        &start_input(history),
+        task_time_limit(limits, rec),
+    ) {
+        GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
+        GuestOutcome::Terminate(reason) => Err(reason),
+        GuestOutcome::Commands(_) | GuestOutcome::Query(_) | GuestOutcome::Stale => Ok(()),
+    }
+}
