@@ -10,6 +10,8 @@ use weft_store_redb::open;
 fn weft(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(args)
+        .env_remove("WEFT_ADDRESS")
+        .env_remove("WEFT_API_KEY")
         .output()
         .expect("run weft");
     (
@@ -404,4 +406,62 @@ fn read_only_commands_never_write_a_file_that_was_not_closed_cleanly() {
     let (code, _, err) = weft_on(&crashed, &["list"]);
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("note:"), "{err}");
+}
+
+#[test]
+fn commands_of_the_other_mode_are_usage_errors_and_an_unreachable_server_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.redb");
+    let db = db.to_str().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("http://127.0.0.1:{port}");
+
+    let (code, _, err) = weft(&["--address", &address, "list"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot reach the weft server at {address}")),
+        "{err}"
+    );
+    // Without a scheme, http is meant.
+    let (code, _, err) = weft(&["--address", &format!("127.0.0.1:{port}"), "describe", "w"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&address), "{err}");
+
+    for args in [
+        &["reset", "w"][..],
+        &["query", "w", "state", "--component", "x.wasm"],
+        &["list", "--all"],
+        &["-n", "acme", "describe", "w"],
+    ] {
+        let mut all = vec!["--address", address.as_str()];
+        all.extend_from_slice(args);
+        let (code, _, err) = weft(&all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("offline"), "{args:?}: {err}");
+    }
+    for args in [
+        &["start", "order", "w"][..],
+        &["result", "w"],
+        &["component", "list"],
+        &["namespace", "list"],
+        &["key", "list", "acme"],
+        &["history", "w", "--follow"],
+        &["list", "--status", "running"],
+    ] {
+        let mut all = vec!["--db", db];
+        all.extend_from_slice(args);
+        let (code, _, err) = weft(&all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("needs a weft server"), "{args:?}: {err}");
+    }
+    let (code, _, err) = weft(&["--db", db, "query", "w", "state"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--component"), "{err}");
+    // Nothing was created by any of them.
+    assert!(!std::path::Path::new(db).exists());
 }

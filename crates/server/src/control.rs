@@ -48,6 +48,10 @@ pub struct Registration {
     pub size: u64,
     /// When it was registered, ms since the epoch.
     pub registered_ms: u64,
+    /// Digests of the type's earlier versions, oldest first: the host gets them all at every
+    /// start, so runs pinned to them keep running them.
+    #[serde(default)]
+    pub earlier: Vec<String>,
 }
 
 /// Handle to the control database.
@@ -181,19 +185,31 @@ impl ControlDb {
         bytes: &[u8],
         registered_ms: u64,
     ) -> anyhow::Result<Registration> {
-        let reg = Registration {
-            digest: digest.to_string(),
-            size: bytes.len() as u64,
-            registered_ms,
-        };
         let tx = self.db.begin_write()?;
+        let reg;
         {
             let mut components = tx.open_table(COMPONENTS)?;
             if components.get(digest)?.is_none() {
                 components.insert(digest, bytes)?;
             }
-            tx.open_table(REGISTRATIONS)?
-                .insert((namespace, workflow_type), json(&reg).as_slice())?;
+            let mut regs = tx.open_table(REGISTRATIONS)?;
+            let mut earlier = match regs.get((namespace, workflow_type))? {
+                Some(v) => {
+                    let old: Registration = parse("registration", v.value())?;
+                    let mut earlier = old.earlier;
+                    earlier.push(old.digest);
+                    earlier
+                }
+                None => Vec::new(),
+            };
+            earlier.retain(|d| d != digest);
+            reg = Registration {
+                digest: digest.to_string(),
+                size: bytes.len() as u64,
+                registered_ms,
+                earlier,
+            };
+            regs.insert((namespace, workflow_type), json(&reg).as_slice())?;
         }
         tx.commit()?;
         Ok(reg)

@@ -196,14 +196,21 @@ async fn start(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Starte
     for (name, rec) in &namespaces {
         let mut regs = Vec::new();
         for (ty, reg) in control.registrations(name)? {
-            let bytes = control.component(&reg.digest)?.with_context(|| {
-                format!(
-                    "control database: component {} of {name}/{ty} is missing",
-                    reg.digest
-                )
-            })?;
-            components.push(format!("{name}/{ty} {} ({} bytes)", reg.digest, reg.size));
-            regs.push((ty, bytes));
+            // Earlier versions first, so the newest stays the newest.
+            for digest in reg.earlier.iter().chain([&reg.digest]) {
+                let bytes = control.component(digest)?.with_context(|| {
+                    format!("control database: component {digest} of {name}/{ty} is missing")
+                })?;
+                regs.push((ty.clone(), bytes));
+            }
+            let older = match reg.earlier.len() {
+                0 => String::new(),
+                n => format!(", {n} earlier versions"),
+            };
+            components.push(format!(
+                "{name}/{ty} {} ({} bytes{older})",
+                reg.digest, reg.size
+            ));
         }
         let quotas = rec.quotas.to_quotas();
         builder = builder.namespace(name, move |ns| {

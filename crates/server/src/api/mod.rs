@@ -132,6 +132,7 @@ impl Modify for BearerAuth {
         metrics,
         openapi,
         components::register,
+        components::check,
         components::list,
         workflows::start,
         workflows::list,
@@ -216,6 +217,10 @@ pub fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/v1/components", get(components::list))
         .route("/v1/components/{workflow_type}", post(components::register))
+        .route(
+            "/v1/components/{workflow_type}/check",
+            post(components::check),
+        )
         .route("/v1/workflows", post(workflows::start).get(workflows::list))
         .route("/v1/workflows/{id}", get(workflows::describe))
         .route("/v1/workflows/{id}/result", get(workflows::result))

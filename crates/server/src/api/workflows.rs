@@ -146,6 +146,10 @@ pub struct Description {
     pub parent_workflow_id: Option<String>,
     /// A cancel request is recorded.
     pub cancel_requested: bool,
+    /// `sha256:<hex>` of the component version the run is pinned to (absent before its first
+    /// Workflow Task for runs a client did not start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_digest: Option<String>,
 }
 
 impl From<WorkflowDescription> for Description {
@@ -164,6 +168,7 @@ impl From<WorkflowDescription> for Description {
             run_chain: d.run_chain,
             parent_workflow_id: d.parent_workflow_id,
             cancel_requested: d.cancel_requested,
+            component_digest: d.component_digest,
         }
     }
 }
