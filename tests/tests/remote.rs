@@ -1,11 +1,14 @@
-//! Remote activity workers and namespaces changed at runtime, through the embedding API that
-//! `weft server` calls: tasks polled by task queue, heartbeats, cancellation, leases that expire
-//! when a worker disappears, tokens that never cross namespaces, and namespaces added,
-//! re-quotaed and removed while the host runs.
+//! Remote activity and Nexus workers and namespaces changed at runtime, through the embedding
+//! API that `weft server` calls: tasks polled by task queue or endpoint, heartbeats,
+//! cancellation, leases that expire when a worker disappears, tokens that never cross
+//! namespaces, and namespaces added, re-quotaed and removed while the host runs.
 
 use serde_json::json;
 use std::time::Duration;
-use weft::{Client, EventKind, Failure, HostError, Payload, Quotas, RunStatus, WorkflowOutcome};
+use weft::{
+    Client, EventKind, Failure, HostError, NexusOutcome, NexusTaskResult, Payload, Quotas,
+    RunStatus, WorkflowOutcome,
+};
 use weft_tests::{TestHost, wait_until};
 
 fn remote_host() -> TestHost {
@@ -244,5 +247,146 @@ async fn namespaces_are_added_requotaed_and_removed_while_the_host_runs() {
         .map(|d| d.workflow_id)
         .collect();
     assert_eq!(listed, ["a-1", "a-3"]);
+    host.shutdown().await;
+}
+
+async fn poll_nexus(c: &Client, endpoint: &str) -> weft::NexusTask {
+    c.poll_nexus_task(endpoint, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("a Nexus task within 30 s")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_nexus_handlers_answer_sync_async_retried_and_canceled_operations() {
+    let t = remote_host();
+    let host = t.start().await;
+    let c = host.namespace("default").unwrap();
+
+    // Synchronous: the worker's result completes the operation.
+    c.start_workflow("features", "sync", json!({"mode": "nexus-sync", "n": 40}))
+        .await
+        .unwrap();
+    let task = poll_nexus(&c, "calc").await;
+    assert_eq!(
+        (task.kind, task.service.as_str(), task.operation.as_str()),
+        ("start", "math", "add")
+    );
+    assert_eq!(task.input.to_json(), json!({"a": 2, "b": 40}));
+    assert_eq!(task.caller_workflow_id, "sync");
+    // Answering a start as a cancel is refused and changes nothing.
+    let e = c
+        .respond_nexus_task(&task.task_token, NexusTaskResult::CancelAccepted)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HostError::InvalidArgument(_)), "{e}");
+    // An activity token call with a Nexus token is unknown, and the other way round.
+    let e = c
+        .heartbeat_activity(&task.task_token, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HostError::UnknownActivityTask(_)), "{e}");
+    c.respond_nexus_task(
+        &task.task_token,
+        NexusTaskResult::Completed(Payload::json(&json!(42))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.result("sync").await.unwrap(),
+        WorkflowOutcome::Completed(json!({"sum": 42}))
+    );
+    // The same token again: the delivery is no longer current.
+    let e = c
+        .respond_nexus_task(
+            &task.task_token,
+            NexusTaskResult::Completed(Payload::json(&json!(1))),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HostError::UnknownNexusTask(_)), "{e}");
+
+    // A retryable failure: the same request is delivered again as the next attempt.
+    c.start_workflow("features", "retry", json!({"mode": "nexus-retry"}))
+        .await
+        .unwrap();
+    let first = poll_nexus(&c, "calc").await;
+    c.respond_nexus_task(
+        &first.task_token,
+        NexusTaskResult::Failed {
+            failure: Failure::new("Unavailable", "try later"),
+            retryable: true,
+        },
+    )
+    .await
+    .unwrap();
+    let second = poll_nexus(&c, "calc").await;
+    assert_eq!(second.request_id, first.request_id);
+    assert_eq!(second.attempt, first.attempt + 1);
+    c.respond_nexus_task(
+        &second.task_token,
+        NexusTaskResult::Completed(Payload::json(&json!(3))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.result("retry").await.unwrap(),
+        WorkflowOutcome::Completed(json!(3))
+    );
+
+    // Asynchronous, completed later by its token.
+    c.start_workflow("features", "async", json!({"mode": "nexus-async"}))
+        .await
+        .unwrap();
+    let task = poll_nexus(&c, "calc").await;
+    c.respond_nexus_task(
+        &task.task_token,
+        NexusTaskResult::Started {
+            operation_token: "op-7".into(),
+        },
+    )
+    .await
+    .unwrap();
+    c.complete_nexus_operation(
+        "op-7",
+        NexusOutcome::Completed(Payload::json(&json!("done"))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.result("async").await.unwrap(),
+        WorkflowOutcome::Completed(json!({"async": "done"}))
+    );
+
+    // Canceled: the worker gets the cancel with the operation's token, accepts it, and the
+    // operation ends canceled.
+    c.start_workflow("features", "cancel", json!({"mode": "nexus-cancel"}))
+        .await
+        .unwrap();
+    let start = poll_nexus(&c, "flows").await;
+    c.respond_nexus_task(
+        &start.task_token,
+        NexusTaskResult::Started {
+            operation_token: "flow-1".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let cancel = poll_nexus(&c, "flows").await;
+    assert_eq!(cancel.kind, "cancel");
+    assert_eq!(cancel.operation_token.as_deref(), Some("flow-1"));
+    c.respond_nexus_task(&cancel.task_token, NexusTaskResult::CancelAccepted)
+        .await
+        .unwrap();
+    c.complete_nexus_operation("flow-1", NexusOutcome::Canceled)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.result("cancel").await.unwrap(),
+        WorkflowOutcome::Completed(json!({"first": 0, "outcome": "Canceled"}))
+    );
+    for id in ["sync", "retry", "async", "cancel"] {
+        c.verify_replay(id).unwrap();
+    }
     host.shutdown().await;
 }

@@ -692,3 +692,82 @@ fn a_new_version_is_checked_registered_and_old_runs_keep_theirs_across_a_restart
     assert_eq!(types("v-1"), ["step", "step"]);
     assert_eq!(types("v-2"), ["step", "step_renamed"]);
 }
+
+#[test]
+fn a_remote_nexus_worker_answers_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = DEFAULT_KEY;
+    let server = Server::start(dir.path());
+    server.weft_ok(
+        k,
+        &["component", "register", "features", weft_tests::FEATURES],
+    );
+    let poll = "/v1/nexus-endpoints/calc/tasks/poll";
+    let respond = "/v1/nexus-tasks/respond";
+
+    // A synchronous operation answered with its result.
+    server.weft_ok(
+        k,
+        &[
+            "start",
+            "features",
+            "n-sync",
+            r#"{"mode":"nexus-sync","n":5}"#,
+        ],
+    );
+    let (status, task) = server.http(k, "POST", poll, Some(json!({"wait_ms": 10_000})));
+    assert_eq!(status, 200, "{task}\n{}", server.log());
+    assert_eq!(
+        (
+            &task["kind"],
+            &task["service"],
+            &task["operation"],
+            &task["input"]
+        ),
+        (
+            &json!("start"),
+            &json!("math"),
+            &json!("add"),
+            &json!({"a": 2, "b": 5})
+        )
+    );
+    // Two answers at once are refused.
+    let (status, body) = server.http(
+        k,
+        "POST",
+        respond,
+        Some(json!({"task_token": task["task_token"], "completed": 7, "cancel_accepted": true})),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server.http(
+        k,
+        "POST",
+        respond,
+        Some(json!({"task_token": task["task_token"], "completed": 7})),
+    );
+    assert_eq!(status, 204, "{body}");
+    let out = server.weft_ok(k, &["result", "n-sync"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"sum": 7})
+    );
+
+    // An asynchronous one, started, then completed by its operation token.
+    server.weft_ok(
+        k,
+        &["start", "features", "n-async", r#"{"mode":"nexus-async"}"#],
+    );
+    let (_, task) = server.http(k, "POST", poll, Some(json!({"wait_ms": 10_000})));
+    let started = json!({"task_token": task["task_token"], "started": {"operation_token": "op-1"}});
+    assert_eq!(server.http(k, "POST", respond, Some(started)).0, 204);
+    let done = json!({"operation_token": "op-1", "result": "later"});
+    let complete = "/v1/nexus-operations/complete";
+    assert_eq!(server.http(k, "POST", complete, Some(done.clone())).0, 204);
+    // Once is enough: the operation is no longer pending.
+    assert_eq!(server.http(k, "POST", complete, Some(done)).0, 404);
+    let out = server.weft_ok(k, &["result", "n-async"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap(),
+        json!({"async": "later"})
+    );
+}

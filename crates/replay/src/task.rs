@@ -137,9 +137,10 @@ pub struct RunInfo {
 pub struct Served {
     /// Activity task queues.
     pub task_queues: HashSet<String>,
-    /// Any task queue name is served (the namespace's activities run in remote workers that
-    /// poll queues by name), not only `task_queues`.
-    pub any_task_queue: bool,
+    /// The namespace's activities and Nexus operations run in remote workers that poll by
+    /// task queue and endpoint: any task queue and any Nexus operation is served, not only
+    /// `task_queues` and `nexus_operations`.
+    pub remote_workers: bool,
     /// Nexus operations as (endpoint, service, operation).
     pub nexus_operations: HashSet<(String, String, String)>,
     /// Replay mode of the workflow types not in `replay_modes`.

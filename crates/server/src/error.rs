@@ -144,7 +144,8 @@ impl From<HostError> for ApiError {
             HostError::Unauthorized => (S::UNAUTHORIZED, "unauthorized"),
             HostError::UnknownNamespace(_)
             | HostError::UnknownNexusOperation(_)
-            | HostError::UnknownActivityTask(_) => (S::NOT_FOUND, "not_found"),
+            | HostError::UnknownActivityTask(_)
+            | HostError::UnknownNexusTask(_) => (S::NOT_FOUND, "not_found"),
             HostError::UpdateRejected(_) => (S::UNPROCESSABLE_ENTITY, "update_rejected"),
             HostError::UpdateFailed(_) | HostError::WorkflowTaskFailed(_) => {
                 (S::UNPROCESSABLE_ENTITY, "update_failed")

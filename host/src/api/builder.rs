@@ -97,11 +97,13 @@ pub struct NamespaceBuilder {
 }
 
 impl NamespaceBuilder {
-    /// Runs this namespace's activities in remote workers instead of this process: any task
-    /// queue name is accepted, no in-process worker leases the tasks, and a worker anywhere
-    /// takes them with [`crate::Client::poll_activity_task`] (over `weft server`'s HTTP API,
-    /// say), under the same leases, timeouts and retries as an in-process attempt.
-    /// Activities registered with [`NamespaceBuilder::activity`] are then not run.
+    /// Runs this namespace's activities and Nexus operations in remote workers instead of this
+    /// process: any task queue name and any Nexus operation is accepted, no in-process worker
+    /// leases activity tasks, and a worker anywhere takes them with
+    /// [`crate::Client::poll_activity_task`] and [`crate::Client::poll_nexus_task`] (over
+    /// `weft server`'s HTTP API, say), under the same leases, timeouts and retries as
+    /// in-process. Activities registered with [`NamespaceBuilder::activity`] are then not run;
+    /// Nexus operations registered here still run in-process.
     ///
     /// ```
     /// let builder = weft::HostBuilder::new("tenants.redb")
@@ -328,7 +330,7 @@ impl NamespaceBuilder {
         rt.nexus = self.nexus;
         rt.served = Arc::new(Served {
             task_queues: rt.queues.keys().cloned().collect(),
-            any_task_queue: self.remote,
+            remote_workers: self.remote,
             nexus_operations: rt.nexus.keys().cloned().collect(),
             replay_mode: self.replay_mode,
             replay_modes: self.replay_modes,
@@ -506,6 +508,7 @@ impl HostBuilder {
             next_claim: std::sync::atomic::AtomicU64::new(1),
             running: Mutex::new(HashMap::new()),
             cache,
+            nexus_mail: Default::default(),
         });
         let loops = loops::spawn_all(&inner, &stop);
         info!(db = %inner.store.path().display(), "weft host started");

@@ -68,6 +68,10 @@ pub enum HostError {
     /// out, was completed, or its run closed. A remote worker stops working on it.
     #[error("no current activity attempt with task token '{0}' in this namespace")]
     UnknownActivityTask(String),
+    /// No current Nexus task delivery has this task token in this namespace: it was delivered
+    /// again meanwhile, or the operation ended.
+    #[error("no current Nexus task with task token '{0}' in this namespace")]
+    UnknownNexusTask(String),
     /// The workflow's validator rejected the update; nothing was recorded.
     #[error("update rejected: {0}")]
     UpdateRejected(Failure),

@@ -186,6 +186,9 @@ pub(super) struct Inner {
     pub(super) running: Mutex<HashMap<(RunId, crate::ids::EventId), watch::Sender<bool>>>,
     /// Suspended workflow instances (none when the cache is off).
     pub(super) cache: Option<Cache>,
+    /// Nexus tasks of remote namespaces leased for remote workers, by namespace and endpoint,
+    /// waiting for `Client::poll_nexus_task` (see `api/remote`).
+    pub(super) nexus_mail: super::remote::NexusMail,
 }
 
 impl Inner {

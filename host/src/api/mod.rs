@@ -32,4 +32,4 @@ pub use describe::{WorkflowDescription, WorkflowOutcome, outcome_of};
 pub use error::HostError;
 pub use host::Host;
 pub use options::{ResetOptions, StartOptions};
-pub use remote::ActivityTask;
+pub use remote::{ActivityTask, NexusTask, NexusTaskResult};

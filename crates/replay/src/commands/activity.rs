@@ -28,7 +28,7 @@ impl Replay {
             .task_queue
             .clone()
             .unwrap_or_else(|| DEFAULT_TASK_QUEUE.to_string());
-        if !self.served.any_task_queue && !self.served.task_queues.contains(&task_queue) {
+        if !self.served.remote_workers && !self.served.task_queues.contains(&task_queue) {
             let mut known: Vec<&String> = self.served.task_queues.iter().collect();
             known.sort();
             return Err(self.stop(Interrupt::InvalidCall(format!(

@@ -26,7 +26,7 @@ impl Replay {
             return Err(self.stop(i));
         }
         let key = (endpoint.clone(), service.clone(), operation.clone());
-        if !self.served.nexus_operations.contains(&key) {
+        if !self.served.remote_workers && !self.served.nexus_operations.contains(&key) {
             return Err(self.stop(Interrupt::InvalidCall(format!(
                 "schedule-nexus-operation: endpoint '{endpoint}' has no operation '{operation}' of service '{service}' in this namespace"
             ))));

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod components;
+pub mod nexus;
 pub mod workers;
 pub mod workflows;
 
@@ -150,6 +151,9 @@ impl Modify for BearerAuth {
         workers::heartbeat,
         workers::complete,
         workers::fail,
+        nexus::poll,
+        nexus::respond,
+        nexus::complete_operation,
         admin::list_namespaces,
         admin::create_namespace,
         admin::patch_namespace,
@@ -239,6 +243,15 @@ pub fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
         .route("/v1/activity-tasks/heartbeat", post(workers::heartbeat))
         .route("/v1/activity-tasks/complete", post(workers::complete))
         .route("/v1/activity-tasks/fail", post(workers::fail))
+        .route(
+            "/v1/nexus-endpoints/{endpoint}/tasks/poll",
+            post(nexus::poll),
+        )
+        .route("/v1/nexus-tasks/respond", post(nexus::respond))
+        .route(
+            "/v1/nexus-operations/complete",
+            post(nexus::complete_operation),
+        )
         .route(
             "/v1/namespaces",
             get(admin::list_namespaces).post(admin::create_namespace),

@@ -4,7 +4,7 @@
 //! What a task does and commits belongs to `workflow_task`, `activity`, `nexus` and `store`.
 
 mod activities;
-mod nexus;
+pub(super) mod nexus;
 mod queue_worker;
 mod timers;
 mod workflow_tasks;

@@ -63,7 +63,12 @@ impl TaskSource for NexusQueue {
 }
 
 /// How long one Nexus task delivery may take before it is delivered again.
-const NEXUS_TASK_TIMEOUT: Duration = Duration::from_secs(60);
+pub(in crate::api) const NEXUS_TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long after failed delivery `attempt` the next is made, ms.
+pub(in crate::api) fn nexus_retry_delay(attempt: u32) -> u64 {
+    crate::history::RetryPolicy::default().delay_before(attempt + 1)
+}
 
 async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
     let LeasedNexus {
@@ -90,8 +95,19 @@ async fn run_nexus(inner: &Arc<Inner>, leased: LeasedNexus) {
         task.service.clone(),
         task.operation.clone(),
     );
-    let retry_at =
-        || inner.now_ms() + crate::history::RetryPolicy::default().delay_before(task.attempt + 1);
+    if rt.remote && !rt.nexus.contains_key(&key) {
+        // A remote worker polling the endpoint takes it; the lease (NEXUS_TASK_TIMEOUT) delivers
+        // it again if none reports in time.
+        inner.nexus_mail.post(LeasedNexus {
+            run,
+            namespace,
+            scheduled_event_id: sched,
+            kind,
+            task,
+        });
+        return;
+    }
+    let retry_at = || inner.now_ms() + nexus_retry_delay(task.attempt);
     let report = match (rt.nexus.get(&key).cloned(), kind) {
         (None, _) => NexusReport::Retry {
             failure: Failure::new(
