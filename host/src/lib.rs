@@ -60,8 +60,9 @@ pub use weft_core::history;
 
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
-    ActivityTask, Client, Divergence, Host, NexusTask, NexusTaskResult, HostBuilder, HostError, NamespaceBuilder, Quotas,
-    ResetOptions, StartOptions, VersionCheck, WorkflowDescription, WorkflowOutcome,
+    ActivityTask, Client, Divergence, Host, HostBuilder, HostError, NamespaceBuilder, NexusTask,
+    NexusTaskResult, Quotas, ResetOptions, StartOptions, VersionCheck, WorkflowDescription,
+    WorkflowOutcome,
 };
 pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy};
 pub use ids::{EventId, Namespace, RunId, WorkflowId};
