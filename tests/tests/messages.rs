@@ -80,8 +80,12 @@ async fn no_recorded_signal_is_lost_when_a_run_closes_or_continues_as_new() {
             .is_some()
     })
     .await;
+    // Runs stay on the version they started with; the fixed one takes them once moved (their
+    // histories hold no completed task, so it replays them).
     let bytes = std::fs::read(weft_tests::SEMANTICS).unwrap();
     c.register_workflow("semantics", bytes).await.unwrap();
+    let moved = c.move_compatible_runs("semantics").await.unwrap();
+    assert_eq!(moved.compatible, ["can", "prevent"], "{moved:?}");
     assert_eq!(completed(&c, "prevent").await, json!([1, 2]));
     assert_eq!(completed(&c, "can").await, json!(["a", "b"]));
     c.verify_replay("prevent").unwrap();

@@ -410,13 +410,16 @@ async fn patched_code_replays_old_histories_and_marks_new_ones() {
             && names(c, "old").last() == Some(&"WorkflowTaskCompleted")
     })
     .await;
-    // Deploy version 2 while the old run is open.
+    // Deploy version 2 while the old run is open, and move the old run to it: the patched
+    // code replays its history, so the dry run finds it compatible.
     c.register_workflow(
         "versioned",
         std::fs::read(weft_tests::VERSIONED_V2).unwrap(),
     )
     .await
     .unwrap();
+    let moved = c.move_compatible_runs("versioned").await.unwrap();
+    assert_eq!(moved.compatible, ["old"], "{moved:?}");
     c.start_workflow("versioned", "new", json!(null))
         .await
         .unwrap();

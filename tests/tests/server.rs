@@ -86,6 +86,25 @@ impl Server {
         }
     }
 
+    /// SIGTERM, and the exit code once the server stopped (at most 30 s).
+    fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "weft server did not stop within 30 s of SIGTERM; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, as a crash: nothing is flushed or shut down.
     fn kill(mut self) {
         self.child.kill().unwrap();
@@ -770,4 +789,43 @@ fn a_remote_nexus_worker_answers_over_http() {
         serde_json::from_str::<Value>(&out).unwrap(),
         json!({"async": "later"})
     );
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_a_restart_finds_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = DEFAULT_KEY;
+    let server = Server::start(dir.path());
+    server.weft_ok(k, &["component", "register", "steps", weft_tests::STEPS]);
+    server.weft_ok(k, &["start", "steps", "t-1", r#"{"count":1,"sleep_ms":1}"#]);
+    // A long poll in flight when the signal comes ends with "no task" rather than an error.
+    let address = server.address.clone();
+    let poller = std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(format!(
+                "{address}/v1/task-queues/other/activity-tasks/poll"
+            ))
+            .header("Authorization", format!("Bearer {DEFAULT_KEY}"))
+            .send_json(json!({"wait_ms": 60_000}))
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log.clone();
+    assert_eq!(server.terminate(), Some(0));
+    assert_eq!(poller.join().unwrap().unwrap(), 204);
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("weft host shut down"), "{log}");
+
+    let server = Server::start(dir.path());
+    let (_, d) = server.http(k, "GET", "/v1/workflows/t-1", None);
+    assert_eq!(d["status"], "running", "{d}");
+    let worker = python_worker(&server, k, &[]);
+    let result = server.weft(k, &["result", "t-1"]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    drop(worker);
+    assert_eq!(server.terminate(), Some(0));
 }

@@ -205,7 +205,11 @@ async fn hostile_components_fail_their_own_tasks_and_another_namespace_runs_norm
         } else {
             WorkflowTaskFailedCause::GuestTrap
         };
-        assert_eq!(causes[0], expected, "{ty}");
+        // Growing memory to the limit can outlast the 300 ms time limit on a loaded machine:
+        // then the first attempt recorded is stopped by that limit instead (a later attempt's
+        // message, checked above, names the memory).
+        let slow_bomb = ty == "memory-bomb" && causes[0] == WorkflowTaskFailedCause::LimitExceeded;
+        assert!(causes[0] == expected || slow_bomb, "{ty}: {:?}", causes[0]);
     }
 
     // The host is still up and serves both tenants.
