@@ -61,8 +61,8 @@ pub use weft_core::history;
 pub use activity::{ActivityContext, ActivityError};
 pub use api::{
     ActivityTask, Client, Divergence, Host, HostBuilder, HostError, NamespaceBuilder, NexusTask,
-    NexusTaskResult, Quotas, ResetOptions, StartOptions, VersionCheck, WorkflowDescription,
-    WorkflowOutcome,
+    NexusTaskResult, QueueDepth, Quotas, ResetOptions, StartOptions, VersionCheck,
+    WorkflowDescription, WorkflowOutcome,
 };
 pub use history::{Event, EventKind, Failure, IdReusePolicy, Payload, RetryPolicy};
 pub use ids::{EventId, Namespace, RunId, WorkflowId};

@@ -16,6 +16,14 @@ pub(crate) fn workflow_task(ns: &Namespace, outcome: &'static str, took: Duratio
         .record(took.as_secs_f64());
 }
 
+/// The guest code of a Workflow Task ran for `took`: through the sticky cache (a suspended
+/// instance resumed, or a replay that stays cached) or replayed on a fresh instance.
+pub(crate) fn guest_ran(ns: &Namespace, cached: bool, took: Duration) {
+    let how = if cached { "sticky" } else { "replayed" };
+    metrics::histogram!("weft_workflow_task_guest_seconds", "namespace" => ns.to_string(), "how" => how)
+        .record(took.as_secs_f64());
+}
+
 /// An activity attempt ended with `outcome` (`completed`, `canceled`, `failed` or the timeout's
 /// error type) after `took` (known for attempts run in-process); `remote` when a remote worker
 /// ran it.

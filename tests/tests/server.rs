@@ -798,6 +798,36 @@ fn sigterm_stops_the_server_cleanly_and_a_restart_finds_everything() {
     let server = Server::start(dir.path());
     server.weft_ok(k, &["component", "register", "steps", weft_tests::STEPS]);
     server.weft_ok(k, &["start", "steps", "t-1", r#"{"count":1,"sleep_ms":1}"#]);
+    // /metrics shows the host at work: its first task ran, its activity waits in the queue.
+    let metrics = || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        agent
+            .get(format!("{}/metrics", server.address))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    let queued = r#"weft_activity_queue_depth{namespace="default",task_queue="default"} 1"#;
+    let mut text = metrics();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !text.contains(queued) && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+        text = metrics();
+    }
+    for wanted in [
+        queued,
+        "weft_activity_queue_oldest_wait_seconds",
+        r#"weft_workflow_tasks_total{namespace="default",outcome="completed"}"#,
+        "weft_workflow_task_guest_seconds",
+        "weft_commit_seconds",
+    ] {
+        assert!(
+            text.contains(wanted),
+            "{wanted} missing from /metrics:\n{text}"
+        );
+    }
     // A long poll in flight when the signal comes ends with "no task" rather than an error.
     let address = server.address.clone();
     let poller = std::thread::spawn(move || {

@@ -47,6 +47,9 @@ pub trait ReadTx {
         &self,
         namespace: Option<&Namespace>,
     ) -> Result<Vec<(WorkflowId, RunId)>, StoreError>;
+    /// Every activity task queue with entries: how many (waiting and leased) and the due time
+    /// of the first, in queue key order.
+    fn activity_queues(&self) -> Result<Vec<QueueStats>, StoreError>;
     /// The digest of the workflow component `run` is pinned to, if it is pinned.
     fn component_of(&self, run: RunId) -> Result<Option<String>, StoreError>;
     /// What `namespace` holds.

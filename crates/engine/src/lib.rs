@@ -288,6 +288,11 @@ impl Store {
         self.read(|tx| tx.run(run))
     }
 
+    /// Every activity task queue with tasks in it (for metrics: a full scan of the queues).
+    pub fn activity_queues(&self) -> Result<Vec<QueueStats>, StoreError> {
+        self.read(|tx| tx.activity_queues())
+    }
+
     /// The digest of the workflow component `run` is pinned to, if any.
     pub fn component_of(&self, run: RunId) -> Result<Option<String>, StoreError> {
         self.read(|tx| tx.component_of(run))

@@ -518,3 +518,14 @@ pub enum NexusReport {
         retry_at_ms: u64,
     },
 }
+
+/// One activity task queue as [`crate::Store::activity_queues`] counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    /// The queue's key (`<namespace>/<task queue>`, see [`crate::queue_key`]).
+    pub queue_key: String,
+    /// Tasks in it: waiting to be leased (or retried), and leased (until their lease ends).
+    pub depth: u64,
+    /// When its first entry is due, ms since the epoch: waiting since then if in the past.
+    pub first_due_ms: u64,
+}

@@ -33,8 +33,8 @@ use weft_core::history::{
 use weft_core::ids::{EventId, Namespace, RunId, WorkflowId};
 use weft_engine::{
     ActivityTask, Backend, DeadlineKind, Due, NamespaceUsage, NexusCallback, NexusTask,
-    PendingWorkflowTask, ReadFn, ReadTx, RunRecord, RunStatus, Store, StoreError, Tx, WriteFn,
-    current_run_of, queue_key, run_of,
+    PendingWorkflowTask, QueueStats, ReadFn, ReadTx, RunRecord, RunStatus, Store, StoreError, Tx,
+    WriteFn, current_run_of, queue_key, run_of,
 };
 
 mod backend;

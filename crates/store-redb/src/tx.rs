@@ -442,6 +442,24 @@ macro_rules! read_tx {
                     .collect()
             }
 
+            fn activity_queues(&self) -> Result<Vec<QueueStats>, StoreError> {
+                let mut out: Vec<QueueStats> = Vec::new();
+                for e in self.queue()?.iter().map_err(db_error)? {
+                    let entry = e.map_err(db_error)?;
+                    let (qk, at_ms, _, _) = entry.0.value();
+                    match out.last_mut() {
+                        Some(q) if q.queue_key == qk => q.depth += 1,
+                        // Keys sort by queue, then due time: the first of a queue is its oldest.
+                        _ => out.push(QueueStats {
+                            queue_key: qk.to_string(),
+                            depth: 1,
+                            first_due_ms: at_ms,
+                        }),
+                    }
+                }
+                Ok(out)
+            }
+
             fn first_activity(&self, queue_key: &str) -> Result<Option<u64>, StoreError> {
                 Ok(self
                     .queue()?

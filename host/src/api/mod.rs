@@ -21,6 +21,7 @@ mod error;
 mod host;
 mod loops;
 mod namespaces;
+pub use namespaces::QueueDepth;
 mod options;
 mod remote;
 mod shutdown;

@@ -115,6 +115,30 @@ impl Host {
         Ok(())
     }
 
+    /// Every activity task queue with tasks in it, of every namespace: for metrics and
+    /// operators (a scan of the queues, not for a hot path).
+    pub fn activity_queues(&self) -> Result<Vec<QueueDepth>, HostError> {
+        let now = self.inner.now_ms();
+        Ok(self
+            .inner
+            .store
+            .activity_queues()?
+            .into_iter()
+            .map(|q| {
+                let (namespace, task_queue) = q
+                    .queue_key
+                    .split_once('/')
+                    .unwrap_or(("", q.queue_key.as_str()));
+                QueueDepth {
+                    namespace: namespace.to_string(),
+                    task_queue: task_queue.to_string(),
+                    depth: q.depth,
+                    oldest_wait_ms: now.saturating_sub(q.first_due_ms),
+                }
+            })
+            .collect())
+    }
+
     /// The names of the namespaces served now, sorted.
     pub fn namespace_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -128,6 +152,20 @@ impl Host {
         names.sort();
         names
     }
+}
+
+/// One activity task queue as [`Host::activity_queues`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Namespace.
+    pub namespace: String,
+    /// Task queue.
+    pub task_queue: String,
+    /// Tasks in it: waiting, and leased to a worker that has not reported yet.
+    pub depth: u64,
+    /// How long its first task has been due, ms (0 when it is not due yet: a retry's backoff
+    /// or a running attempt's lease).
+    pub oldest_wait_ms: u64,
 }
 
 fn exists(name: &str) -> HostError {

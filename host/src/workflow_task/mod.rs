@@ -300,14 +300,17 @@ fn run_task(
         ),
         Some(compiled) if matches!(extra, Extra::None) && env.cache.is_some() => {
             let cache = env.cache.expect("checked");
+            let began = std::time::Instant::now();
             let (outcome, w) = run_cached(
                 env, cache, compiled, run, &rec, &history, attempt, started_ms,
             );
+            crate::telemetry::guest_ran(&rec.namespace, true, began.elapsed());
             worker = w;
             outcome
         }
         Some(compiled) => {
             let replay = prepare(env, run, &rec, &history, attempt, started_ms).with_extra(extra);
+            let began = std::time::Instant::now();
             let (outcome, state) = execute_with_state(
                 env.sandbox,
                 compiled,
@@ -315,6 +318,7 @@ fn run_task(
                 &start_input(&history),
                 task_time_limit(env.limits, &rec),
             );
+            crate::telemetry::guest_ran(&rec.namespace, false, began.elapsed());
             update_state = Some(state);
             outcome
         }

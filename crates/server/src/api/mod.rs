@@ -81,6 +81,18 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     metrics::gauge!("weft_sticky_cache_entries").set(cache.entries as f64);
     metrics::counter!("weft_sticky_cache_hits_total").absolute(cache.hits);
     metrics::counter!("weft_sticky_cache_evictions_total").absolute(cache.evictions);
+    // Activity queues: a scan of the queue index, at each scrape.
+    match state.host.activity_queues() {
+        Ok(queues) => {
+            for q in queues {
+                let labels = [("namespace", q.namespace), ("task_queue", q.task_queue)];
+                metrics::gauge!("weft_activity_queue_depth", &labels).set(q.depth as f64);
+                metrics::gauge!("weft_activity_queue_oldest_wait_seconds", &labels)
+                    .set(q.oldest_wait_ms as f64 / 1000.0);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the activity queues for /metrics"),
+    }
     state.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
