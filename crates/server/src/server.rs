@@ -190,8 +190,9 @@ async fn start(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Starte
     let open_mode = admin_hash.is_none() && keys.is_empty();
 
     // The host: every namespace served by remote workers, with its registered components.
-    let mut builder =
-        HostBuilder::new(config.data_dir.join("weft.redb")).limits(config.limits.to_limits());
+    let mut builder = HostBuilder::new(config.data_dir.join("weft.redb"))
+        .limits(config.limits.to_limits())
+        .compile_cache(config.data_dir.join("compiled"));
     let mut components = Vec::new();
     for (name, rec) in &namespaces {
         let mut regs = Vec::new();

@@ -4,6 +4,7 @@
 //! sticky cache of suspended instances. It does not read or write histories: the task runner
 //! hands it a [`weft_replay::Replay`] and commits what comes back.
 
+mod compile_cache;
 mod glue;
 pub mod sandbox;
 pub mod sticky;

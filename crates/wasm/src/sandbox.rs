@@ -114,6 +114,7 @@ pub struct Sandbox {
     linker: Linker<TaskState>,
     limits: Limits,
     stop_ticker: Arc<AtomicBool>,
+    cache: Option<crate::compile_cache::CompileCache>,
 }
 
 /// Bytes one `get-random-bytes` (or insecure) call may ask for; more traps the guest.
@@ -150,7 +151,22 @@ impl Sandbox {
             linker,
             limits,
             stop_ticker,
+            cache: None,
         })
+    }
+
+    /// Keeps compiled code in `dir` across restarts (see `compile_cache`): a component compiled
+    /// once loads from there on the next start instead of compiling again. The directory must
+    /// be the host's own: its files are loaded as machine code.
+    pub fn with_compile_cache(
+        mut self,
+        dir: impl Into<std::path::PathBuf>,
+    ) -> std::io::Result<Sandbox> {
+        self.cache = Some(crate::compile_cache::CompileCache::new(
+            dir.into(),
+            &self.engine,
+        )?);
+        Ok(self)
     }
 
     /// The limits every task runs under.
@@ -185,20 +201,42 @@ impl Sandbox {
                 limit: self.limits.max_component_bytes,
             });
         }
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| AdmissionError::Invalid {
-                workflow_type: workflow_type.into(),
-                reason: format!("{e:#}"),
-            })?;
-        let ty = component.component_type();
-        for (name, _) in ty.imports(&self.engine) {
+        let forbidden = |name: &str| {
             let base = name.split('@').next().unwrap_or(name);
-            if !ALLOWED_IMPORTS.contains(&base) {
-                return Err(AdmissionError::ForbiddenImport {
-                    workflow_type: workflow_type.into(),
-                    import: name.to_string(),
-                });
+            (!ALLOWED_IMPORTS.contains(&base)).then(|| AdmissionError::ForbiddenImport {
+                workflow_type: workflow_type.into(),
+                import: name.to_string(),
+            })
+        };
+        // Imports are read before compiling: refusing a large component costs no compile.
+        if let Some(imports) = crate::compile_cache::top_level_imports(bytes)
+            && let Some(refused) = imports.iter().find_map(|n| forbidden(n))
+        {
+            return Err(refused);
+        }
+        let digest = component_digest(bytes);
+        let cached = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, &digest));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c =
+                    Component::new(&self.engine, bytes).map_err(|e| AdmissionError::Invalid {
+                        workflow_type: workflow_type.into(),
+                        reason: format!("{e:#}"),
+                    })?;
+                if let Some(cache) = &self.cache {
+                    cache.store(&digest, &c);
+                }
+                c
             }
+        };
+        let ty = component.component_type();
+        if let Some(refused) = ty.imports(&self.engine).find_map(|(n, _)| forbidden(n)) {
+            return Err(refused);
         }
         let wrong = |reason: String| AdmissionError::WrongWorld {
             workflow_type: workflow_type.into(),
@@ -213,7 +251,8 @@ impl Sandbox {
         Ok(CompiledWorkflow {
             pre,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            digest: component_digest(bytes),
+            digest,
+            from_cache,
         })
     }
 
@@ -335,6 +374,7 @@ pub struct CompiledWorkflow {
     pre: bindings::WorkflowPre<TaskState>,
     id: u64,
     digest: String,
+    from_cache: bool,
 }
 
 /// The content address of a component: `sha256:` and the hex SHA-256 of its bytes.
@@ -352,6 +392,11 @@ impl CompiledWorkflow {
     /// The component's digest ([`component_digest`] of its bytes): runs are pinned to it.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Its code was loaded from the compiled-code cache, not compiled now.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// Identifies this compilation: a component registered again gets a new id, so cached

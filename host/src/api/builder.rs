@@ -362,6 +362,7 @@ pub struct HostBuilder {
     limits: Limits,
     namespaces: BTreeMap<String, NamespaceBuilder>,
     clock: Arc<dyn Clock>,
+    compile_cache: Option<PathBuf>,
 }
 
 impl HostBuilder {
@@ -372,7 +373,18 @@ impl HostBuilder {
             limits: Limits::default(),
             namespaces: BTreeMap::new(),
             clock: Arc::new(SystemClock),
+            compile_cache: None,
         }
+    }
+
+    /// Keeps the machine code of compiled components in directory `dir` (created if missing)
+    /// across restarts, keyed by component digest and engine configuration: a component
+    /// compiled once loads from there at the next start instead of compiling again (a large
+    /// Python or JavaScript component takes seconds to compile). The files are loaded as
+    /// code, so the directory must be writable by this host only.
+    pub fn compile_cache(mut self, dir: impl AsRef<Path>) -> HostBuilder {
+        self.compile_cache = Some(dir.as_ref().to_path_buf());
+        self
     }
 
     /// Replaces the clock the host records time from (default [`SystemClock`]), for tests:
@@ -437,6 +449,7 @@ impl HostBuilder {
             limits,
             mut namespaces,
             clock,
+            compile_cache,
         } = self;
         namespaces
             .entry(Namespace::DEFAULT.to_string())
@@ -454,8 +467,16 @@ impl HostBuilder {
         let lim = limits.clone();
         let clock2 = clock.clone();
         let (store, sandbox, namespaces) = tokio::task::spawn_blocking(move || {
-            let sandbox =
+            let mut sandbox =
                 Sandbox::new(lim.clone()).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+            if let Some(dir) = compile_cache {
+                sandbox = sandbox.with_compile_cache(&dir).map_err(|e| {
+                    HostError::Engine(format!(
+                        "cannot use {} for compiled code: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
             let mut out = HashMap::new();
             for (ns, b) in specs {
                 let rt = b.build(&sandbox, &lim)?;
