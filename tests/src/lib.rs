@@ -22,7 +22,8 @@ pub const WASI_PROBE: &str = env!("WEFT_TEST_WASI_PROBE_WASM");
 pub const FANOUT: &str = env!("WEFT_TEST_FANOUT_WASM");
 /// An async workflow whose update handler and main code run as coroutines.
 pub const COROUTINES: &str = env!("WEFT_TEST_COROUTINES_WASM");
-/// Imports wasi:sockets; must be refused.
+/// Tries a TCP connection through wasi:sockets (linked deny-all): input an address, returns
+/// whether it connected (never).
 pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
 
 /// Activity options, cancellation, task queues and Nexus, by `mode`.
@@ -50,6 +51,13 @@ pub const LOG_FLOOD: &str = env!("WEFT_TEST_LOG_FLOOD_WASM");
 pub const COMMAND_FLOOD: &str = env!("WEFT_TEST_COMMAND_FLOOD_WASM");
 /// A component of another world; must be refused.
 pub const WRONG_WORLD: &str = env!("WEFT_TEST_WRONG_WORLD_WASM");
+
+/// A component that imports `wasi:http` (which no workflow may use, and weft does not link):
+/// refused at registration.
+pub fn http_importing_component() -> Vec<u8> {
+    wat::parse_str(r#"(component (import "wasi:http/outgoing-handler@0.2.0" (instance)))"#)
+        .expect("valid component text")
+}
 
 /// Polls `cond` every 10 ms until it holds; panics naming `what` after 120 s.
 pub async fn wait_until(what: &str, cond: impl FnMut() -> bool) {

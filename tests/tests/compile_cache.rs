@@ -83,10 +83,10 @@ async fn a_forbidden_import_is_refused_before_compiling() {
     let err = host
         .namespace("default")
         .unwrap()
-        .register_workflow("net", std::fs::read(weft_tests::FORBIDDEN).unwrap())
+        .register_workflow("net", weft_tests::http_importing_component())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("wasi:sockets"), "{err}");
+    assert!(err.to_string().contains("wasi:http"), "{err}");
     assert!(cached_files(cache.path()).is_empty());
     host.shutdown().await;
 }

@@ -331,3 +331,19 @@ async fn a_fan_out_tenant_gets_its_share_and_a_neighbour_keeps_its_latency() {
     assert!(worst <= 16, "{worst}");
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_tries_the_network_is_admitted_and_refused_every_connection() {
+    // Runtimes such as CPython import wasi:sockets; weft links it deny-all instead of
+    // refusing the component, and every attempt fails inside the guest.
+    let t = TestHost::new().workflow("net", weft_tests::FORBIDDEN);
+    let host = t.start().await;
+    let c = host.namespace("default").unwrap();
+    for (id, addr) in [("loopback", "127.0.0.1:1"), ("outside", "93.184.216.34:80")] {
+        c.start_workflow("net", id, json!(addr)).await.unwrap();
+        assert_eq!(completed(&c, id).await, json!(false), "{id}");
+        c.verify_replay(id).unwrap();
+    }
+    drop(c);
+    host.shutdown().await;
+}

@@ -416,13 +416,13 @@ async fn bad_components_and_bad_requests_get_clear_errors() {
     let t = test_host();
     let err = t
         .builder()
-        .workflow_file("net", weft_tests::FORBIDDEN)
+        .workflow_bytes("net", weft_tests::http_importing_component())
         .start()
         .await
         .err()
-        .expect("a component importing sockets is refused");
+        .expect("a component importing wasi:http is refused");
     let msg = err.to_string();
-    assert!(msg.contains("wasi:sockets"), "{msg}");
+    assert!(msg.contains("wasi:http"), "{msg}");
 
     let err = t
         .builder()

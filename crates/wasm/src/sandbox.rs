@@ -4,8 +4,8 @@
 //! A workflow gets no real clock, randomness, file system, network or environment: clocks read
 //! workflow time from the history, random bytes come from the run's recorded seed, stdout and
 //! stderr go to the host's log (not repeated during replay), there are no preopened
-//! directories, no sockets and an empty environment. A component importing anything outside
-//! [`ALLOWED_IMPORTS`] is refused when it is registered. This module does not interpret the
+//! directories, sockets that refuse every call and an empty environment. A component importing
+//! anything outside [`ALLOWED_IMPORTS`] is refused when it is registered. This module does not interpret the
 //! history; `replay` does.
 
 use std::path::Path;
@@ -54,6 +54,14 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:random/insecure-seed",
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
+    // Linked deny-all: runtimes such as CPython import them; every call fails (access denied).
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 /// A component refused at registration, or a failure to set up the engine.
@@ -457,14 +465,24 @@ impl HasData for IoData {
 }
 
 /// Links the WASI interfaces in [`ALLOWED_IMPORTS`] (what each answers: [`crate::wasi`]);
-/// sockets are not linked at all.
+/// sockets refuse every call.
 fn add_deterministic_wasi(l: &mut Linker<TaskState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets, sync};
     use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
     type T = TaskState;
+    // Sockets: the context allows no TCP, UDP or name lookup and checks every address with a
+    // deny-all check, so a guest that tries the network gets "access denied".
+    sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, IoData>(l, |t| &mut t.table)?;
     crate::wasi::add_to_linker(l)?;
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
