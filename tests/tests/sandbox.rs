@@ -339,7 +339,17 @@ async fn a_guest_that_tries_the_network_is_admitted_and_refused_every_connection
     let t = TestHost::new().workflow("net", weft_tests::FORBIDDEN);
     let host = t.start().await;
     let c = host.namespace("default").unwrap();
-    for (id, addr) in [("loopback", "127.0.0.1:1"), ("outside", "93.184.216.34:80")] {
+    // A port that accepts connections: a guest allowed to connect would reach it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().to_string();
+    assert!(
+        std::net::TcpStream::connect(&open).is_ok(),
+        "the host itself can connect"
+    );
+    for (id, addr) in [
+        ("listening", open.as_str()),
+        ("outside", "93.184.216.34:80"),
+    ] {
         c.start_workflow("net", id, json!(addr)).await.unwrap();
         assert_eq!(completed(&c, id).await, json!(false), "{id}");
         c.verify_replay(id).unwrap();
