@@ -283,7 +283,11 @@ pub async fn serve(
     }
     tracing::info!(%addr, "weft server listening");
 
-    let app = api::router(state.clone(), config.max_request_bytes);
+    let app = api::router(
+        state.clone(),
+        config.max_request_bytes,
+        config.limits.to_limits().max_component_bytes,
+    );
     let st = state.clone();
     let graceful = async move {
         shutdown.await;

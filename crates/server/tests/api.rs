@@ -146,6 +146,16 @@ fn refusals_are_json_with_the_documented_codes() {
         Body::Raw(b"\0asm not really".to_vec()),
     );
     assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", r.text);
+    // Uploads have the host's component limit, not max_request_bytes (4096 here): a 10 KB
+    // body reaches the host, which says what is wrong with it.
+    let r = s.call(
+        "POST",
+        "/v1/components/{workflow_type}",
+        "/v1/components/order",
+        k,
+        Body::Raw(vec![b'x'; 10_000]),
+    );
+    assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", r.text);
     let r = s.get("/v1/components", "/v1/components", k);
     assert_eq!(r.status, 200);
     assert_eq!(

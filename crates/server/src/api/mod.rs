@@ -211,8 +211,13 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-/// The router of every route, with its middleware.
-pub fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
+/// The router of every route, with its middleware. Bodies are limited to `max_request_bytes`,
+/// except component uploads, limited to `max_component_bytes` (the host's component limit).
+pub fn router(
+    state: Arc<AppState>,
+    max_request_bytes: usize,
+    max_component_bytes: usize,
+) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let route = req
             .extensions()
@@ -232,10 +237,13 @@ pub fn router(state: Arc<AppState>, max_request_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/v1/components", get(components::list))
-        .route("/v1/components/{workflow_type}", post(components::register))
+        .route(
+            "/v1/components/{workflow_type}",
+            post(components::register).layer(DefaultBodyLimit::max(max_component_bytes)),
+        )
         .route(
             "/v1/components/{workflow_type}/check",
-            post(components::check),
+            post(components::check).layer(DefaultBodyLimit::max(max_component_bytes)),
         )
         .route("/v1/workflows", post(workflows::start).get(workflows::list))
         .route("/v1/workflows/{id}", get(workflows::describe))
