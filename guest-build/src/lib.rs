@@ -1,6 +1,12 @@
-//! Used from build scripts: compiles workflow crates (Rust guests built on `weft-sdk`) to
-//! `wasm32-wasip2` components with a nested `cargo build`, so `cargo build` and `cargo test` of
-//! the host side always run freshly built guests.
+//! Builds workflow components. From build scripts: workflow crates (Rust guests built on
+//! `weft-sdk`) to `wasm32-wasip2` components with a nested `cargo build`, and Python and
+//! TypeScript workflows with [`build_polyglot_guest`], so `cargo build` and `cargo test` of the
+//! host side always run freshly built guests. The `weft build` command uses
+//! [`PolyglotBuilder`] directly.
+
+mod polyglot;
+
+pub use polyglot::{BuildError, Built, COMPONENTIZE_PY, Language, PolyglotBuilder};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,4 +84,32 @@ pub fn build_guests(workspace_dir: &Path, target_dir: &Path, packages: &[&str]) 
             wasm
         })
         .collect()
+}
+
+/// For build scripts: builds the Python or TypeScript workflow `source` (language from its
+/// extension) to `out` with toolchains kept in `toolchain_dir`, and tells cargo to rerun the
+/// build script when the workflow's directory or the SDKs change. Nothing runs when `out` is
+/// up to date. Panics with the tool's output when the build fails, as build scripts do.
+pub fn build_polyglot_guest(source: &Path, out: &Path, toolchain_dir: &Path) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for watched in [
+        source.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        repo.join("sdk/python/weft"),
+        repo.join("sdk/typescript/src"),
+        repo.join("sdk/typescript/build.mjs"),
+        repo.join("sdk/typescript/toolchain"),
+        repo.join("wit"),
+    ] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+    let language = Language::of(source)
+        .unwrap_or_else(|| panic!("{}: not a .py or .ts workflow", source.display()));
+    match PolyglotBuilder::new(toolchain_dir).build(language, source, out) {
+        Ok(built) => built.path,
+        Err(e) => panic!(
+            "building the {} workflow {} failed: {e}",
+            language.name(),
+            source.display()
+        ),
+    }
 }

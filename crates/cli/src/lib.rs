@@ -57,6 +57,10 @@ struct Cli {
 enum Cmd {
     /// Run a weft server: the host behind the HTTP API (docs/http-api.md).
     Server(ServerCmd),
+    /// Build a Python or TypeScript workflow into a component weft runs (docs/python.md,
+    /// docs/typescript.md). The toolchain (componentize-py, or componentize-js and esbuild) is
+    /// installed at pinned versions on first use; needs python3, or Node.js with npm.
+    Build(BuildCmd),
     /// Start a workflow (client mode). Prints its run id.
     Start {
         /// Workflow type (a registered component).
@@ -214,6 +218,70 @@ struct ServerCmd {
     /// Configuration file (TOML).
     #[arg(long)]
     config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BuildCmd {
+    /// The workflow's language.
+    #[arg(value_enum)]
+    language: BuildLanguage,
+    /// The workflow module: a .py file, or a .ts/.js file.
+    source: PathBuf,
+    /// The component file to write.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Where the toolchains are installed (default: ~/.cache/weft/toolchains).
+    #[arg(long, env = "WEFT_TOOLCHAIN_DIR")]
+    toolchain_dir: Option<PathBuf>,
+    /// Another directory Python imports modules from (pure-Python dependencies); repeatable.
+    #[arg(long)]
+    python_path: Vec<PathBuf>,
+    /// Build even if the component is up to date with its sources.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BuildLanguage {
+    Python,
+    #[value(alias = "ts", alias = "javascript", alias = "js")]
+    Typescript,
+}
+
+/// `weft build`: one component from one workflow module.
+fn build(args: BuildCmd) -> anyhow::Result<()> {
+    use weft_guest_build::{Language, PolyglotBuilder};
+    let language = match args.language {
+        BuildLanguage::Python => Language::Python,
+        BuildLanguage::Typescript => Language::TypeScript,
+    };
+    if Language::of(&args.source) != Some(language) {
+        return Err(usage(format!(
+            "{} is not a {} source file",
+            args.source.display(),
+            language.name()
+        )));
+    }
+    let dir = args
+        .toolchain_dir
+        .unwrap_or_else(PolyglotBuilder::default_toolchain_dir);
+    let mut builder = PolyglotBuilder::new(dir).force(args.force);
+    for p in args.python_path {
+        builder = builder.python_path(p);
+    }
+    let built = builder.build(language, &args.source, &args.out)?;
+    println!(
+        "{} {} ({} bytes, {:.1} s)",
+        if built.rebuilt {
+            "built"
+        } else {
+            "up to date:"
+        },
+        built.path.display(),
+        built.bytes,
+        built.seconds
+    );
+    Ok(())
 }
 
 #[derive(Args)]
@@ -403,6 +471,7 @@ pub fn main() {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Cmd::Server(args) => server::run(args),
+        Cmd::Build(args) => build(args),
         // An empty WEFT_ADDRESS counts as none.
         command => match cli.address.as_deref().filter(|a| !a.trim().is_empty()) {
             Some(address) => check_remote_namespace(cli.namespace.as_deref())

@@ -22,7 +22,9 @@ fn json_input(input: &str) -> anyhow::Result<Payload> {
 pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> anyhow::Result<()> {
     // Refuse what only a server does before touching the file.
     match &command {
-        Cmd::Server(_) => unreachable!("`weft server` is dispatched before the modes"),
+        Cmd::Server(_) | Cmd::Build(_) => {
+            unreachable!("`weft server` and `weft build` are dispatched before the modes")
+        }
         Cmd::Start { .. } => return Err(needs_server("`weft start`")),
         Cmd::Result { .. } => return Err(needs_server("`weft result`")),
         Cmd::Component(_) => return Err(needs_server("`weft component`")),
@@ -172,6 +174,7 @@ pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> any
             println!("{}", answer.to_json());
         }
         Cmd::Server(_)
+        | Cmd::Build(_)
         | Cmd::Start { .. }
         | Cmd::Result { .. }
         | Cmd::Component(_)

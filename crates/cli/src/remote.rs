@@ -195,7 +195,9 @@ pub(crate) fn run(
     let remote = Remote::new(address, key)?;
     let r = &remote;
     match command {
-        Cmd::Server(_) => unreachable!("`weft server` is dispatched before the modes"),
+        Cmd::Server(_) | Cmd::Build(_) => {
+            unreachable!("`weft server` and `weft build` are dispatched before the modes")
+        }
         Cmd::Reset { .. } => {
             return Err(usage(
                 "`weft reset` works offline only, on a database file no host holds (--db FILE, without --address); the HTTP API has no reset",
