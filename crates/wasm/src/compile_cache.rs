@@ -61,7 +61,10 @@ impl CompileCache {
     /// compile, so it is logged, not returned.
     pub(crate) fn store(&self, digest: &str, component: &Component) {
         let path = self.path(digest);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per writer: hosts of one process may store the same component at once.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         let written = component
             .serialize()
             .map_err(|e| e.to_string())

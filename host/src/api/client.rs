@@ -745,6 +745,50 @@ impl Client {
         )
         .map_err(HostError::ReplayDiverged)
     }
+
+    /// Replays a closed run's `history`, recorded anywhere (another host, a file, a test
+    /// fixture), against `component` and checks that the code ends with the same commands and
+    /// result, as [`Client::verify_replay`] does for a stored run. `workflow_id` and `run` are
+    /// the ids the run had (the code sees them through `info`). Nothing is registered or
+    /// recorded; the component is compiled (or loaded from the compiled-code cache) for this
+    /// call. An error names the divergence.
+    pub async fn replay_history(
+        &self,
+        component: Vec<u8>,
+        workflow_id: &str,
+        run: RunId,
+        history: Vec<Event>,
+    ) -> Result<(), HostError> {
+        let workflow_type = match history.first().map(|e| &e.kind) {
+            Some(EventKind::WorkflowExecutionStarted { workflow_type, .. }) => {
+                workflow_type.clone()
+            }
+            _ => {
+                return Err(HostError::InvalidArgument(
+                    "the history does not start with WorkflowExecutionStarted".into(),
+                ));
+            }
+        };
+        check_name("workflow id", workflow_id)?;
+        let compiled = self.compile(&workflow_type, component).await?;
+        let inner = self.inner.clone();
+        let rt = self.rt();
+        let workflow_id = WorkflowId(workflow_id.to_string());
+        tokio::task::spawn_blocking(move || {
+            crate::workflow_task::verify_replay(
+                &inner.sandbox,
+                &compiled,
+                &rt.limits,
+                &rt.served,
+                run,
+                workflow_id,
+                &history,
+            )
+        })
+        .await
+        .map_err(|e| HostError::Engine(e.to_string()))?
+        .map_err(HostError::ReplayDiverged)
+    }
 }
 
 pub(super) fn check_name(what: &str, name: &str) -> Result<(), HostError> {

@@ -396,6 +396,19 @@ impl Host {
         self.default_client().verify_replay(id)
     }
 
+    /// [`Client::replay_history`] in the default namespace.
+    pub async fn replay_history(
+        &self,
+        component: Vec<u8>,
+        workflow_id: &str,
+        run: RunId,
+        history: Vec<Event>,
+    ) -> Result<(), HostError> {
+        self.default_client()
+            .replay_history(component, workflow_id, run, history)
+            .await
+    }
+
     /// Stops the loops, waits for them and for Workflow Tasks already under way (at most
     /// 5 s), then closes the database file cleanly: on return, the next open (a host, or a
     /// read-only `weft list`) finds nothing to recover. Running activities are abandoned; their
