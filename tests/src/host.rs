@@ -61,6 +61,11 @@ pub fn order_activities(ns: NamespaceBuilder) -> NamespaceBuilder {
     })
 }
 
+/// The compiled-code cache directory the tests share (target/test-compile-cache).
+pub fn shared_compile_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-compile-cache")
+}
+
 /// A temporary database file and the configuration of the hosts a test starts on it.
 ///
 /// The directory lives as long as the `TestHost`: keep it in scope while a host started
@@ -176,6 +181,13 @@ impl TestHost {
                     Ok::<_, ActivityError>(format!("step-{}", v["i"]))
                 }
             })
+    }
+
+    /// Keeps compiled code in the cache directory every test shares (target/test-compile-cache),
+    /// so a large Python or TypeScript component is compiled once per machine, not per host.
+    pub fn shared_compile_cache(self) -> TestHost {
+        let dir = shared_compile_cache_dir();
+        self.with(move |b| b.compile_cache(&dir))
     }
 
     /// Registers [`order_activities`] in namespace `name`.

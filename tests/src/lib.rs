@@ -3,7 +3,7 @@
 
 mod host;
 
-pub use host::{TestHost, order_activities, test_limits};
+pub use host::{TestHost, order_activities, shared_compile_cache_dir, test_limits};
 
 /// The order example's workflow (examples/order/workflow).
 pub const ORDER: &str = env!("WEFT_TEST_ORDER_WASM");
@@ -25,6 +25,35 @@ pub const COROUTINES: &str = env!("WEFT_TEST_COROUTINES_WASM");
 /// Tries a TCP connection through wasi:sockets (linked deny-all): input an address, returns
 /// whether it connected (never).
 pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
+
+/// The guest conformance workflow in Rust (one case per input `case`); the Python and
+/// TypeScript versions implement the same cases with the same commands.
+pub const CONFORMANCE: &str = env!("WEFT_TEST_CONFORMANCE_WASM");
+
+/// The order example in Python (examples/python/order).
+pub const PY_ORDER: &str = env!("WEFT_TEST_PY_ORDER_WASM");
+/// [`PY_ORDER`] charging with another activity type: diverges from its histories.
+pub const PY_ORDER_CHANGED: &str = env!("WEFT_TEST_PY_ORDER_CHANGED_WASM");
+/// The approval example in Python (examples/python/approval).
+pub const PY_APPROVAL: &str = env!("WEFT_TEST_PY_APPROVAL_WASM");
+/// The conformance workflow in Python (tests/guests-py).
+pub const PY_CONFORMANCE: &str = env!("WEFT_TEST_PY_CONFORMANCE_WASM");
+/// A second build of [`PY_CONFORMANCE`] from the same sources.
+pub const PY_CONFORMANCE_REBUILT: &str = env!("WEFT_TEST_PY_CONFORMANCE_REBUILT_WASM");
+/// Reports Python's own time and randomness (`time`, `random`, `os.urandom`) in a workflow.
+pub const PY_PROBE: &str = env!("WEFT_TEST_PY_PROBE_WASM");
+/// The order example in TypeScript (examples/typescript/order).
+pub const TS_ORDER: &str = env!("WEFT_TEST_TS_ORDER_WASM");
+/// [`TS_ORDER`] charging with another activity type: diverges from its histories.
+pub const TS_ORDER_CHANGED: &str = env!("WEFT_TEST_TS_ORDER_CHANGED_WASM");
+/// The approval example in TypeScript (examples/typescript/approval).
+pub const TS_APPROVAL: &str = env!("WEFT_TEST_TS_APPROVAL_WASM");
+/// The conformance workflow in TypeScript (tests/guests-ts).
+pub const TS_CONFORMANCE: &str = env!("WEFT_TEST_TS_CONFORMANCE_WASM");
+/// A second build of [`TS_CONFORMANCE`] from the same sources.
+pub const TS_CONFORMANCE_REBUILT: &str = env!("WEFT_TEST_TS_CONFORMANCE_REBUILT_WASM");
+/// Reports JavaScript's own time and randomness (`Date`, `Math.random`, `crypto`).
+pub const TS_PROBE: &str = env!("WEFT_TEST_TS_PROBE_WASM");
 
 /// Activity options, cancellation, task queues and Nexus, by `mode`.
 pub const FEATURES: &str = env!("WEFT_TEST_FEATURES_WASM");
@@ -94,5 +123,101 @@ pub fn log_lines(log: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
         .lines()
         .map(str::to_string)
+        .collect()
+}
+
+/// Reads a `test_host` process's output up to its `RESULT <json>` or `FAILED <failure>` line,
+/// returns that line, and checks that the process then exits successfully.
+pub fn outcome_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let line = stdout
+        .lines()
+        .map(|l| l.expect("read the host's output"))
+        .find(|l| l.starts_with("RESULT") || l.starts_with("FAILED"))
+        .expect("the host printed an outcome");
+    assert!(child.wait().expect("wait for the host").success());
+    line
+}
+
+/// The events of a history that the workflow's code decided (its commands: activities,
+/// timers, cancellations, children, Nexus operations, markers, external signals and cancels,
+/// accepted and completed updates, and how the run closed), in order, as every SDK must
+/// produce them for the same inputs however the host's timing batched them into tasks. Each is
+/// its kind as JSON with payloads decoded from their bytes to the JSON they hold, and what
+/// differs from run to run blanked: event ids, times, seeds, run, request and update ids, the
+/// workflow type's name, and the keys `per_run_result_keys` of a completed run's result.
+pub fn command_shape(
+    history: &[weft::history::Event],
+    per_run_result_keys: &[&str],
+) -> Vec<serde_json::Value> {
+    const RECORDED_BY_CODE: &[&str] = &[
+        "ActivityTaskScheduled",
+        "ActivityTaskCancelRequested",
+        "TimerStarted",
+        "TimerCanceled",
+        "NexusOperationScheduled",
+        "NexusOperationCancelRequested",
+        "StartChildWorkflowExecutionInitiated",
+        "SignalExternalWorkflowExecutionInitiated",
+        "RequestCancelExternalWorkflowExecutionInitiated",
+        "MarkerRecorded",
+        "WorkflowExecutionUpdateAccepted",
+        "WorkflowExecutionUpdateCompleted",
+        "WorkflowExecutionCompleted",
+        "WorkflowExecutionFailed",
+        "WorkflowExecutionCanceled",
+        "WorkflowExecutionContinuedAsNew",
+    ];
+    history
+        .iter()
+        .filter(|e| RECORDED_BY_CODE.contains(&e.kind.name()))
+        .map(|e| {
+            let mut v = serde_json::to_value(&e.kind).expect("events serialize");
+            normalize(&mut v);
+            if let Some(result) = v.pointer_mut("/WorkflowExecutionCompleted/result") {
+                for key in per_run_result_keys {
+                    if let Some(x) = result.get_mut(*key) {
+                        *x = serde_json::json!("<per run>");
+                    }
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+fn normalize(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (key, x) in map.iter_mut() {
+                match key.as_str() {
+                    "random_seed" | "run_id" | "request_id" | "new_run_id" | "time_ms"
+                    | "fire_at_ms" | "identity" | "continued_run_id" | "workflow_type"
+                    | "update_id" => *x = Value::Null,
+                    k if k.ends_with("_event_id") => *x = Value::Null,
+                    _ => match payload_bytes(x) {
+                        Some(bytes) => {
+                            *x = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                                Value::String(format!("<{} bytes>", bytes.len()))
+                            })
+                        }
+                        None => normalize(x),
+                    },
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+/// Payloads serialize as arrays of bytes.
+fn payload_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
+    let items = v.as_array().filter(|items| !items.is_empty())?;
+    items
+        .iter()
+        .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
         .collect()
 }

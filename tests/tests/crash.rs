@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use weft::history::EventKind;
 use weft::{Namespace, WorkflowId};
 
-use weft_tests::{log_lines, wait_blocking};
+use weft_tests::{log_lines, outcome_line, wait_blocking};
 
 const HOST: &str = env!("CARGO_BIN_EXE_test_host");
 
@@ -141,17 +141,6 @@ fn spawn_features(db: &Path, log: &Path, start: Option<&str>) -> Child {
         cmd.args(["--start", "wf", "--type", "features", "--input", input]);
     }
     cmd.stdout(Stdio::piped()).spawn().expect("spawn test host")
-}
-
-fn outcome_line(child: &mut Child) -> String {
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let line = stdout
-        .lines()
-        .map(|l| l.unwrap())
-        .find(|l| l.starts_with("RESULT") || l.starts_with("FAILED"))
-        .expect("the host printed an outcome");
-    assert!(child.wait().unwrap().success());
-    line
 }
 
 #[test]

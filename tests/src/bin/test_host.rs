@@ -5,7 +5,9 @@
 //!
 //! Usage: test_host --db FILE --log FILE [--wasm TYPE=PATH]... [--start ID --type TYPE
 //!        --input JSON] [--signal ID NAME JSON]... [--update ID NAME JSON UPDATE_ID]...
-//!        [--wait ID] [--step-ms N] [--retry-ms N]
+//!        [--wait ID] [--step-ms N] [--retry-ms N] [--compile-cache DIR]
+//! The order example's activities (`reserve_inventory`, `charge_card`, `release_inventory`,
+//! `ship_order`) are registered too, logging `order <type> <attempt>` lines.
 //! Prints `SIGNALED`/`UPDATE` lines as signals and updates are done (in order, after the
 //! start), then `RESULT <json>` or `FAILED <failure>` when `--wait` finishes.
 
@@ -70,6 +72,33 @@ async fn main() {
         workflow_task_retry_initial: Duration::from_millis(retry_ms),
         ..Limits::default()
     });
+    if let Some(dir) = get("--compile-cache") {
+        builder = builder.compile_cache(dir);
+    }
+    for (name, result) in [
+        (
+            "reserve_inventory",
+            serde_json::json!({"reservation_id": "rsv-1"}),
+        ),
+        ("charge_card", serde_json::json!({"charge_id": "ch-1"})),
+        ("release_inventory", serde_json::json!({})),
+        (
+            "ship_order",
+            serde_json::json!({"tracking_number": "TRK-1"}),
+        ),
+    ] {
+        let log = log.clone();
+        builder = builder.activity(
+            name,
+            move |ctx: ActivityContext, _input: serde_json::Value| {
+                let (log, result) = (log.clone(), result.clone());
+                async move {
+                    append_line(&log, &format!("order {name} {}\n", ctx.attempt));
+                    Ok::<_, ActivityError>(result)
+                }
+            },
+        );
+    }
     for (i, a) in args.iter().enumerate() {
         if a == "--wasm" {
             let spec = &args[i + 1];
