@@ -93,13 +93,22 @@ fn polyglot(manifest: &Path) {
             "cargo:rustc-env=WEFT_TEST_{lang}_ORDER_CHANGED_WASM={}",
             path.display()
         );
-        // A rebuild of unchanged sources: its own build, not a copy.
-        let wasm = out.join(format!("{ext}-conformance-rebuilt.wasm"));
-        let src = repo.join(format!("{guests}/conformance.{ext}"));
-        let path = weft_guest_build::build_polyglot_guest(&src, &wasm, &toolchains);
-        println!(
-            "cargo:rustc-env=WEFT_TEST_{lang}_CONFORMANCE_REBUILT_WASM={}",
-            path.display()
-        );
+        // Rebuilds of unchanged sources: their own builds, not copies (the probe's shows
+        // Python's pinned hash seed).
+        let rebuilt: &[&str] = if ext == "py" {
+            &["conformance", "probe"]
+        } else {
+            &["conformance"]
+        };
+        for name in rebuilt {
+            let wasm = out.join(format!("{ext}-{name}-rebuilt.wasm"));
+            let src = repo.join(format!("{guests}/{name}.{ext}"));
+            let path = weft_guest_build::build_polyglot_guest(&src, &wasm, &toolchains);
+            println!(
+                "cargo:rustc-env=WEFT_TEST_{lang}_{}_REBUILT_WASM={}",
+                name.to_uppercase(),
+                path.display()
+            );
+        }
     }
 }

@@ -22,6 +22,10 @@ use std::time::Instant;
 
 include!(concat!(env!("OUT_DIR"), "/sdk_files.rs"));
 
+/// The library componentize-py runs with so that Python builds are reproducible in their hash
+/// seed (see the file).
+const FIXED_ENTROPY_C: &str = include_str!("fixed_entropy.c");
+
 /// The componentize-py release Python workflows are built with.
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
@@ -80,6 +84,11 @@ pub struct Built {
     pub rebuilt: bool,
     /// Time the build took (toolchain installation included).
     pub seconds: f64,
+    /// Python: the build ran with fixed entropy, so the interpreter's `str` hash seed (and the
+    /// iteration order of sets of strings) is the same in every build of the same sources.
+    /// False when no C compiler (`cc`) was found to build the entropy library, or for
+    /// TypeScript.
+    pub hash_seed_pinned: bool,
 }
 
 /// Builds Python and TypeScript workflows, with toolchains kept in one directory.
@@ -150,13 +159,19 @@ impl PolyglotBuilder {
         }
         let stamp_path = PathBuf::from(format!("{}.stamp", out.display()));
         let stamp = self.stamp(language, &source, &app_dir)?;
-        if !self.force && out.is_file() && fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
+        // The stamp file: the digest of the inputs, then `pinned` or `unpinned`.
+        let recorded = fs::read_to_string(&stamp_path).unwrap_or_default();
+        if !self.force
+            && out.is_file()
+            && let Some((digest, pinned)) = recorded.split_once('\n')
+            && digest == stamp
         {
             return Ok(Built {
                 path: out.to_path_buf(),
                 bytes: fs::metadata(out).map(|m| m.len()).unwrap_or(0),
                 rebuilt: false,
                 seconds: started.elapsed().as_secs_f64(),
+                hash_seed_pinned: pinned.trim() == "pinned",
             });
         }
         fs::create_dir_all(&self.toolchain_dir).map_err(|e| {
@@ -170,20 +185,25 @@ impl PolyglotBuilder {
         let tmp_out = work.join("out.wasm");
         let result = match language {
             Language::Python => self.build_python(&sdk, &source, &app_dir, &work, &tmp_out),
-            Language::TypeScript => self.build_typescript(&sdk, &source, &work, &tmp_out),
+            Language::TypeScript => self
+                .build_typescript(&sdk, &source, &work, &tmp_out)
+                .map(|()| false),
         };
-        let result = result.and_then(|()| {
+        let result = result.and_then(|pinned| {
             fs::copy(&tmp_out, out).map_err(|e| err(format!("{}: {e}", out.display())))?;
-            fs::write(&stamp_path, &stamp)
-                .map_err(|e| err(format!("{}: {e}", stamp_path.display())))
+            let status = if pinned { "pinned" } else { "unpinned" };
+            fs::write(&stamp_path, format!("{stamp}\n{status}\n"))
+                .map_err(|e| err(format!("{}: {e}", stamp_path.display())))?;
+            Ok(pinned)
         });
         let _ = fs::remove_dir_all(&work);
-        result?;
+        let pinned = result?;
         Ok(Built {
             path: out.to_path_buf(),
             bytes: fs::metadata(out).map(|m| m.len()).unwrap_or(0),
             rebuilt: true,
             seconds: started.elapsed().as_secs_f64(),
+            hash_seed_pinned: pinned,
         })
     }
 
@@ -194,7 +214,7 @@ impl PolyglotBuilder {
         app_dir: &Path,
         work: &Path,
         out: &Path,
-    ) -> Result<(), BuildError> {
+    ) -> Result<bool, BuildError> {
         let module = source
             .file_stem()
             .and_then(|s| s.to_str())
@@ -216,7 +236,7 @@ impl PolyglotBuilder {
                 source.display()
             )));
         }
-        let componentize = self.python_toolchain()?;
+        let (componentize, entropy) = self.python_toolchain()?;
         let entry_dir = work.join("entry");
         fs::create_dir_all(&entry_dir).map_err(|e| err(e.to_string()))?;
         fs::write(
@@ -246,7 +266,11 @@ impl PolyglotBuilder {
         cmd.arg("-o").arg(out);
         // componentize-py adds an active virtual environment's packages to the component.
         cmd.env_remove("VIRTUAL_ENV");
-        run(&mut cmd, "componentize-py")
+        if let Some(lib) = &entropy {
+            cmd.env("LD_PRELOAD", lib);
+        }
+        run(&mut cmd, "componentize-py")?;
+        Ok(entropy.is_some())
     }
 
     fn build_typescript(
@@ -272,19 +296,57 @@ impl PolyglotBuilder {
         run(&mut cmd, "the TypeScript build (sdk/typescript/build.mjs)")
     }
 
-    /// The componentize-py executable, installed into a virtual environment on first use.
-    fn python_toolchain(&self) -> Result<PathBuf, BuildError> {
+    /// The componentize-py executable, installed into a virtual environment on first use, and
+    /// the fixed-entropy library it is run with (none where it cannot be built).
+    fn python_toolchain(&self) -> Result<(PathBuf, Option<PathBuf>), BuildError> {
         let venv = self
             .toolchain_dir
             .join(format!("python-{}", COMPONENTIZE_PY.replace("==", "-")));
         let exe = venv.join("bin/componentize-py");
         let _lock = self.lock()?;
-        if exe.is_file() {
-            return Ok(exe);
+        if !exe.is_file() {
+            self.install_componentize_py(&venv, &exe)?;
         }
-        let _ = fs::remove_dir_all(&venv);
+        Ok((exe, self.fixed_entropy_library(&venv)))
+    }
+
+    /// Builds `fixed_entropy.c` into `venv` once (see that file). Linux only; without a C
+    /// compiler the build goes on unpinned, and says so.
+    fn fixed_entropy_library(&self, venv: &Path) -> Option<PathBuf> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        let digest = &hex(&Sha256::digest(FIXED_ENTROPY_C))[..12];
+        let lib = venv.join(format!("fixed-entropy-{digest}.so"));
+        if lib.is_file() {
+            return Some(lib);
+        }
+        let src = venv.join("fixed_entropy.c");
+        fs::write(&src, FIXED_ENTROPY_C).ok()?;
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let built = run(
+            Command::new(&cc)
+                .args(["-shared", "-fPIC", "-O2", "-o"])
+                .arg(&lib)
+                .arg(&src),
+            "the C compiler",
+        );
+        match built {
+            Ok(()) => Some(lib),
+            Err(e) => {
+                eprintln!(
+                    "warning: cannot build the fixed-entropy library ({e}); Python's str hash \
+                     seed will differ between builds"
+                );
+                None
+            }
+        }
+    }
+
+    fn install_componentize_py(&self, venv: &Path, exe: &Path) -> Result<(), BuildError> {
+        let _ = fs::remove_dir_all(venv);
         run(
-            Command::new(&self.python).arg("-m").arg("venv").arg(&venv),
+            Command::new(&self.python).arg("-m").arg("venv").arg(venv),
             "python3 -m venv (is python3 installed, with its venv module?)",
         )?;
         run(
@@ -296,7 +358,7 @@ impl PolyglotBuilder {
         if !exe.is_file() {
             return Err(err(format!("pip did not install {}", exe.display())));
         }
-        Ok(exe)
+        Ok(())
     }
 
     /// The node_modules directory with componentize-js and esbuild, installed with `npm ci`
@@ -385,6 +447,7 @@ impl PolyglotBuilder {
         let mut h = Sha256::new();
         h.update(language.name());
         h.update(COMPONENTIZE_PY);
+        h.update(FIXED_ENTROPY_C);
         h.update(sdk_digest());
         h.update(source.to_string_lossy().as_bytes());
         let mut dirs = vec![app_dir.to_path_buf()];

@@ -18,4 +18,7 @@ async def probe(_input=None):
         "time": round(time.time() * 1000),
         "urandom": os.urandom(8).hex(),
         "uuid": weft.uuid4(),
+        # Fixed by the build's pinned hash seed: the same in every build of this file.
+        "str_hash": hash("weft"),
+        "set_order": list({"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"}),
     }

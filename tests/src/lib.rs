@@ -42,6 +42,8 @@ pub const PY_CONFORMANCE: &str = env!("WEFT_TEST_PY_CONFORMANCE_WASM");
 pub const PY_CONFORMANCE_REBUILT: &str = env!("WEFT_TEST_PY_CONFORMANCE_REBUILT_WASM");
 /// Reports Python's own time and randomness (`time`, `random`, `os.urandom`) in a workflow.
 pub const PY_PROBE: &str = env!("WEFT_TEST_PY_PROBE_WASM");
+/// A second build of [`PY_PROBE`] from the same sources.
+pub const PY_PROBE_REBUILT: &str = env!("WEFT_TEST_PY_PROBE_REBUILT_WASM");
 /// The order example in TypeScript (examples/typescript/order).
 pub const TS_ORDER: &str = env!("WEFT_TEST_TS_ORDER_WASM");
 /// [`TS_ORDER`] charging with another activity type: diverges from its histories.

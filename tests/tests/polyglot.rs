@@ -306,6 +306,29 @@ async fn python_time_and_random_are_workflow_time_and_per_run_randomness() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn two_builds_of_one_python_source_hash_strings_alike() {
+    let t = TestHost::new()
+        .shared_compile_cache()
+        .workflow("probe", weft_tests::PY_PROBE)
+        .workflow("probe-rebuilt", weft_tests::PY_PROBE_REBUILT);
+    let host = t.start().await;
+    let mut seen = Vec::new();
+    for ty in ["probe", "probe-rebuilt"] {
+        host.start_workflow(ty, ty, json!(null)).await.unwrap();
+        let WorkflowOutcome::Completed(r) = result(&host, ty).await else {
+            panic!("the probe completes: {:?}", host.history(ty));
+        };
+        seen.push((r["str_hash"].clone(), r["set_order"].clone()));
+    }
+    assert!(seen[0].0.is_i64(), "{seen:?}");
+    assert_eq!(
+        seen[0], seen[1],
+        "the same str hashes and set order in both builds"
+    );
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn typescript_time_and_random_are_workflow_time_and_per_run_randomness() {
     runtime_is_deterministic(weft_tests::TS_PROBE, &["random", "crypto"]).await;
 }

@@ -270,6 +270,12 @@ fn build(args: BuildCmd) -> anyhow::Result<()> {
         builder = builder.python_path(p);
     }
     let built = builder.build(language, &args.source, &args.out)?;
+    if language == Language::Python && !built.hash_seed_pinned {
+        eprintln!(
+            "warning: built without a C compiler (cc): Python's str hash seed, and so the \
+             order of sets of strings, can differ in a rebuild of the same sources"
+        );
+    }
     println!(
         "{} {} ({} bytes, {:.1} s)",
         if built.rebuilt {
