@@ -16,17 +16,17 @@ impl Event {
                 .unwrap_or(serde_json::Value::Null),
             other => other,
         };
+        // Payloads, as attributes or fields of one (a failure's details), shown as JSON; what
+        // a payload holds is never looked into.
         if let serde_json::Value::Object(map) = &mut attrs {
-            for key in ["input", "result"] {
-                if let Some(v) = map.get_mut(key) {
+            for v in map.values_mut() {
+                if is_payload_form(v) {
                     *v = payload_value_to_json(v);
+                } else if let serde_json::Value::Object(fields) = v {
+                    for f in fields.values_mut().filter(|f| is_payload_form(f)) {
+                        *f = payload_value_to_json(f);
+                    }
                 }
-            }
-            if let Some(serde_json::Value::Object(f)) = map.get_mut("failure")
-                && let Some(d) = f.get_mut("details")
-                && !d.is_null()
-            {
-                *d = payload_value_to_json(d);
             }
         }
         serde_json::json!({
@@ -218,9 +218,16 @@ impl Event {
     }
 }
 
+fn is_payload_form(v: &serde_json::Value) -> bool {
+    matches!(v, serde_json::Value::Object(m) if m.len() == 1
+        && (m.contains_key("json") || m.contains_key("base64")))
+}
+
+/// A payload as the event's JSON holds it (`{"json": ...}` or `{"base64": ...}`, see
+/// [`Payload`]'s serialization), shown as its JSON value.
 fn payload_value_to_json(v: &serde_json::Value) -> serde_json::Value {
-    match serde_json::from_value::<Vec<u8>>(v.clone()) {
-        Ok(bytes) => Payload(bytes).to_json(),
+    match serde_json::from_value::<Payload>(v.clone()) {
+        Ok(payload) => payload.to_json(),
         Err(_) => v.clone(),
     }
 }

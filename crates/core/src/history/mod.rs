@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 mod codec;
 mod display;
+mod file;
 mod payload;
 
 pub use codec::{EncodingError, decode, decode_event, encode};
+pub use file::{HistoryFile, HistoryFileError};
 pub use payload::{Failure, Payload, RetryPolicy};
 
 /// Format version written by this release in front of every encoded event and task.

@@ -12,8 +12,92 @@ use std::fmt;
 /// assert_eq!(p.to_json()["cents"], 4200);
 /// assert_eq!(Payload(vec![0xff]).to_json(), "<1 bytes, not JSON>");
 /// ```
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Payload(#[serde(with = "serde_bytes")] pub Vec<u8>);
+///
+/// Serialized as bytes in binary formats (the stored encoding). In human-readable formats
+/// (JSON: the history file, [`crate::history::HistoryFile`]) as `{"json": <the payload's text,
+/// verbatim>}` when the bytes are a JSON text, otherwise `{"base64": "..."}`, so a payload
+/// reads as what it holds and still round-trips byte for byte; an array of byte values (the
+/// earlier JSON form) is read too.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Payload(pub Vec<u8>);
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if !serializer.is_human_readable() {
+            return serde_bytes::serialize(&self.0, serializer);
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self.as_raw_json() {
+            Some(raw) => map.serialize_entry("json", &raw)?,
+            None => map.serialize_entry("base64", &BASE64.encode(&self.0))?,
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            return serde_bytes::deserialize(deserializer).map(Payload);
+        }
+        deserializer.deserialize_any(PayloadVisitor)
+    }
+}
+
+/// Reads the human-readable forms of a payload; `{"json": ...}` keeps the text verbatim.
+struct PayloadVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PayloadVisitor {
+    type Value = Payload;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a payload: {"json": ...}, {"base64": "..."} or an array of bytes"#)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
+        use serde::de::Error;
+        let key: String = map
+            .next_key()?
+            .ok_or_else(|| A::Error::custom("a payload object needs a `json` or `base64` key"))?;
+        let bytes = match key.as_str() {
+            "json" => {
+                let raw: Box<serde_json::value::RawValue> = map.next_value()?;
+                raw.get().as_bytes().to_vec()
+            }
+            "base64" => {
+                let text: String = map.next_value()?;
+                BASE64
+                    .decode(text.as_bytes())
+                    .map_err(|e| A::Error::custom(format!("payload base64: {e}")))?
+            }
+            other => {
+                return Err(A::Error::custom(format!(
+                    "unknown payload form `{other}` (expected `json` or `base64`)"
+                )));
+            }
+        };
+        if map.next_key::<String>()?.is_some() {
+            return Err(A::Error::custom("a payload object has exactly one key"));
+        }
+        Ok(Payload(bytes))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
+        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(b) = seq.next_element::<u8>()? {
+            bytes.push(b);
+        }
+        Ok(Payload(bytes))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Payload, E> {
+        Ok(Payload(v.to_vec()))
+    }
+}
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 impl Payload {
     /// A payload holding `value` encoded as JSON.
@@ -28,6 +112,14 @@ impl Payload {
             Ok(v) => v,
             Err(_) => serde_json::Value::String(format!("<{} bytes, not JSON>", self.0.len())),
         }
+    }
+
+    /// The payload as raw JSON text when its bytes are exactly one JSON text (no surrounding
+    /// whitespace), so writing it verbatim into a JSON document keeps every byte.
+    fn as_raw_json(&self) -> Option<Box<serde_json::value::RawValue>> {
+        let text = std::str::from_utf8(&self.0).ok()?;
+        let raw = serde_json::value::RawValue::from_string(text.to_string()).ok()?;
+        (raw.get() == text).then_some(raw)
     }
 
     /// Length in bytes.
