@@ -199,12 +199,9 @@ fn normalize(v: &mut serde_json::Value) {
                     | "fire_at_ms" | "identity" | "continued_run_id" | "workflow_type"
                     | "update_id" => *x = Value::Null,
                     k if k.ends_with("_event_id") => *x = Value::Null,
-                    _ => match payload_bytes(x) {
-                        Some(bytes) => {
-                            *x = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                                Value::String(format!("<{} bytes>", bytes.len()))
-                            })
-                        }
+                    _ => match payload(x) {
+                        // What a payload holds is not looked into.
+                        Some(p) => *x = p,
                         None => normalize(x),
                     },
                 }
@@ -215,11 +212,12 @@ fn normalize(v: &mut serde_json::Value) {
     }
 }
 
-/// Payloads serialize as arrays of bytes.
-fn payload_bytes(v: &serde_json::Value) -> Option<Vec<u8>> {
-    let items = v.as_array().filter(|items| !items.is_empty())?;
-    items
-        .iter()
-        .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
-        .collect()
+/// A payload (`{"json": ...}` or `{"base64": ...}`) as the JSON it holds.
+fn payload(v: &serde_json::Value) -> Option<serde_json::Value> {
+    let map = v.as_object().filter(|m| m.len() == 1)?;
+    if !map.contains_key("json") && !map.contains_key("base64") {
+        return None;
+    }
+    let p: weft::Payload = serde_json::from_value(v.clone()).ok()?;
+    Some(p.to_json())
 }

@@ -2,7 +2,8 @@
 //! TypeScript SDKs (tests/guests/conformance, tests/guests-py/conformance.py,
 //! tests/guests-ts/conformance.ts), run case by case through a real host.
 //!
-//! The canned histories in tests/fixtures/conformance/ were recorded from the Rust SDK. Every
+//! The canned histories in tests/fixtures/conformance/ (history files, docs/history-format.md)
+//! were recorded from the Rust SDK. Every
 //! SDK must
 //! - replay each canned history to the same commands and the same result (the replay checks
 //!   every command against its recorded event: type, activity type, order), and
@@ -15,7 +16,7 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use weft::history::Event;
+use weft::history::{Event, HistoryFile};
 use weft::{ActivityContext, ActivityError, Host, HostError, RunId, RunStatus, WorkflowOutcome};
 use weft_tests::{TestHost, command_shape, wait_until};
 
@@ -116,14 +117,6 @@ fn shape(case: &str, history: &[Event]) -> Vec<Value> {
     command_shape(history, per_run)
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Fixture {
-    case: String,
-    workflow_id: String,
-    run_id: String,
-    events: Vec<Event>,
-}
-
 /// The SDK behind `component` against every case: live runs shaped like the canned ones, and
 /// the canned histories replayed by this build and by `rebuilt` (another build of the same
 /// sources, when there is one).
@@ -140,19 +133,13 @@ async fn conforms(language: &str, component: &str, rebuilt: Option<&str>) {
         if bless {
             assert_ne!(desc.status, RunStatus::Running);
             std::fs::create_dir_all(fixture_dir()).unwrap();
-            let fixture = Fixture {
-                case: case.to_string(),
-                workflow_id: id.clone(),
-                run_id: desc.run_id.clone(),
-                events: history.clone(),
-            };
-            std::fs::write(&path, serde_json::to_string_pretty(&fixture).unwrap()).unwrap();
+            let fixture = HistoryFile::new("default", &id, &desc.run_id, history.clone()).to_json();
+            std::fs::write(&path, fixture + "\n").unwrap();
         }
-        let fixture: Fixture = serde_json::from_str(
-            &std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e} (record with WEFT_BLESS=1)", path.display())),
-        )
-        .unwrap();
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (record with WEFT_BLESS=1)", path.display()));
+        let fixture =
+            HistoryFile::read(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let (live, canned) = (shape(case, &history), shape(case, &fixture.events));
         if live != canned {
             failures.push(format!(

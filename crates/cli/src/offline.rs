@@ -22,7 +22,7 @@ fn json_input(input: &str) -> anyhow::Result<Payload> {
 pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> anyhow::Result<()> {
     // Refuse what only a server does before touching the file.
     match &command {
-        Cmd::Server(_) | Cmd::Build(_) => {
+        Cmd::Server(_) | Cmd::Build(_) | Cmd::Replay(_) => {
             unreachable!("`weft server` and `weft build` are dispatched before the modes")
         }
         Cmd::Start { .. } => return Err(needs_server("`weft start`")),
@@ -137,6 +137,18 @@ pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> any
                 print_description(&d);
             }
         }
+        Cmd::History {
+            workflow_id,
+            export: Some(file),
+            binary,
+            ..
+        } => {
+            note(&db, path)?;
+            let (run, events) = db.history(&workflow_id)?;
+            let history =
+                weft::history::HistoryFile::new(namespace, &workflow_id, &run.to_string(), events);
+            crate::write_history_file(&history.to_json(), &file, binary)?;
+        }
         Cmd::History { workflow_id, .. } => {
             note(&db, path)?;
             let (run, events) = db.history(&workflow_id)?;
@@ -175,6 +187,7 @@ pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> any
         }
         Cmd::Server(_)
         | Cmd::Build(_)
+        | Cmd::Replay(_)
         | Cmd::Start { .. }
         | Cmd::Result { .. }
         | Cmd::Component(_)

@@ -105,6 +105,17 @@ impl Remote {
     }
 
     /// A request whose success carries JSON (or nothing: 204 gives `Value::Null`).
+    /// The body of a GET as the server sent it (no re-encoding).
+    fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let mut response = self.call("GET", path, Send::Nothing)?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| self.transport_error(e))
+    }
+
     fn json(&self, method: &str, path: &str, send: Send) -> anyhow::Result<Value> {
         let mut response = self.call(method, path, send)?;
         if response.status().as_u16() == 204 {
@@ -195,7 +206,7 @@ pub(crate) fn run(
     let remote = Remote::new(address, key)?;
     let r = &remote;
     match command {
-        Cmd::Server(_) | Cmd::Build(_) => {
+        Cmd::Server(_) | Cmd::Build(_) | Cmd::Replay(_) => {
             unreachable!("`weft server` and `weft build` are dispatched before the modes")
         }
         Cmd::Reset { .. } => {
@@ -267,11 +278,25 @@ pub(crate) fn run(
         }
         Cmd::History {
             workflow_id,
+            export: Some(file),
+            binary,
+            ..
+        } => {
+            let text = r.get_text(&format!(
+                "/v1/workflows/{}/history/export",
+                seg(&workflow_id)
+            ))?;
+            crate::write_history_file(&text, &file, binary)?;
+        }
+        Cmd::History {
+            workflow_id,
             follow: false,
+            ..
         } => history(r, &workflow_id, json)?,
         Cmd::History {
             workflow_id,
             follow: true,
+            ..
         } => follow(r, &workflow_id, json)?,
         Cmd::List(list) => list_workflows(r, list, json)?,
         Cmd::Signal {

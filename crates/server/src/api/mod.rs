@@ -152,6 +152,7 @@ impl Modify for BearerAuth {
         workflows::describe,
         workflows::result,
         workflows::history,
+        workflows::export_history,
         workflows::events,
         workflows::signal,
         workflows::signal_with_start,
@@ -249,6 +250,10 @@ pub fn router(
         .route("/v1/workflows/{id}", get(workflows::describe))
         .route("/v1/workflows/{id}/result", get(workflows::result))
         .route("/v1/workflows/{id}/history", get(workflows::history))
+        .route(
+            "/v1/workflows/{id}/history/export",
+            get(workflows::export_history),
+        )
         .route("/v1/workflows/{id}/events", get(workflows::events))
         .route("/v1/workflows/{id}/signal", post(workflows::signal))
         .route("/v1/signal-with-start", post(workflows::signal_with_start))

@@ -605,6 +605,35 @@ pub async fn history(
     }))
 }
 
+/// The whole history of a workflow's current run in weft's history format
+/// (docs/history-format.md): JSON that keeps every payload byte for byte, which
+/// `weft replay` reads.
+#[utoipa::path(
+    get,
+    path = "/v1/workflows/{id}/history/export",
+    tag = "workflows",
+    params(("id" = String, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "The history file", content_type = "application/json", body = Object),
+        (status = 401, description = "No or unknown key", body = ErrorBody),
+        (status = 403, description = "The admin key", body = ErrorBody),
+        (status = 404, description = "No such workflow in the namespace", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export_history(
+    ns: Ns,
+    Path(id): Path<String>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let run_id = ns.client.describe(&id)?.run_id;
+    let events = ns.client.history(&id)?;
+    let file = weft::history::HistoryFile::new(&ns.namespace, &id, &run_id, events);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        file.to_json(),
+    ))
+}
+
 /// What the event stream keeps between polls.
 struct EventStream {
     state: Arc<AppState>,
