@@ -530,6 +530,7 @@ impl HostBuilder {
             running: Mutex::new(HashMap::new()),
             cache,
             nexus_mail: Default::default(),
+            last_compiled: Mutex::new(None),
         });
         let loops = loops::spawn_all(&inner, &stop);
         info!(db = %inner.store.path().display(), "weft host started");

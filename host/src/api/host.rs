@@ -189,6 +189,9 @@ pub(super) struct Inner {
     /// Nexus tasks of remote namespaces leased for remote workers, by namespace and endpoint,
     /// waiting for `Client::poll_nexus_task` (see `api/remote`).
     pub(super) nexus_mail: super::remote::NexusMail,
+    /// The component compiled last for a check or a replay of saved histories, by digest: a
+    /// run of replays against one build compiles (or loads) it once.
+    pub(super) last_compiled: Mutex<Option<crate::sandbox::CompiledWorkflow>>,
 }
 
 impl Inner {
