@@ -444,3 +444,63 @@ fn weft_build_skips_unchanged_sources_and_refuses_what_it_cannot_build() {
     assert!(err.contains("broken.ts"), "the error names the file: {err}");
     assert!(!out.exists());
 }
+
+/// The default sticky cache holds dozens of suspended interpreters at once, so a Python or
+/// TypeScript run's next task resumes its instance instead of starting the interpreter and
+/// replaying.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_sticky_cache_keeps_dozens_of_python_and_typescript_instances() {
+    let t = TestHost::new()
+        .shared_compile_cache()
+        .workflow("approval-python", weft_tests::PY_APPROVAL)
+        .workflow("approval-typescript", weft_tests::TS_APPROVAL)
+        .with(|b| {
+            b.activity("pay", |_c: ActivityContext, _v: Value| async move {
+                Ok::<_, ActivityError>("paid".to_string())
+            })
+        });
+    let host = t.start().await;
+    let ids: Vec<(String, &str)> = (0..24)
+        .flat_map(|i| ["python", "typescript"].map(|lang| (format!("{lang}-{i}"), lang)))
+        .collect();
+    for (id, lang) in &ids {
+        host.start_workflow(
+            &format!("approval-{lang}"),
+            id,
+            json!({"id": id, "amount_cents": 100}),
+        )
+        .await
+        .unwrap();
+    }
+    wait_until("every run waits for its decision", || {
+        ids.iter().all(|(id, _)| {
+            host.history(id).is_ok_and(|h| {
+                h.iter()
+                    .any(|e| matches!(e.kind, EventKind::WorkflowTaskCompleted { .. }))
+            })
+        })
+    })
+    .await;
+    let held = host.cache_stats();
+    assert_eq!(held.entries, ids.len(), "{held:?}");
+    assert_eq!(held.evictions, 0, "{held:?}");
+    for (id, _) in &ids {
+        host.namespace("default")
+            .unwrap()
+            .signal(id, "decide", json!({"approved": true, "by": "ann"}))
+            .await
+            .unwrap();
+    }
+    for (id, _) in &ids {
+        assert!(matches!(
+            result(&host, id).await,
+            WorkflowOutcome::Completed(_)
+        ));
+    }
+    let after = host.cache_stats();
+    assert!(
+        after.hits >= ids.len() as u64,
+        "every run's next task resumed its instance: {after:?}"
+    );
+    host.shutdown().await;
+}

@@ -90,6 +90,11 @@ async fn runs_keep_their_version_a_dry_run_finds_divergence_and_compatible_runs_
         c.describe("s-0").unwrap().component_digest,
         Some(v1.clone())
     );
+    // It has nothing to do: once it has closed, it is no longer a run to move.
+    assert!(matches!(
+        c.result("s-0").await.unwrap(),
+        weft::WorkflowOutcome::Completed(_)
+    ));
 
     let v2 = c.register_workflow("steps", v2_bytes).await.unwrap();
     assert_eq!(v2, check.digest);

@@ -67,7 +67,10 @@ pub struct Limits {
     /// them instead of replaying the history; least recently used are evicted. 0 turns the
     /// cache off. Default 128.
     pub sticky_cache_entries: usize,
-    /// Linear memory the cached instances may hold together. Default 512 MiB.
+    /// Linear memory the cached instances may hold together. Default 2 GiB: room for all 128
+    /// entries when they are interpreters (a CPython or StarlingMonkey instance holds several
+    /// MiB of linear memory, mostly untouched pages; 512 MiB held 47 of them), so Python and
+    /// TypeScript runs do not start their interpreter on every task.
     pub sticky_cache_memory_bytes: usize,
 }
 
@@ -93,7 +96,7 @@ impl Default for Limits {
                 .map(|n| n.get())
                 .unwrap_or(2),
             sticky_cache_entries: 128,
-            sticky_cache_memory_bytes: 512 * 1024 * 1024,
+            sticky_cache_memory_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }
