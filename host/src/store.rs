@@ -25,6 +25,20 @@ impl Store {
         weft_store_redb::open_existing(path, now_ms).map(Store)
     }
 
+    /// The store on a database that lives in memory only (simulations, tests): nothing is
+    /// written to disk. [`Store::reopen`] opens another store on the same database, as a
+    /// restarted process would.
+    pub fn in_memory(now_ms: u64) -> Result<Store, StoreError> {
+        let backend = std::sync::Arc::new(weft_store_redb::RedbBackend::in_memory()?);
+        weft_engine::Store::with_backend(backend, "(in memory)", now_ms).map(Store)
+    }
+
+    /// Another store on this one's database, as a process that starts after this one stopped
+    /// sees it: leases held through this store are released.
+    pub fn reopen(&self, now_ms: u64) -> Result<Store, StoreError> {
+        weft_engine::Store::with_backend(self.0.backend(), self.0.path(), now_ms).map(Store)
+    }
+
     /// The store with the limits it enforces; see [`weft_engine::Store::with_limits`].
     pub fn with_limits(
         self,

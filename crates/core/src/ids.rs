@@ -93,9 +93,9 @@ impl fmt::Display for Namespace {
 pub struct RunId(pub u128);
 
 impl RunId {
-    /// A fresh random run id (UUID version 4 layout).
+    /// A fresh random run id (UUID version 4 layout), from [`fresh_u64`].
     pub fn random() -> RunId {
-        let mut v: u128 = rand::random();
+        let mut v: u128 = (u128::from(fresh_u64()) << 64) | u128::from(fresh_u64());
         v = (v & !(0xF000u128 << 64)) | (0x4000u128 << 64);
         v = (v & !(0xC0u128 << 56)) | (0x80u128 << 56);
         RunId(v)
@@ -177,5 +177,60 @@ mod tests {
             let err = Namespace::new(bad).unwrap_err();
             assert!(err.contains("invalid namespace"), "{err}");
         }
+    }
+}
+
+thread_local! {
+    /// The state of [`fresh_u64`] on this thread while [`with_seeded_ids`] runs.
+    static SEEDED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// A fresh random number for the ids and seeds the store creates (run ids, the random seed
+/// of a child or continued run): the operating system's randomness, or, inside
+/// [`with_seeded_ids`] on this thread, the next number of a seeded sequence.
+pub fn fresh_u64() -> u64 {
+    SEEDED.with(|s| match s.get() {
+        None => rand::random(),
+        Some(state) => {
+            let state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            s.set(Some(state));
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    })
+}
+
+/// Runs `f` with [`fresh_u64`] on this thread drawing from a sequence seeded by `seed`, so
+/// that the runs a simulation creates get the same ids and seeds every time it is repeated.
+/// The previous state is restored afterwards.
+pub fn with_seeded_ids<R>(seed: u64, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SEEDED.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SEEDED.with(|s| s.replace(Some(seed))));
+    f()
+}
+
+#[cfg(test)]
+mod fresh_tests {
+    use super::*;
+
+    #[test]
+    fn seeded_ids_repeat_and_unseeded_ones_do_not() {
+        let a = with_seeded_ids(7, || (RunId::random(), fresh_u64()));
+        let b = with_seeded_ids(7, || (RunId::random(), fresh_u64()));
+        assert_eq!(a, b);
+        assert_ne!(a, with_seeded_ids(8, || (RunId::random(), fresh_u64())));
+        assert_ne!(RunId::random(), RunId::random());
+        assert_eq!(
+            a.0.to_string().as_bytes()[14],
+            b'4',
+            "UUID version 4 layout"
+        );
     }
 }

@@ -90,6 +90,11 @@ impl Store {
         Ok(store)
     }
 
+    /// The backend this store runs on (to open another store on it, as after a restart).
+    pub fn backend(&self) -> std::sync::Arc<dyn Backend> {
+        self.backend.clone()
+    }
+
     /// Runs `f` in one write transaction: committed when it returns `Ok`, nothing written
     /// when it returns `Err`.
     fn write<R>(

@@ -364,7 +364,7 @@ impl W<'_> {
                 workflow_id: rec.workflow_id.clone(),
                 workflow_type: rec.workflow_type.clone(),
                 input,
-                random_seed: rand::random(),
+                random_seed: weft_core::ids::fresh_u64(),
                 options: rec.options.clone(),
                 id_reuse_policy: rec.id_reuse_policy,
                 attempt,

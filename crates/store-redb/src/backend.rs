@@ -123,6 +123,22 @@ impl RedbBackend {
             builder().create(path)
         }
         .map_err(|e| open_error(path, e))?;
+        RedbBackend::init(db, path, existed)
+    }
+
+    /// A database that lives in memory only, for simulations and tests: the same tables and
+    /// transactions as a file, without the disk. Gone when the last handle is dropped.
+    pub fn in_memory() -> Result<RedbBackend, StoreError> {
+        let path = Path::new("(in memory)");
+        // No file to lock: the single-writer mode's lock is not needed (nor supported).
+        let db = redb::Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| open_error(path, e))?;
+        RedbBackend::init(db, path, false)
+    }
+
+    /// Checks the schema of the opened `db`, migrates an older one and creates every table.
+    fn init(db: redb::Database, path: &Path, existed: bool) -> Result<RedbBackend, StoreError> {
         let backend = RedbBackend {
             db: Db::new(db, path),
         };

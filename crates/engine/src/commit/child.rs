@@ -54,7 +54,7 @@ pub(super) fn start_child(
             workflow_id: workflow_id.clone(),
             workflow_type,
             input,
-            random_seed: rand::random(),
+            random_seed: weft_core::ids::fresh_u64(),
             execution_deadline_ms: options
                 .execution_timeout_ms
                 .map(|t| now_ms.saturating_add(t)),
