@@ -131,3 +131,84 @@ fn each_child_cancellation_type_resolves_at_its_event() {
     assert_eq!(resolved_at(C::WaitCancellationRequested), EventId(12));
     assert_eq!(resolved_at(C::WaitCancellationCompleted), EventId(13));
 }
+
+/// Timers A (event 5) and B (event 6) started in task 1, both fired (7, 8) before task 2;
+/// `extra` follows. The code waits for B only, then cancels A.
+fn fired_timers(extra: Vec<Event>) -> (Replay, u32) {
+    let mut h = vec![event(
+        1,
+        EventKind::WorkflowExecutionStarted {
+            workflow_type: "w".into(),
+            input: Payload(b"{}".to_vec()),
+            random_seed: 7,
+        },
+    )];
+    h.extend(task(2));
+    for (id, ms) in [(5, 0), (6, 100)] {
+        h.push(event(
+            id,
+            EventKind::TimerStarted {
+                duration_ms: ms,
+                fire_at_ms: 1_000 + ms,
+            },
+        ));
+    }
+    for (id, started) in [(7, 5), (8, 6)] {
+        h.push(event(
+            id,
+            EventKind::TimerFired {
+                started_event_id: EventId(started),
+            },
+        ));
+    }
+    h.extend(extra);
+    let mut r = Replay::new(
+        RunId(1),
+        WorkflowId("w-1".into()),
+        &h,
+        1,
+        2_000,
+        Limits::default(),
+        Arc::new(Served::default()),
+    );
+    let a = r.start_timer(0).unwrap();
+    let b = r.start_timer(100).unwrap();
+    let Wake::Resolved(woke, _) = r.wait_any(&[b]).unwrap() else {
+        panic!("timer B fired");
+    };
+    assert_eq!(woke, b);
+    (r, a)
+}
+
+#[test]
+fn canceling_an_operation_whose_outcome_is_recorded_issues_no_command() {
+    // Task 2 runs now: A fired before it started, so the cancel has nothing to do.
+    let (mut r, a) = fired_timers(vec![event(
+        9,
+        EventKind::WorkflowTaskScheduled { attempt: 1 },
+    )]);
+    r.request_cancel(a).unwrap();
+    assert_eq!(
+        r.take_commands(),
+        vec![],
+        "no TimerCanceled after TimerFired"
+    );
+    let wake = r.wait_any(&[a]).unwrap();
+    assert!(
+        matches!(wake, Wake::Resolved(h, ref o) if h == a && !matches!(o, Outcome::Canceled)),
+        "the wait on A returns its recorded fire, not a cancellation: {wake:?}"
+    );
+
+    // A history that recorded the cancel anyway (before this rule) still replays.
+    let mut old = task(9);
+    old.push(event(
+        12,
+        EventKind::TimerCanceled {
+            started_event_id: EventId(5),
+        },
+    ));
+    old.push(event(13, EventKind::WorkflowTaskScheduled { attempt: 1 }));
+    let (mut r, a) = fired_timers(old);
+    r.request_cancel(a).unwrap();
+    assert_eq!(r.take_commands(), vec![]);
+}

@@ -5,7 +5,7 @@
 //! wait on the operation ends (`index::cancel_resolves`).
 
 use super::recorded;
-use crate::machine::{OpKind, Replay};
+use crate::machine::{HandleRef, OpKind, Replay};
 use crate::strict::Compare;
 use crate::task::Interrupt;
 use weft_core::command::Command;
@@ -67,6 +67,21 @@ impl Replay {
             // A signal or cancel request is delivered in the task's own commit.
             OpKind::External => return Ok(()),
         };
+        // An outcome recorded before the task the code runs in started has ended the
+        // operation, even if the code never waited for it (a race's loser): there is nothing
+        // left to cancel, and no command (Temporal's SDKs have applied that event by then).
+        // The same on every replay: the code reaches this call in the same task. A history
+        // that recorded such a cancel anyway (written before this rule) still replays.
+        if let HandleRef::Recorded(start) = r
+            && let Some((at, _)) = self.resolutions.get(&start)
+            && *at < self.task_starts[self.current_task].0
+            && !self
+                .command_events
+                .get(self.next_command)
+                .is_some_and(|e| matches(&cmd, &e.kind))
+        {
+            return Ok(());
+        }
         self.command(cmd).map(|_| ())
     }
 }
