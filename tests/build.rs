@@ -20,6 +20,7 @@ fn main() {
         "fanout",
         "coroutines",
         "conformance",
+        "script",
         "spin",
         "memory-bomb",
         "deep-recursion",

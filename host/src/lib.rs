@@ -28,7 +28,7 @@
 //! ```
 //!
 //! This crate is the embedding facade: its modules are private and the names below are its
-//! whole API. The vocabulary (`weft-core`), the replay (`weft-replay`), the sandbox
+//! whole API, with the deterministic simulator in [`simulate`]. The vocabulary (`weft-core`), the replay (`weft-replay`), the sandbox
 //! (`weft-wasm`), the rules (`weft-engine`) and the redb storage (`weft-store-redb`) are crates
 //! of their own; see ARCHITECTURE.md for the map.
 
@@ -38,6 +38,7 @@ mod components;
 mod fair;
 mod nexus;
 mod offline;
+pub mod simulate;
 mod store;
 mod telemetry;
 mod workflow_task;

@@ -29,6 +29,10 @@ pub const FORBIDDEN: &str = env!("WEFT_TEST_FORBIDDEN_WASM");
 /// The guest conformance workflow in Rust (one case per input `case`); the Python and
 /// TypeScript versions implement the same cases with the same commands.
 pub const CONFORMANCE: &str = env!("WEFT_TEST_CONFORMANCE_WASM");
+/// A workflow driven entirely by its JSON input (a script of activities, timers, `all`/`race`
+/// groups, signal waits, children and failures; query `log`, update `bump`), for the
+/// deterministic simulator and property tests. `mutate_in_validator` plants a determinism bug.
+pub const SCRIPT: &str = env!("WEFT_TEST_SCRIPT_WASM");
 
 /// The order example in Python (examples/python/order).
 pub const PY_ORDER: &str = env!("WEFT_TEST_PY_ORDER_WASM");

@@ -1,6 +1,6 @@
 //! `weft history --export` and `weft replay` through the real binary: histories of the order
-//! example, exported from a database, replay against their component and diverge, naming the
-//! event, against a changed one.
+//! example, exported from a database or read from it directly, replay against their component
+//! and diverge, naming the event, against a changed one.
 
 use serde_json::json;
 use std::path::Path;
@@ -98,6 +98,31 @@ async fn exported_histories_replay_against_their_component_and_diverge_against_a
     assert!(
         out.contains("event"),
         "the divergence names the event: {out}"
+    );
+
+    // Straight from the database: its runs replay, and diverge against the changed build.
+    let from_db = |component: &str| {
+        weft(&[
+            "replay",
+            "--component",
+            component,
+            "--compile-cache",
+            cache,
+            "--from-db",
+            db,
+            "--workflow-type",
+            "order",
+        ])
+    };
+    let (code, out, err) = from_db(weft_tests::PY_ORDER);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("2 replayed, 0 diverged"), "{out}");
+    assert!(out.contains(":paid ("), "{out}");
+    let (code, out, err) = from_db(weft_tests::PY_ORDER_CHANGED);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("DIVERGED") && out.contains("charge_card"),
+        "{out}"
     );
 
     // A file that is not a history is reported, and fails the run.

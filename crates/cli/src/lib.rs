@@ -25,7 +25,9 @@ use std::path::PathBuf;
 mod offline;
 mod output;
 mod remote;
+mod replay;
 mod server;
+mod simulate;
 
 #[derive(Parser)]
 #[command(
@@ -60,7 +62,12 @@ enum Cmd {
     /// Replay saved histories (files written by `weft history --export`, or directories of
     /// them) against a component, as a check of a new version before it is deployed. Prints
     /// each history's first divergence; exits 1 if any diverges.
-    Replay(ReplayCmd),
+    Replay(replay::ReplayCmd),
+    /// Fuzz a workflow for determinism: run its component under a deterministic simulation
+    /// of a whole host (activity faults, messages, crashes, the sticky cache on and off) case
+    /// after case from a seed, checking every history (docs/simulate.md). A failing case is
+    /// printed shrunk, with the command that reproduces it; exits 1.
+    Simulate(simulate::SimulateCmd),
     /// Build a Python or TypeScript workflow into a component weft runs (docs/python.md,
     /// docs/typescript.md). The toolchain (componentize-py, or componentize-js and esbuild) is
     /// installed at pinned versions on first use; needs python3, or Node.js with npm.
@@ -231,20 +238,6 @@ struct ServerCmd {
     config: Option<PathBuf>,
 }
 
-#[derive(Args)]
-struct ReplayCmd {
-    /// The workflow component (.wasm) to replay against.
-    #[arg(long)]
-    component: PathBuf,
-    /// History files, or directories holding them (every regular file inside, not recursing).
-    #[arg(required = true)]
-    histories: Vec<PathBuf>,
-    /// Keep compiled code here across invocations (a large component then loads in
-    /// milliseconds).
-    #[arg(long, env = "WEFT_COMPILE_CACHE")]
-    compile_cache: Option<PathBuf>,
-}
-
 /// Writes history file `json` (the JSON form) to `file`, or its binary form.
 fn write_history_file(json: &str, file: &std::path::Path, binary: bool) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -257,90 +250,6 @@ fn write_history_file(json: &str, file: &std::path::Path, binary: bool) -> anyho
     };
     std::fs::write(file, &bytes).with_context(|| format!("writing {}", file.display()))?;
     eprintln!("wrote {} ({} bytes)", file.display(), bytes.len());
-    Ok(())
-}
-
-/// `weft replay`: every history against one component, in a host of its own that records
-/// nothing (a temporary database) and accepts every task queue and Nexus endpoint.
-fn replay(args: ReplayCmd) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use weft::history::HistoryFile;
-    let component = std::fs::read(&args.component)
-        .with_context(|| format!("reading {}", args.component.display()))?;
-    let mut files = Vec::new();
-    for path in &args.histories {
-        if path.is_dir() {
-            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            inside.sort();
-            files.extend(inside);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    if files.is_empty() {
-        return Err(usage("no history files found"));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let scratch = tempfile::tempdir()?;
-    let (ok, diverged, seconds) = rt.block_on(async {
-        let mut builder = weft::HostBuilder::new(scratch.path().join("replay.redb"))
-            .namespace("default", |ns| ns.remote_activities());
-        if let Some(dir) = &args.compile_cache {
-            builder = builder.compile_cache(dir);
-        }
-        let host = builder.start().await?;
-        let started = std::time::Instant::now();
-        let (mut ok, mut diverged) = (0usize, 0usize);
-        for file in &files {
-            let outcome = std::fs::read(file)
-                .map_err(anyhow::Error::from)
-                .and_then(|bytes| Ok(HistoryFile::read(&bytes)?))
-                .and_then(|h| {
-                    let run = weft::RunId::parse(&h.run_id)
-                        .ok_or_else(|| anyhow::anyhow!("run id {} is not a UUID", h.run_id))?;
-                    Ok((h, run))
-                });
-            let (history, run) = match outcome {
-                Ok(x) => x,
-                Err(e) => {
-                    diverged += 1;
-                    println!("UNREADABLE {}: {e:#}", file.display());
-                    continue;
-                }
-            };
-            let events = history.events.len();
-            match host
-                .replay_history(component.clone(), &history.workflow_id, run, history.events)
-                .await
-            {
-                Ok(()) => {
-                    ok += 1;
-                    println!("ok       {} ({events} events)", file.display());
-                }
-                Err(e) => {
-                    diverged += 1;
-                    println!("DIVERGED {}: {e}", file.display());
-                }
-            }
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        host.shutdown().await;
-        Ok::<_, anyhow::Error>((ok, diverged, seconds))
-    })?;
-    let total = ok + diverged;
-    println!(
-        "{total} histories in {seconds:.2} s ({:.0} histories/s): {ok} replayed, {diverged} diverged or unreadable",
-        total as f64 / seconds.max(1e-9)
-    );
-    if diverged > 0 {
-        std::process::exit(1);
-    }
     Ok(())
 }
 
@@ -602,7 +511,8 @@ pub fn main() {
     let outcome = match cli.command {
         Cmd::Server(args) => server::run(args),
         Cmd::Build(args) => build(args),
-        Cmd::Replay(args) => replay(args),
+        Cmd::Replay(args) => replay::replay(args, cli.namespace.as_deref()),
+        Cmd::Simulate(args) => simulate::simulate(args),
         // An empty WEFT_ADDRESS counts as none.
         command => match cli.address.as_deref().filter(|a| !a.trim().is_empty()) {
             Some(address) => check_remote_namespace(cli.namespace.as_deref())

@@ -22,7 +22,7 @@ fn json_input(input: &str) -> anyhow::Result<Payload> {
 pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> anyhow::Result<()> {
     // Refuse what only a server does before touching the file.
     match &command {
-        Cmd::Server(_) | Cmd::Build(_) | Cmd::Replay(_) => {
+        Cmd::Server(_) | Cmd::Build(_) | Cmd::Replay(_) | Cmd::Simulate(_) => {
             unreachable!("`weft server` and `weft build` are dispatched before the modes")
         }
         Cmd::Start { .. } => return Err(needs_server("`weft start`")),
@@ -188,6 +188,7 @@ pub(crate) fn run(path: &Path, namespace: &str, command: Cmd, json: bool) -> any
         Cmd::Server(_)
         | Cmd::Build(_)
         | Cmd::Replay(_)
+        | Cmd::Simulate(_)
         | Cmd::Start { .. }
         | Cmd::Result { .. }
         | Cmd::Component(_)

@@ -206,7 +206,7 @@ pub(crate) fn run(
     let remote = Remote::new(address, key)?;
     let r = &remote;
     match command {
-        Cmd::Server(_) | Cmd::Build(_) | Cmd::Replay(_) => {
+        Cmd::Server(_) | Cmd::Build(_) | Cmd::Replay(_) | Cmd::Simulate(_) => {
             unreachable!("`weft server` and `weft build` are dispatched before the modes")
         }
         Cmd::Reset { .. } => {

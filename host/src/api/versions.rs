@@ -159,8 +159,9 @@ impl Client {
         .map_err(|e| HostError::Engine(e.to_string()))?
     }
 
-    /// Replays the closed current run of workflow `id` against its registered component and
-    /// checks that it ends with the same commands and result. An error names the divergence.
+    /// Replays the current run of workflow `id` against its registered component and checks
+    /// that it ends with the same commands and result (an open run: that it replays through
+    /// its last completed Workflow Task). An error names the divergence.
     pub fn verify_replay(&self, id: &str) -> Result<(), HostError> {
         let (run, rec) = self
             .inner
@@ -191,9 +192,10 @@ impl Client {
         .map_err(HostError::ReplayDiverged)
     }
 
-    /// Replays a closed run's `history`, recorded anywhere (another host, a file, a test
-    /// fixture), against `component` and checks that the code ends with the same commands and
-    /// result, as [`Client::verify_replay`] does for a stored run. `workflow_id` and `run` are
+    /// Replays a run's `history`, recorded anywhere (another host, a file, a test fixture),
+    /// against `component` and checks that the code ends with the same commands and result,
+    /// as [`Client::verify_replay`] does for a stored run (an open run's history must replay
+    /// through its last completed Workflow Task). `workflow_id` and `run` are
     /// the ids the run had (the code sees them through `info`). Nothing is registered or
     /// recorded; the component is compiled (or loaded from the compiled-code cache) for this
     /// call. An error names the divergence.

@@ -1,12 +1,14 @@
-//! `verify_replay`: a closed run's whole history replayed against a component, which must reach
-//! the same final commands and result.
+//! `verify_replay`: a run's history replayed against a component: a closed run must reach the
+//! same final commands and result, an open one must replay through its last completed task.
 
 use super::*;
 use crate::ids::{EventId, WorkflowId};
 
 /// Replays the complete history of a closed run against `compiled` and checks that the code
-/// reaches the same end: the same commands and the same result or failure. This is how a new
-/// build of a workflow is checked against recorded histories before it is deployed.
+/// reaches the same end: the same commands and the same result or failure. An open run's
+/// history (or one the host terminated) must replay through its last completed Workflow Task
+/// without diverging. This is how a new build of a workflow is checked against recorded
+/// histories before it is deployed.
 pub fn verify_replay(
     sandbox: &Sandbox,
     compiled: &CompiledWorkflow,
@@ -36,7 +38,16 @@ pub fn verify_replay(
         _ => None,
     });
     let Some(expected) = expected else {
-        return Err("the run is still open; only closed runs can be verified".into());
+        return replay_open(
+            sandbox,
+            compiled,
+            limits,
+            served,
+            run,
+            workflow_id,
+            history,
+            input,
+        );
     };
     // The closing task's commands are in the history; replay everything before them.
     let close_task = history
@@ -230,6 +241,37 @@ pub fn check_open_run(
         &start_input(history),
         task_time_limit(limits, rec),
     ) {
+        GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
+        GuestOutcome::Terminate(reason) => Err(reason),
+        GuestOutcome::Commands(_) | GuestOutcome::Query(_) | GuestOutcome::Stale => Ok(()),
+    }
+}
+
+/// [`verify_replay`] of an open run's history: everything its completed Workflow Tasks
+/// processed replays without diverging (what comes after is for the next task).
+#[allow(clippy::too_many_arguments)]
+fn replay_open(
+    sandbox: &Sandbox,
+    compiled: &CompiledWorkflow,
+    limits: &Limits,
+    served: &Arc<Served>,
+    run: RunId,
+    workflow_id: WorkflowId,
+    history: &[Event],
+    input: Payload,
+) -> Result<(), String> {
+    let (upto, task_ms) = super::query::processed_by_tasks(history);
+    let started_ms = task_ms.unwrap_or_else(|| history.first().map_or(0, |e| e.time_ms));
+    let replay = Replay::new(
+        run,
+        workflow_id,
+        &history[..upto],
+        1,
+        started_ms,
+        limits.clone(),
+        served.clone(),
+    );
+    match execute(sandbox, compiled, replay, &input, limits.max_task_time) {
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(_) | GuestOutcome::Query(_) | GuestOutcome::Stale => Ok(()),
