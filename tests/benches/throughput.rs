@@ -1,0 +1,278 @@
+//! The throughput suite: `cargo bench -p weft-tests --bench throughput`.
+//!
+//! Real database file (in the system's temporary directory, or `WEFT_BENCH_DIR`), default
+//! durability, the script guest (`tests/guests/script`) with an echo activity. Prints one table
+//! and, on its last line, the same figures as JSON (also written to `WEFT_BENCH_JSON` if set):
+//! - `fsync`: a 4 KiB write and `fdatasync` of a file beside the database, p50 and p99: the
+//!   disk's floor under any durable commit, measured in the same run;
+//! - `one_at_a_time`: one-activity workflows started one after another, start to result p50;
+//! - `in_flight_64`: one-activity workflows, 64 in flight, workflows/s;
+//! - `activity_step`: (T100 - T10) / 90 for workflows of 100 and 10 sequential activities;
+//! - `timer_step`: the same with a 0 ms timer after each activity, less the activity step;
+//! - `cold_replay`: `verify_replay` of a closed run of about 10,000 events (load, decode,
+//!   instantiate, replay), p50;
+//! - `sleepers`: `WEFT_BENCH_SLEEPERS` (default 2,000) workflows started 64 at a time that
+//!   each park on a 10-minute timer: starts/s once each has run its first task, and the
+//!   process's RSS growth per 10,000 parked.
+//!
+//! `WEFT_BENCH_QUICK=1` runs each figure with a tenth of the work (a smoke run).
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use weft::{ActivityContext, ActivityError, Host, HostBuilder, WorkflowOutcome};
+
+fn quick() -> bool {
+    std::env::var("WEFT_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+fn scaled(n: usize) -> usize {
+    if quick() { (n / 10).max(2) } else { n }
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn activities(n: usize, timer: bool) -> Value {
+    let mut steps = Vec::new();
+    for _ in 0..n {
+        steps.push(json!({"activity": {"name": "a"}}));
+        if timer {
+            steps.push(json!({"timer": {"ms": 0}}));
+        }
+    }
+    json!({ "steps": steps })
+}
+
+/// p50 and p99 of a 4 KiB write + fdatasync in `dir`.
+fn fsync_latency(dir: &std::path::Path) -> (Duration, Duration) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let page = [7u8; 4096];
+    let mut times = Vec::new();
+    for _ in 0..scaled(300) {
+        let began = Instant::now();
+        f.write_all(&page).unwrap();
+        f.sync_data().unwrap();
+        times.push(began.elapsed());
+    }
+    (pct(times.clone(), 0.5), pct(times, 0.99))
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn run_one(host: &Host, id: &str, input: Value) -> Duration {
+    let began = Instant::now();
+    host.start_workflow("script", id, input).await.unwrap();
+    let outcome = host.result(id).await.unwrap();
+    assert!(
+        matches!(outcome, WorkflowOutcome::Completed(_)),
+        "{outcome:?}"
+    );
+    began.elapsed()
+}
+
+/// Runs `count` one-activity workflows with `in_flight` at a time; returns workflows/s.
+async fn in_flight(host: &Arc<Host>, prefix: &str, count: usize, in_flight: usize) -> f64 {
+    let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let began = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..count {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let host = host.clone();
+        let id = format!("{prefix}-{i}");
+        tasks.push(tokio::spawn(async move {
+            run_one(&host, &id, activities(1, false)).await;
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    count as f64 / began.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = match std::env::var_os("WEFT_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let (fsync_p50, fsync_p99) = fsync_latency(dir.path());
+    let host = Arc::new(rt.block_on(async {
+        HostBuilder::new(dir.path().join("bench.redb"))
+            .workflow_file("script", weft_tests::SCRIPT)
+            .activity("a", |_c: ActivityContext, v: Value| async move {
+                Ok::<_, ActivityError>(v)
+            })
+            .start()
+            .await
+            .unwrap()
+    }));
+    let mut rows: Vec<(&str, String, Value)> = Vec::new();
+    let fsync = json!({"p50_ms": ms(fsync_p50), "p99_ms": ms(fsync_p99)});
+    rows.push((
+        "4 KiB write + fdatasync (p50 / p99)",
+        format!("{:.3} ms / {:.3} ms", ms(fsync_p50), ms(fsync_p99)),
+        fsync.clone(),
+    ));
+
+    rt.block_on(async {
+        // Warm up: compile, first commits.
+        for i in 0..5 {
+            run_one(&host, &format!("warm-{i}"), activities(1, false)).await;
+        }
+        let mut lat = Vec::new();
+        for i in 0..scaled(300) {
+            lat.push(run_one(&host, &format!("one-{i}"), activities(1, false)).await);
+        }
+        let p50 = pct(lat, 0.5);
+        rows.push((
+            "one-activity start to result, one at a time (p50)",
+            format!("{:.2} ms", ms(p50)),
+            json!(ms(p50)),
+        ));
+
+        let rate = in_flight(&host, "fl", scaled(3_000), 64).await;
+        rows.push((
+            "one-activity workflows/s, 64 in flight",
+            format!("{rate:.0}"),
+            json!(rate),
+        ));
+
+        let step = |label: &'static str, timer: bool| {
+            let host = host.clone();
+            async move {
+                let (small, big) = if quick() { (2, 11) } else { (10, 100) };
+                let mut per = Vec::new();
+                for round in 0..3 {
+                    let t_small = run_one(
+                        &host,
+                        &format!("{label}-s-{round}"),
+                        activities(small, timer),
+                    )
+                    .await;
+                    let t_big =
+                        run_one(&host, &format!("{label}-b-{round}"), activities(big, timer)).await;
+                    per.push((t_big.saturating_sub(t_small)) / (big - small) as u32);
+                }
+                pct(per, 0.5)
+            }
+        };
+        let activity_step = step("act", false).await;
+        let with_timer = step("tmr", true).await;
+        let timer_step = with_timer.saturating_sub(activity_step);
+        rows.push((
+            "per activity step, (T100 - T10) / 90",
+            format!("{:.3} ms", ms(activity_step)),
+            json!(ms(activity_step)),
+        ));
+        rows.push((
+            "per timer step (0 ms timer), beyond the activity step",
+            format!("{:.3} ms", ms(timer_step)),
+            json!(ms(timer_step)),
+        ));
+
+        // About 10,000 events: six per activity step.
+        let n = scaled(1_660);
+        run_one(&host, "long", activities(n, false)).await;
+        let events = host.history("long").unwrap().len();
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let began = Instant::now();
+            host.verify_replay("long").unwrap();
+            times.push(began.elapsed());
+        }
+        let cold = pct(times, 0.5);
+        rows.push((
+            "cold replay (p50)",
+            format!("{:.2} ms for {events} events", ms(cold)),
+            json!({"ms": ms(cold), "events": events}),
+        ));
+
+        let sleepers: usize = std::env::var("WEFT_BENCH_SLEEPERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| scaled(2_000));
+        let before = rss_kib();
+        let sem = Arc::new(tokio::sync::Semaphore::new(64));
+        let began = Instant::now();
+        let mut tasks = Vec::new();
+        let parked = json!({"steps": [{"timer": {"ms": 600_000}}]});
+        for i in 0..sleepers {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let host = host.clone();
+            let input = parked.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("sleep-{i}");
+                host.start_workflow("script", &id, input).await.unwrap();
+                // Parked once its first task has committed the timer.
+                while host.history(&id).unwrap().len() < 5 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                drop(permit);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let rate = sleepers as f64 / began.elapsed().as_secs_f64();
+        let grown = rss_kib().saturating_sub(before) as f64 / 1024.0;
+        let per_10k = grown * 10_000.0 / sleepers as f64;
+        rows.push((
+            "workflows parked on a timer: started/s, RSS per 10,000",
+            format!("{rate:.0}/s, {per_10k:.0} MiB ({sleepers} parked)"),
+            json!({"started_per_s": rate, "rss_mib_per_10k": per_10k, "count": sleepers}),
+        ));
+    });
+
+    println!(
+        "{:<56} | figure",
+        "throughput suite (release, fsync durability)"
+    );
+    println!("{}", "-".repeat(90));
+    for (label, figure, _) in &rows {
+        println!("{label:<56} | {figure}");
+    }
+    let keys = [
+        "fsync",
+        "one_at_a_time_p50_ms",
+        "in_flight_64_per_s",
+        "activity_step_ms",
+        "timer_step_ms",
+        "cold_replay",
+        "sleepers",
+    ];
+    let figures: serde_json::Map<String, Value> = keys
+        .iter()
+        .zip(rows.iter())
+        .map(|(k, (_, _, v))| (k.to_string(), v.clone()))
+        .collect();
+    let text = Value::Object(figures).to_string();
+    if let Some(path) = std::env::var_os("WEFT_BENCH_JSON") {
+        std::fs::write(path, &text).unwrap();
+    }
+    println!("json: {text}");
+    match Arc::try_unwrap(host) {
+        Ok(host) => rt.block_on(host.shutdown()),
+        Err(_) => unreachable!("every task holding the host has ended"),
+    }
+}
