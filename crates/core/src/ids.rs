@@ -191,13 +191,10 @@ thread_local! {
 pub fn fresh_u64() -> u64 {
     SEEDED.with(|s| match s.get() {
         None => rand::random(),
-        Some(state) => {
-            let state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        Some(mut state) => {
+            let next = crate::rng::splitmix64(&mut state);
             s.set(Some(state));
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
+            next
         }
     })
 }

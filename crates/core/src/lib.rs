@@ -7,3 +7,4 @@ pub mod command;
 pub mod history;
 pub mod ids;
 pub mod limits;
+pub mod rng;

@@ -5,8 +5,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-/// SplitMix64: a small generator whose output is fixed by its seed forever, so histories
-/// written today replay identically with any later release.
+/// SplitMix64 ([`weft_core::rng::splitmix64`]): a small generator whose output is fixed by its
+/// seed forever, so histories written today replay identically with any later release.
 #[derive(Clone, Debug)]
 pub struct SeededRng(u64);
 
@@ -18,11 +18,7 @@ impl SeededRng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        weft_core::rng::splitmix64(&mut self.0)
     }
 }
 

@@ -130,33 +130,19 @@ fn replays(sim: &Simulator, run: RunId, rec: &RunRecord, history: &[Event]) -> R
         .components
         .newest(&rec.workflow_type)
         .ok_or_else(|| format!("no component for workflow type '{}'", rec.workflow_type))?;
+    let (sandbox, limits, served) = (&sim.sandbox, &sim.limits, &sim.served);
     match rec.status {
-        // Ended by the host, not by the code: nothing of the code to compare at the end.
-        RunStatus::Terminated | RunStatus::TimedOut => check_open_run(
-            &sim.sandbox,
+        // Open, or ended by the host rather than by the code: nothing to compare at the end.
+        RunStatus::Running | RunStatus::Terminated | RunStatus::TimedOut => {
+            check_open_run(sandbox, compiled, limits, served, run, rec, history)
+        }
+        _ => verify_replay(
+            sandbox,
             compiled,
-            &sim.limits,
-            &sim.served,
-            run,
-            rec,
-            history,
-        ),
-        s if s.is_closed() => verify_replay(
-            &sim.sandbox,
-            compiled,
-            &sim.limits,
-            &sim.served,
+            limits,
+            served,
             run,
             rec.workflow_id.clone(),
-            history,
-        ),
-        _ => check_open_run(
-            &sim.sandbox,
-            compiled,
-            &sim.limits,
-            &sim.served,
-            run,
-            rec,
             history,
         ),
     }

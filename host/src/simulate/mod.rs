@@ -456,7 +456,7 @@ fn expect(plan: &SimPlan, ended: &world::Ended, runs: &checks::Runs) -> Option<S
     None
 }
 
-/// SplitMix64: small, fast, and the same everywhere.
+/// The simulator's choices: [`weft_core::rng::splitmix64`] from the case's seed.
 pub(crate) struct Rng(u64);
 
 impl Rng {
@@ -465,11 +465,7 @@ impl Rng {
     }
 
     pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        weft_core::rng::splitmix64(&mut self.0)
     }
 
     /// Uniform in `0..n` (0 when `n` is 0).

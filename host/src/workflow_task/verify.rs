@@ -38,16 +38,15 @@ pub fn verify_replay(
         _ => None,
     });
     let Some(expected) = expected else {
-        return replay_open(
-            sandbox,
-            compiled,
-            limits,
-            served,
+        // An open run (or one the host ended): through its last completed task. Its record
+        // is not at hand, so `info` reports defaults, as for a closed run below.
+        let open = OpenRun {
             run,
             workflow_id,
-            history,
-            input,
-        );
+            info: RunInfo::default(),
+            time_limit: limits.max_task_time,
+        };
+        return replay_processed(sandbox, compiled, limits, served, open, history, input);
     };
     // The closing task's commands are in the history; replay everything before them.
     let close_task = history
@@ -223,55 +222,55 @@ pub fn check_open_run(
     rec: &RunRecord,
     history: &[Event],
 ) -> Result<(), String> {
-    let (upto, task_ms) = super::query::processed_by_tasks(history);
-    let replay = Replay::new(
+    let open = OpenRun {
         run,
-        rec.workflow_id.clone(),
-        &history[..upto],
-        1,
-        task_ms.unwrap_or_else(now_ms),
-        limits.clone(),
-        served.clone(),
-    )
-    .with_info(run_info(rec));
-    match execute(
+        workflow_id: rec.workflow_id.clone(),
+        info: run_info(rec),
+        time_limit: task_time_limit(limits, rec),
+    };
+    replay_processed(
         sandbox,
         compiled,
-        replay,
-        &start_input(history),
-        task_time_limit(limits, rec),
-    ) {
-        GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
-        GuestOutcome::Terminate(reason) => Err(reason),
-        GuestOutcome::Commands(_) | GuestOutcome::Query(_) | GuestOutcome::Stale => Ok(()),
-    }
+        limits,
+        served,
+        open,
+        history,
+        start_input(history),
+    )
 }
 
-/// [`verify_replay`] of an open run's history: everything its completed Workflow Tasks
-/// processed replays without diverging (what comes after is for the next task).
-#[allow(clippy::too_many_arguments)]
-fn replay_open(
+/// An open run as [`replay_processed`] replays it.
+struct OpenRun {
+    run: RunId,
+    workflow_id: WorkflowId,
+    info: RunInfo,
+    time_limit: Duration,
+}
+
+/// Replays what `history`'s completed Workflow Tasks processed (a query's view): `Ok` when the
+/// code gets through it without diverging; what comes after is for the next task.
+fn replay_processed(
     sandbox: &Sandbox,
     compiled: &CompiledWorkflow,
     limits: &Limits,
     served: &Arc<Served>,
-    run: RunId,
-    workflow_id: WorkflowId,
+    open: OpenRun,
     history: &[Event],
     input: Payload,
 ) -> Result<(), String> {
     let (upto, task_ms) = super::query::processed_by_tasks(history);
     let started_ms = task_ms.unwrap_or_else(|| history.first().map_or(0, |e| e.time_ms));
     let replay = Replay::new(
-        run,
-        workflow_id,
+        open.run,
+        open.workflow_id,
         &history[..upto],
         1,
         started_ms,
         limits.clone(),
         served.clone(),
-    );
-    match execute(sandbox, compiled, replay, &input, limits.max_task_time) {
+    )
+    .with_info(open.info);
+    match execute(sandbox, compiled, replay, &input, open.time_limit) {
         GuestOutcome::Failed(cause, message) => Err(format!("{cause:?}: {message}")),
         GuestOutcome::Terminate(reason) => Err(reason),
         GuestOutcome::Commands(_) | GuestOutcome::Query(_) | GuestOutcome::Stale => Ok(()),
