@@ -72,5 +72,5 @@ pub use nexus::{NexusContext, NexusError, NexusStart};
 pub use offline::{Offline, OfflineUpdate};
 pub use replay::ReplayMode;
 pub use sticky::CacheStats;
-pub use store::{NamespaceUsage, NexusOutcome, RunStatus};
+pub use store::{CommitStats, NamespaceUsage, NexusOutcome, RunStatus};
 pub use weft_core::clock::{Clock, ManualClock, SystemClock};

@@ -1,6 +1,6 @@
 //! The store as the rest of the host sees it: the engine's rules and types
 //! (`weft-engine`) on a redb file (`weft-store-redb`), at the paths the host has always used.
-//! [`Store`] wraps the engine's store only to keep `Store::open` and `Store::open_existing`;
+//! [`Store`] wraps the engine's store only to keep `Store::open_shared` and `Store::open_existing`;
 //! everything else is the engine's, reached through `Deref`. No rules and no tables here.
 
 use crate::ids::Namespace;
@@ -13,13 +13,17 @@ pub use weft_store_redb::ReadOnlyStore;
 pub struct Store(weft_engine::Store);
 
 impl Store {
-    /// Opens `path`, creating an empty database if the file does not exist; see
-    /// [`weft_store_redb::open`].
-    pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
-        weft_store_redb::open(path, now_ms).map(Store)
+    /// Opens `path`, creating an empty database if the file does not exist, shared with
+    /// readers in other processes or not; see [`weft_store_redb::open_shared`].
+    pub fn open_shared(
+        path: impl AsRef<Path>,
+        now_ms: u64,
+        sharing: weft_store_redb::FileSharing,
+    ) -> Result<Store, StoreError> {
+        weft_store_redb::open_shared(path, now_ms, sharing).map(Store)
     }
 
-    /// [`Store::open`] for a database that must already exist; see
+    /// [`Store::open_shared`] for a database that must already exist; see
     /// [`weft_store_redb::open_existing`].
     pub fn open_existing(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
         weft_store_redb::open_existing(path, now_ms).map(Store)

@@ -231,3 +231,143 @@ fn a_nexus_start_interrupted_by_kill_9_is_redelivered_with_the_same_request_id()
         format!(r#"RESULT {{"async":{{"done":"{}"}}}}"#, starts[0])
     );
 }
+
+/// The ids a `--load` host acknowledged (`STARTED id`, `SIGNALED id`) in `lines`.
+fn acknowledged<'a>(lines: &'a [String], what: &str) -> Vec<&'a str> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
+        .collect()
+}
+
+#[test]
+fn kill_9_during_group_commits_of_many_workflows_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("load.redb");
+    let log = dir.path().join("runs.log");
+    let host = |extra: &[&str]| {
+        Command::new(HOST)
+            .arg("--db")
+            .arg(&db)
+            .arg("--log")
+            .arg(&log)
+            .arg("--wasm")
+            .arg(format!("steps={}", weft_tests::STEPS))
+            .args(["--step-ms", "5"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn test host")
+    };
+    // 300 workflows started and signaled at once, their activities running meanwhile: the
+    // writer commits many of them together. Killed once 60 starts were acknowledged.
+    let mut child = host(&["--load", "300"]);
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut reader = stdout.lines();
+    for line in reader.by_ref() {
+        let line = line.unwrap();
+        let started = line.starts_with("STARTED");
+        lines.push(line);
+        if started && acknowledged(&lines, "STARTED").len() >= 60 {
+            child.kill().expect("kill -9");
+            break;
+        }
+    }
+    // What it printed before it died.
+    lines.extend(reader.map(|l| l.unwrap()));
+    child.wait().unwrap();
+    let (started, signaled) = (
+        acknowledged(&lines, "STARTED"),
+        acknowledged(&lines, "SIGNALED"),
+    );
+    assert!(
+        started.len() >= 60 && started.len() < 300,
+        "{}",
+        started.len()
+    );
+
+    // Every acknowledged start and signal is on disk, once; nothing is applied twice.
+    let check = |completed_before: Option<&HashMap<String, Vec<u64>>>| {
+        let store = weft_store_redb::open(&db, 0).expect("open db after kill");
+        let ns = Namespace::default_namespace();
+        let mut completed = HashMap::new();
+        for (id, run, _) in store.list(&ns).unwrap() {
+            let (_, events) = store.load_run(run).unwrap();
+            let count =
+                |f: &dyn Fn(&EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
+            assert_eq!(
+                count(&|k| matches!(k, EventKind::WorkflowExecutionStarted { .. })),
+                1,
+                "{id}"
+            );
+            assert!(count(&|k| matches!(k, EventKind::WorkflowExecutionSignaled { .. })) <= 1);
+            for (k, e) in events.iter().enumerate() {
+                assert_eq!(e.id.0, k as u64 + 1, "{id}: event ids contiguous");
+            }
+            let mut done: Vec<u64> = events
+                .iter()
+                .filter_map(|e| match e.kind {
+                    EventKind::ActivityTaskCompleted {
+                        scheduled_event_id, ..
+                    } => Some(scheduled_event_id.0),
+                    _ => None,
+                })
+                .collect();
+            let n = done.len();
+            done.dedup();
+            assert_eq!(done.len(), n, "{id}: an activity completed twice");
+            if let Some(before) = completed_before.and_then(|b| b.get(id.0.as_str())) {
+                assert!(
+                    before.iter().all(|s| done.contains(s)),
+                    "{id}: a completion was lost"
+                );
+            }
+            completed.insert(id.0.clone(), done);
+        }
+        for id in &started {
+            assert!(completed.contains_key(*id), "{id}: acknowledged start lost");
+        }
+        for id in &signaled {
+            let (run, _) = store.current_run(&ns, &WorkflowId::from(*id)).unwrap();
+            let (_, events) = store.load_run(run).unwrap();
+            assert!(
+                events
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::WorkflowExecutionSignaled { .. })),
+                "{id}: acknowledged signal lost"
+            );
+        }
+        completed
+    };
+    let before = check(None);
+    let runs_before = log_lines(&log).len();
+
+    // The restarted host finishes every workflow the file holds; an activity completed before
+    // the kill does not run again.
+    let mut child = host(&["--wait-all"]);
+    let out: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| l.unwrap())
+        .collect();
+    assert!(child.wait().unwrap().success());
+    let done = acknowledged(&out, "DONE");
+    assert_eq!(done.len(), before.len(), "{out:?}");
+    check(Some(&before));
+    let lines = log_lines(&log);
+    for (id, scheduled) in &before {
+        for s in scheduled {
+            let again = lines[runs_before..]
+                .iter()
+                .filter(|l| {
+                    let key = l.split(' ').next().unwrap();
+                    key.starts_with(&format!("{id}/")) && key.ends_with(&format!("/{s}"))
+                })
+                .count();
+            assert_eq!(
+                again, 0,
+                "{id}: activity {s} completed before the kill and ran again"
+            );
+        }
+    }
+}

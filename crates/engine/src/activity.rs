@@ -150,7 +150,7 @@ impl Store {
                 scheduled_event_id,
                 task,
                 attempt,
-                outcome,
+                outcome.clone(),
                 now_ms,
                 &mut fx,
             )?;
@@ -180,7 +180,7 @@ impl Store {
             let qk = queue_key(&ns, &task.task_queue);
             w.tx.dequeue_activity(&qk, at(task.visible_at_ms, run, sched))?;
             if details.is_some() {
-                task.heartbeat_details = details;
+                task.heartbeat_details = details.clone();
             }
             task.last_heartbeat_ms = Some(now_ms);
             task.visible_at_ms = task.lease_expiry().0;

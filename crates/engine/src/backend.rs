@@ -177,12 +177,40 @@ pub type WriteFn<'a> = dyn FnMut(&mut dyn Tx) -> Result<(), StoreError> + 'a;
 /// The closure a read transaction runs.
 pub type ReadFn<'a> = dyn FnMut(&dyn ReadTx) -> Result<(), StoreError> + 'a;
 
+/// A write that failed inside a [`Batch`]: its error, and whether it had written anything
+/// before it failed (then the batch holds part of it and must be aborted).
+#[derive(Debug)]
+pub struct JobFailed {
+    /// Why it failed.
+    pub error: StoreError,
+    /// Whether a write method of the [`Tx`] ran before it failed.
+    pub wrote: bool,
+}
+
+/// One write transaction that several writes share, committed once (group commit). Nothing
+/// of it is visible to other transactions, nor durable, before [`Batch::commit`]; dropping it
+/// aborts every write in it.
+pub trait Batch: Send {
+    /// Runs `f` in the transaction, after the writes run in it before. When `f` fails
+    /// without writing anything, the transaction is as it was and may go on.
+    fn run(&mut self, f: &mut WriteFn<'_>) -> Result<(), JobFailed>;
+    /// Commits every write run in it, durably, in one commit.
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
 /// A database the store keeps its state in. One writer at a time (transactions are
 /// serializable); reads see a consistent snapshot.
 pub trait Backend: Send + Sync {
-    /// Runs `f` in one write transaction, once: commits when it returns `Ok`, aborts (nothing
-    /// written) when it returns `Err`, and returns that error.
-    fn write(&self, f: &mut WriteFn<'_>) -> Result<(), StoreError>;
+    /// Begins a write transaction that several writes may share (see [`Batch`]). Waits while
+    /// another is under way.
+    fn begin(&self) -> Result<Box<dyn Batch>, StoreError>;
+    /// Runs `f` in one write transaction of its own, once: commits when it returns `Ok`,
+    /// aborts (nothing written) when it returns `Err`, and returns that error.
+    fn write(&self, f: &mut WriteFn<'_>) -> Result<(), StoreError> {
+        let mut batch = self.begin()?;
+        batch.run(f).map_err(|failed| failed.error)?;
+        batch.commit()
+    }
     /// Runs `f` in one read transaction, once.
     fn read(&self, f: &mut ReadFn<'_>) -> Result<(), StoreError>;
     /// Closes the database: transactions under way finish, later ones fail with

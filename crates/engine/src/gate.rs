@@ -1,13 +1,15 @@
-//! The turns of writers at the database's single writer, round-robin between namespaces.
-//! Decides who writes next; knows nothing of what is written.
+//! The turns of writes at the database's single writer, round-robin between namespaces.
+//! Decides whose write runs next in the open group commit; knows nothing of what is written.
 
 use std::sync::Mutex;
 use weft_core::ids::Namespace;
 
 /// Turns at the database's single writer, taken round-robin between namespaces: a namespace
-/// with many commits queued (a fan-out, a flood of signals) waits behind itself, while a
-/// namespace with one commit waits for at most one commit of each other namespace. Blocking:
-/// enter it only on a thread that may block (never on the async runtime's workers).
+/// with many writes queued (a fan-out, a flood of signals) waits behind itself, while a
+/// namespace with one write waits for at most one write of each other namespace. A turn
+/// covers running one write in the open batch, not its commit (see `group`). Writes made
+/// outside any namespace's lane take turns as a namespace of their own. Blocking: enter it
+/// only on a thread that may block (never on the async runtime's workers).
 #[derive(Debug, Default)]
 pub struct WriteGate {
     state: Mutex<GateState>,
@@ -17,10 +19,10 @@ pub struct WriteGate {
 #[derive(Debug, Default)]
 struct GateState {
     held: bool,
-    waiting: std::collections::BTreeMap<Namespace, std::collections::VecDeque<u64>>,
+    waiting: std::collections::BTreeMap<Option<Namespace>, std::collections::VecDeque<u64>>,
     next_ticket: u64,
     granted: Option<u64>,
-    last: Option<Namespace>,
+    last: Option<Option<Namespace>>,
 }
 
 /// A turn at the writer; the next one is handed out when it is dropped.
@@ -29,17 +31,17 @@ pub struct Turn<'a>(&'a WriteGate);
 
 impl WriteGate {
     /// Waits for `namespace`'s turn at the writer.
-    pub fn enter(&self, namespace: &Namespace) -> Turn<'_> {
+    pub fn enter(&self, namespace: Option<&Namespace>) -> Turn<'_> {
         let mut st = self.state.lock().expect("write gate lock");
         if !st.held && st.waiting.is_empty() {
             st.held = true;
-            st.last = Some(namespace.clone());
+            st.last = Some(namespace.cloned());
             return Turn(self);
         }
         let ticket = st.next_ticket;
         st.next_ticket += 1;
         st.waiting
-            .entry(namespace.clone())
+            .entry(namespace.cloned())
             .or_default()
             .push_back(ticket);
         loop {
@@ -59,7 +61,7 @@ impl Drop for Turn<'_> {
         let next = match &st.last {
             Some(last) => st
                 .waiting
-                .range::<Namespace, _>((
+                .range::<Option<Namespace>, _>((
                     std::ops::Bound::Excluded(last),
                     std::ops::Bound::Unbounded,
                 ))
@@ -97,13 +99,13 @@ mod tests {
     fn writers_take_turns_round_robin_between_namespaces() {
         let gate = Arc::new(WriteGate::default());
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = gate.enter(&ns("a"));
+        let first = gate.enter(Some(&ns("a")));
         let mut threads = Vec::new();
         // Five writers of `a` queue first, then one of `b`.
         for (i, name) in ["a", "a", "a", "a", "a", "b"].into_iter().enumerate() {
             let (g, order) = (gate.clone(), order.clone());
             threads.push(std::thread::spawn(move || {
-                let _turn = g.enter(&ns(name));
+                let _turn = g.enter(Some(&ns(name)));
                 order.lock().unwrap().push(format!("{name}{i}"));
             }));
             // Queue them in this order.

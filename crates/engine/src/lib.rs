@@ -41,6 +41,8 @@ mod commit;
 pub mod conformance;
 mod error;
 mod gate;
+mod group;
+pub use group::CommitStats;
 mod lifecycle;
 mod nexus;
 mod records;
@@ -49,10 +51,10 @@ mod rules;
 mod timers;
 mod workflow;
 
-pub use backend::{Backend, Due, ReadFn, ReadTx, Tx, WriteFn};
+pub use backend::{Backend, Batch, Due, JobFailed, ReadFn, ReadTx, Tx, WriteFn};
 use error::*;
 pub use error::{HistoryOverflow, StoreError};
-pub use gate::{Turn, WriteGate};
+pub use gate::WriteGate;
 use lifecycle::*;
 pub use records::*;
 pub use reset::ResetRequest;
@@ -67,6 +69,7 @@ pub struct Store {
     /// Read at the start of every write; changed at runtime by [`Store::set_limits`].
     limits: std::sync::RwLock<StoreLimits>,
     gate: WriteGate,
+    group: group::Group,
 }
 
 impl Store {
@@ -85,6 +88,7 @@ impl Store {
                 namespaces: HashMap::new(),
             }),
             gate: Default::default(),
+            group: Default::default(),
         };
         store.release_leases(now_ms)?;
         Ok(store)
@@ -95,25 +99,37 @@ impl Store {
         self.backend.clone()
     }
 
-    /// Runs `f` in one write transaction: committed when it returns `Ok`, nothing written
-    /// when it returns `Err`.
+    /// Runs `f` as one write: committed durably when it returns `Ok` (in a group commit with
+    /// the writes of other threads, see `group`), nothing written when it returns `Err`. `f`
+    /// may run more than once: when another write aborts the batch it ran in, it runs again
+    /// in the next, on the state as it is then.
     fn write<R>(
         &self,
-        f: impl FnOnce(&mut W<'_>) -> Result<R, StoreError>,
+        mut f: impl FnMut(&mut W<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let mut f = Some(f);
-        let mut out = None;
-        let limits = self.limits.read().expect("limits lock");
-        self.backend.write(&mut |tx: &mut dyn Tx| {
-            let f = f.take().expect("a write transaction runs its closure once");
-            let mut w = W {
-                tx,
-                limits: &limits,
+        let lane = LANE.with(|l| l.borrow().clone());
+        loop {
+            let mut out = None;
+            let mut job = |tx: &mut dyn Tx| {
+                let limits = self.limits.read().expect("limits lock");
+                let mut w = W {
+                    tx,
+                    limits: &limits,
+                };
+                out = Some(f(&mut w)?);
+                Ok(())
             };
-            out = Some(f(&mut w)?);
-            Ok(())
-        })?;
-        Ok(out.expect("a committed write transaction ran its closure"))
+            match self
+                .group
+                .write(&*self.backend, &self.gate, lane.as_ref(), &mut job)
+            {
+                group::Outcome::Done => {
+                    return Ok(out.expect("a committed write ran its closure"));
+                }
+                group::Outcome::Again => continue,
+                group::Outcome::Failed(e) => return Err(e),
+            }
+        }
     }
 
     /// Runs `f` in one read transaction.
@@ -217,11 +233,16 @@ impl Store {
         }
     }
 
-    /// Waits for `namespace`'s turn at the writer (round-robin between namespaces, see
-    /// [`WriteGate`]); hold the turn across the write calls made for that
-    /// namespace. Blocking: call it on a thread that may block.
-    pub fn lane(&self, namespace: &Namespace) -> Turn<'_> {
-        self.gate.enter(namespace)
+    /// Makes the writes this thread makes, until the returned [`Lane`] is dropped, take
+    /// `namespace`'s turns at the writer (round-robin between namespaces, see
+    /// [`WriteGate`]). Writes outside any lane take turns as a namespace of their own.
+    pub fn lane(&self, namespace: &Namespace) -> Lane {
+        Lane(LANE.with(|l| l.replace(Some(namespace.clone()))))
+    }
+
+    /// Commits made since the store was opened, and the writes they carried.
+    pub fn commit_stats(&self) -> CommitStats {
+        self.group.stats()
     }
 
     /// Where the database is (the location the backend was opened with).
@@ -276,6 +297,27 @@ impl Store {
             let n = tx.first_nexus()?;
             Ok([a, b, c, n])
         })
+    }
+
+    /// When the first activity task of queue `queue_key` is visible (one table read, for a
+    /// queue's worker).
+    pub fn next_activity(&self, queue_key: &str) -> Result<Option<u64>, StoreError> {
+        self.read(|tx| tx.first_activity(queue_key))
+    }
+
+    /// The earliest due time of a timer or a deadline (for the timer loop).
+    pub fn next_timer_or_deadline(&self) -> Result<Option<u64>, StoreError> {
+        self.read(|tx| {
+            Ok(match tx.first_timer_and_deadline()? {
+                (Some(t), Some(d)) => Some(t.min(d)),
+                (t, d) => t.or(d),
+            })
+        })
+    }
+
+    /// When the first Nexus task is to be delivered (for the Nexus loop).
+    pub fn next_nexus(&self) -> Result<Option<u64>, StoreError> {
+        self.read(|tx| tx.first_nexus())
     }
 
     /// Due time of the first Workflow Task due after `after_ms`, if any.
@@ -348,6 +390,22 @@ impl Store {
     /// The record and the full history of `run`, read in one snapshot.
     pub fn load_run(&self, run: RunId) -> Result<(RunRecord, Vec<Event>), StoreError> {
         self.read(|tx| Ok((run_of(tx, run)?, tx.events(run)?)))
+    }
+}
+
+thread_local! {
+    /// The namespace whose turns this thread's writes take (see [`Store::lane`]).
+    static LANE: std::cell::RefCell<Option<Namespace>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The lane a thread's writes are in, until dropped (see [`Store::lane`]).
+#[must_use = "the lane ends when this is dropped"]
+pub struct Lane(Option<Namespace>);
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        LANE.with(|l| *l.borrow_mut() = previous);
     }
 }
 

@@ -93,7 +93,7 @@ impl Store {
             let mut rec = w.get_run(run)?;
             w.tx.dequeue_nexus(at(task.visible_at_ms, run, sched))?;
             task.leased = false;
-            match report {
+            match report.clone() {
                 NexusReport::Started { operation_token } => {
                     w.append(
                         run,
@@ -183,7 +183,15 @@ impl Store {
             };
             let mut rec = w.get_run(run)?;
             let mut fx = Effects::default();
-            w.finish_nexus(run, &mut rec, sched, &task, outcome, now_ms, &mut fx)?;
+            w.finish_nexus(
+                run,
+                &mut rec,
+                sched,
+                &task,
+                outcome.clone(),
+                now_ms,
+                &mut fx,
+            )?;
             w.put_run(run, &rec)?;
             Ok(true)
         })

@@ -94,7 +94,7 @@ impl Store {
                 .execution_timeout_ms
                 .map(|t| now_ms.saturating_add(t));
             let run = w.create_run(NewRun {
-                namespace,
+                namespace: namespace.clone(),
                 workflow_id: id.clone(),
                 workflow_type: req.workflow_type.clone(),
                 input: req.input.clone(),
@@ -129,7 +129,9 @@ impl Store {
         input: Payload,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.change_open_run(run, |w, rec| w.signal(run, rec, name, input, now_ms))
+        self.change_open_run(run, |w, rec| {
+            w.signal(run, rec, name, input.clone(), now_ms)
+        })
     }
 
     /// Records a cancel request of the open run `run` (WorkflowExecutionCancelRequested and a
@@ -148,7 +150,7 @@ impl Store {
     pub(super) fn change_open_run(
         &self,
         run: RunId,
-        f: impl FnOnce(&mut W<'_>, &mut RunRecord) -> Result<(), StoreError>,
+        mut f: impl FnMut(&mut W<'_>, &mut RunRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         self.write(|w| {
             let mut rec = w.get_run(run)?;

@@ -83,9 +83,28 @@ pub(super) fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
 }
 
 pub(super) fn builder() -> redb::Builder {
+    builder_for(FileSharing::LiveReaders)
+}
+
+/// Whether other processes may read the database file while a host writes it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FileSharing {
+    /// One process writes; others (`weft describe`, `history`, `list`, `query`) may read it
+    /// at the same time. redb then syncs twice per commit (before and after the header swap),
+    /// so a reader in another process never follows a page not yet on disk. The default.
+    #[default]
+    LiveReaders,
+    /// The writer locks the whole file: no other process opens it (a reader is refused with
+    /// [`StoreError::InUse`]), and each commit syncs once.
+    Exclusive,
+}
+
+pub(super) fn builder_for(sharing: FileSharing) -> redb::Builder {
     let mut b = redb::Builder::new();
-    // One process writes; `weft describe`/`history` may read concurrently.
-    b.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+    b.set_concurrency_mode(match sharing {
+        FileSharing::LiveReaders => redb::ConcurrencyMode::SingleWriter,
+        FileSharing::Exclusive => redb::ConcurrencyMode::ExclusiveWriter,
+    });
     b
 }
 
@@ -109,6 +128,15 @@ impl RedbBackend {
     /// Opens `path` (creating it if `create` and it does not exist), checks its schema and
     /// migrates an older one, and makes sure every table exists.
     pub fn open(path: &Path, create: bool) -> Result<RedbBackend, StoreError> {
+        RedbBackend::open_shared(path, create, FileSharing::LiveReaders)
+    }
+
+    /// [`RedbBackend::open`], with the file shared with readers in other processes or not.
+    pub fn open_shared(
+        path: &Path,
+        create: bool,
+        sharing: FileSharing,
+    ) -> Result<RedbBackend, StoreError> {
         let existed = path.exists()
             && std::fs::metadata(path)
                 .map(|m| m.len() > 0)
@@ -118,9 +146,9 @@ impl RedbBackend {
         }
         // Never `create` an existing file: a file emptied meanwhile is refused, not initialized.
         let db = if existed {
-            builder().open(path)
+            builder_for(sharing).open(path)
         } else {
-            builder().create(path)
+            builder_for(sharing).create(path)
         }
         .map_err(|e| open_error(path, e))?;
         RedbBackend::init(db, path, existed)
@@ -172,19 +200,43 @@ impl RedbBackend {
     }
 }
 
-impl Backend for RedbBackend {
-    fn write(&self, f: &mut WriteFn<'_>) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut tables = RedbTx::open(&tx)?;
-            // An error drops `tx` unfinished: redb aborts it.
-            f(&mut tables)?;
-        }
-        let commit = std::time::Instant::now();
-        tx.commit().map_err(db_error)?;
-        // The commit is where the write reaches the disk (redb syncs it before returning).
-        metrics::histogram!("weft_commit_seconds").record(commit.elapsed().as_secs_f64());
+/// A redb write transaction shared by the writes of one group commit.
+struct RedbBatch {
+    tx: redb::WriteTransaction,
+    writes: u64,
+}
+
+impl Batch for RedbBatch {
+    fn run(&mut self, f: &mut WriteFn<'_>) -> Result<(), JobFailed> {
+        let mut tables = RedbTx::open(&self.tx).map_err(|error| JobFailed {
+            error,
+            wrote: false,
+        })?;
+        let result = f(&mut tables);
+        let wrote = tables.wrote;
+        // Closing the tables records their new roots in the transaction.
+        drop(tables);
+        result.map_err(|error| JobFailed { error, wrote })?;
+        self.writes += 1;
         Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let commit = std::time::Instant::now();
+        self.tx.commit().map_err(db_error)?;
+        // The commit is where the writes reach the disk (redb syncs them before returning).
+        metrics::histogram!("weft_commit_seconds").record(commit.elapsed().as_secs_f64());
+        metrics::histogram!("weft_commit_writes").record(self.writes as f64);
+        Ok(())
+    }
+}
+
+impl Backend for RedbBackend {
+    fn begin(&self) -> Result<Box<dyn Batch>, StoreError> {
+        Ok(Box::new(RedbBatch {
+            tx: self.db.begin_write()?,
+            writes: 0,
+        }))
     }
 
     fn read(&self, f: &mut ReadFn<'_>) -> Result<(), StoreError> {

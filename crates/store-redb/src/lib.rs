@@ -32,9 +32,9 @@ use weft_core::history::{
 };
 use weft_core::ids::{EventId, Namespace, RunId, WorkflowId};
 use weft_engine::{
-    ActivityTask, Backend, DeadlineKind, Due, NamespaceUsage, NexusCallback, NexusTask,
-    PendingWorkflowTask, QueueStats, ReadFn, ReadTx, RunRecord, RunStatus, Store, StoreError, Tx,
-    WriteFn, current_run_of, queue_key, run_of,
+    ActivityTask, Backend, Batch, DeadlineKind, Due, JobFailed, NamespaceUsage, NexusCallback,
+    NexusTask, PendingWorkflowTask, QueueStats, ReadFn, ReadTx, RunRecord, RunStatus, Store,
+    StoreError, Tx, WriteFn, current_run_of, queue_key, run_of,
 };
 
 mod backend;
@@ -43,7 +43,7 @@ mod read_only;
 mod tables;
 mod tx;
 
-pub use backend::RedbBackend;
+pub use backend::{FileSharing, RedbBackend};
 use backend::{builder, check_schema, no_database, open_error};
 use formats::*;
 pub use read_only::ReadOnlyStore;
@@ -59,8 +59,22 @@ use tables::*;
 /// leases held by an earlier process are released: it is gone, since only one process may
 /// open the file for writing.
 pub fn open(path: impl AsRef<Path>, now_ms: u64) -> Result<Store, StoreError> {
+    open_shared(path, now_ms, FileSharing::LiveReaders)
+}
+
+/// [`open`], with the file shared with readers in other processes (the default) or locked
+/// exclusively (one sync per commit instead of two).
+pub fn open_shared(
+    path: impl AsRef<Path>,
+    now_ms: u64,
+    sharing: FileSharing,
+) -> Result<Store, StoreError> {
     let path = path.as_ref();
-    Store::with_backend(Arc::new(RedbBackend::open(path, true)?), path, now_ms)
+    Store::with_backend(
+        Arc::new(RedbBackend::open_shared(path, true, sharing)?),
+        path,
+        now_ms,
+    )
 }
 
 /// [`open`] for a database that must already exist: a missing or empty file is refused with

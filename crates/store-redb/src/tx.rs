@@ -155,6 +155,9 @@ pub(super) struct RedbTx<'t> {
     /// Opened when first used: few writes touch it.
     pins: OnceCell<redb::Table<'t, u128, &'static str>>,
     tx: &'t redb::WriteTransaction,
+    /// Whether any write method ran: a failed write that wrote nothing leaves the
+    /// transaction as it found it.
+    pub(super) wrote: bool,
 }
 
 impl<'t> RedbTx<'t> {
@@ -162,6 +165,7 @@ impl<'t> RedbTx<'t> {
         Ok(RedbTx {
             pins: OnceCell::new(),
             tx,
+            wrote: false,
             workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
             runs: tx.open_table(RUNS).map_err(db_error)?,
             history: tx.open_table(HISTORY).map_err(db_error)?,
@@ -532,6 +536,7 @@ read_tx!(RedbTx<'_>);
 
 impl Tx for RedbTx<'_> {
     fn put_run(&mut self, run: RunId, rec: &RunRecord) -> Result<(), StoreError> {
+        self.wrote = true;
         put_run(&mut self.runs, &mut self.usage, run, rec)
     }
 
@@ -541,6 +546,7 @@ impl Tx for RedbTx<'_> {
         id: &WorkflowId,
         run: RunId,
     ) -> Result<(), StoreError> {
+        self.wrote = true;
         self.workflows
             .insert((namespace.as_str(), id.0.as_str()), run.0)
             .map_err(db_error)?;
@@ -548,6 +554,7 @@ impl Tx for RedbTx<'_> {
     }
 
     fn put_event(&mut self, run: RunId, id: EventId, encoded: &[u8]) -> Result<(), StoreError> {
+        self.wrote = true;
         self.history
             .insert((run.0, id.0), encoded)
             .map_err(db_error)?;
@@ -555,11 +562,13 @@ impl Tx for RedbTx<'_> {
     }
 
     fn queue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
+        self.wrote = true;
         self.wft.insert((due_ms, run.0), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
+        self.wrote = true;
         self.wft.remove((due_ms, run.0)).map_err(db_error)?;
         Ok(())
     }
@@ -570,6 +579,7 @@ impl Tx for RedbTx<'_> {
         sched: EventId,
         task: &ActivityTask,
     ) -> Result<(), StoreError> {
+        self.wrote = true;
         self.tasks
             .insert((run.0, sched.0), history::encode(task).as_slice())
             .map_err(db_error)?;
@@ -577,11 +587,13 @@ impl Tx for RedbTx<'_> {
     }
 
     fn remove_activity(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
+        self.wrote = true;
         self.tasks.remove((run.0, sched.0)).map_err(db_error)?;
         Ok(())
     }
 
     fn queue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
+        self.wrote = true;
         self.queue
             .insert((queue_key, at.at_ms, at.run.0, at.id.0), ())
             .map_err(db_error)?;
@@ -589,6 +601,7 @@ impl Tx for RedbTx<'_> {
     }
 
     fn dequeue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
+        self.wrote = true;
         self.queue
             .remove((queue_key, at.at_ms, at.run.0, at.id.0))
             .map_err(db_error)?;
@@ -596,15 +609,18 @@ impl Tx for RedbTx<'_> {
     }
 
     fn add_timer(&mut self, at: Due) -> Result<(), StoreError> {
+        self.wrote = true;
         self.timers.insert(key(at), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn remove_timer(&mut self, at: Due) -> Result<bool, StoreError> {
+        self.wrote = true;
         Ok(self.timers.remove(key(at)).map_err(db_error)?.is_some())
     }
 
     fn add_deadline(&mut self, at: Due, kind: DeadlineKind) -> Result<(), StoreError> {
+        self.wrote = true;
         self.deadlines
             .insert(key(at), kind.to_u8())
             .map_err(db_error)?;
@@ -612,6 +628,7 @@ impl Tx for RedbTx<'_> {
     }
 
     fn remove_deadline(&mut self, at: Due) -> Result<(), StoreError> {
+        self.wrote = true;
         self.deadlines.remove(key(at)).map_err(db_error)?;
         Ok(())
     }
@@ -622,6 +639,7 @@ impl Tx for RedbTx<'_> {
         sched: EventId,
         task: &NexusTask,
     ) -> Result<(), StoreError> {
+        self.wrote = true;
         self.nexus
             .insert((run.0, sched.0), history::encode(task).as_slice())
             .map_err(db_error)?;
@@ -629,16 +647,19 @@ impl Tx for RedbTx<'_> {
     }
 
     fn remove_nexus_task(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
+        self.wrote = true;
         self.nexus.remove((run.0, sched.0)).map_err(db_error)?;
         Ok(())
     }
 
     fn queue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
+        self.wrote = true;
         self.nexus_queue.insert(key(at), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
+        self.wrote = true;
         self.nexus_queue.remove(key(at)).map_err(db_error)?;
         Ok(())
     }
@@ -650,6 +671,7 @@ impl Tx for RedbTx<'_> {
         run: RunId,
         sched: EventId,
     ) -> Result<(), StoreError> {
+        self.wrote = true;
         self.tokens
             .insert((namespace.as_str(), token), (run.0, sched.0))
             .map_err(db_error)?;
@@ -657,6 +679,7 @@ impl Tx for RedbTx<'_> {
     }
 
     fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError> {
+        self.wrote = true;
         self.tokens
             .remove((namespace.as_str(), token))
             .map_err(db_error)?;
@@ -664,6 +687,7 @@ impl Tx for RedbTx<'_> {
     }
 
     fn put_component_of(&mut self, run: RunId, digest: &str) -> Result<(), StoreError> {
+        self.wrote = true;
         lazy(&self.pins, || self.tx.open_table(RUN_COMPONENTS))?;
         self.pins
             .get_mut()

@@ -310,3 +310,40 @@ fn a_parent_that_cannot_take_its_childs_result_is_terminated_and_the_child_compl
         Some(&"WorkflowExecutionTerminated")
     );
 }
+
+#[test]
+fn an_exclusive_writer_refuses_readers_and_a_shared_one_lets_them_read() {
+    use weft_store_redb::{FileSharing, ReadOnlyStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let ns = Namespace::default_namespace();
+    let start = |store: &Store, id: &str| {
+        store
+            .start_workflow(
+                &ns,
+                &WorkflowId::from(id),
+                "steps",
+                Payload::json(&serde_json::json!({})),
+                1,
+                10,
+                StartQuota::UNLIMITED,
+                None,
+            )
+            .unwrap()
+    };
+    let store = weft_store_redb::open_shared(&path, 0, FileSharing::Exclusive).unwrap();
+    let run = start(&store, "a");
+    match ReadOnlyStore::open(&path) {
+        Err(StoreError::InUse(p)) => assert_eq!(p, path),
+        Err(e) => panic!("expected InUse, got {e}"),
+        Ok(_) => panic!("a reader opened a file held exclusively"),
+    }
+    store.close();
+    drop(store);
+    // The same file, shared: a reader sees what the writer committed while it runs.
+    let store = weft_store_redb::open_shared(&path, 1, FileSharing::LiveReaders).unwrap();
+    start(&store, "b");
+    let reader = ReadOnlyStore::open(&path).unwrap();
+    assert_eq!(reader.run(run).unwrap().workflow_id, WorkflowId::from("a"));
+    assert_eq!(reader.list(Some(&ns)).unwrap().len(), 2);
+}

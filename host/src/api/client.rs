@@ -143,7 +143,7 @@ impl Client {
 
     /// Waits until workflow `id`'s current run closes and returns how it ended.
     pub async fn result(&self, id: &str) -> Result<WorkflowOutcome, HostError> {
-        let mut rx = self.inner.wake.any.subscribe();
+        let mut rx = self.inner.wake.closed.subscribe();
         let id = WorkflowId(id.to_string());
         loop {
             rx.borrow_and_update();
@@ -152,7 +152,8 @@ impl Client {
                 let (_, history) = self.inner.store.load_run(run)?;
                 return Ok(outcome_of(&history));
             }
-            // Wake on any commit; the deadline guards against a missed notification.
+            // Wake on a commit that closed a run; the deadline guards against a missed
+            // notification.
             let _ = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
         }
     }

@@ -323,6 +323,13 @@ impl Host {
             .unwrap_or_default()
     }
 
+    /// Durable commits the host made since it started, and the writes (starts, task
+    /// completions, activity leases and reports, signals, ...) they carried: writes made at
+    /// the same time share one commit.
+    pub fn commit_stats(&self) -> crate::CommitStats {
+        self.inner.store.commit_stats()
+    }
+
     /// A client of the namespace API key `api_key` is bound to. It reaches that namespace
     /// only.
     pub fn client(&self, api_key: &str) -> Result<Client, HostError> {

@@ -235,9 +235,9 @@ impl Client {
             let next = self
                 .inner
                 .store
-                .next_due(&qk)
+                .next_activity(&qk)
                 .ok()
-                .and_then(|d| d[1])
+                .flatten()
                 .map(|due| Duration::from_millis(due.saturating_sub(self.inner.now_ms())));
             let nap = next
                 .unwrap_or(Duration::from_secs(1))

@@ -12,6 +12,9 @@ pub(super) struct Wakeups {
     /// Moved by every commit: clients waiting for a result or an update's outcome, and updates
     /// waiting for a run's claim, watch it.
     pub(super) any: watch::Sender<u64>,
+    /// Moved by commits that closed a run (and those whose effects are not known): clients
+    /// waiting for a result watch it, so the other commits wake none of them.
+    pub(super) closed: watch::Sender<u64>,
     pub(super) workflow_tasks: Notify,
     pub(super) timers: Notify,
     pub(super) nexus: Notify,
@@ -26,6 +29,7 @@ impl Wakeups {
     pub(super) fn new() -> Wakeups {
         Wakeups {
             any: watch::channel(0).0,
+            closed: watch::channel(0).0,
             workflow_tasks: Notify::new(),
             timers: Notify::new(),
             nexus: Notify::new(),
@@ -50,6 +54,9 @@ impl Wakeups {
     /// continued run's timeouts are deadlines the effects do not flag as timers.
     pub(super) fn committed(&self, fx: &Effects) {
         self.any.send_modify(|v| *v = v.wrapping_add(1));
+        if fx.closed {
+            self.closed.send_modify(|v| *v = v.wrapping_add(1));
+        }
         self.workflow_tasks.notify_one();
         if fx.timers || fx.workflow_task || fx.closed {
             self.timers.notify_one();
@@ -65,6 +72,7 @@ impl Wakeups {
     /// After a commit whose effects are not known: every loop.
     pub(super) fn all(&self) {
         self.any.send_modify(|v| *v = v.wrapping_add(1));
+        self.closed.send_modify(|v| *v = v.wrapping_add(1));
         self.workflow_tasks.notify_one();
         self.timers.notify_one();
         self.nexus.notify_one();

@@ -113,6 +113,9 @@ pub struct TaskProbe {
     state: std::sync::atomic::AtomicU8,
     attempt: std::sync::atomic::AtomicU32,
     started_ms: std::sync::atomic::AtomicU64,
+    /// Called once the task is done with the guest and commits: the task's slot covers
+    /// running the guest, not waiting for the group commit, so another task runs meanwhile.
+    on_commit: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 const PROBE_LOADING: u8 = 0;
@@ -126,6 +129,11 @@ impl TaskProbe {
         self.state
             .compare_exchange(from, to, SeqCst, SeqCst)
             .is_ok()
+    }
+
+    /// Runs `f` when the task starts committing (not at all if it never does).
+    pub fn on_commit(&self, f: impl FnOnce() + Send + 'static) {
+        *self.on_commit.lock().expect("probe lock") = Some(Box::new(f));
     }
 
     /// Called by the watchdog: gives up on the task unless it is already committing. Returns
@@ -342,6 +350,11 @@ fn run_task(
     {
         warn!("the watchdog gave up on this task while it ran; its result is dropped");
         return Ok((TaskOutcome::Skipped, None));
+    }
+    if let Some(p) = env.probe
+        && let Some(f) = p.on_commit.lock().expect("probe lock").take()
+    {
+        f();
     }
     // Whatever the task records, it records in its namespace's turn at the writer.
     let _turn = store.lane(&rec.namespace);

@@ -216,6 +216,38 @@ async fn main() {
             _ => i += 1,
         }
     }
+    // Many workflows at once (each started, then signaled, from its own task), so that the
+    // writer's group commits carry many of them: every acknowledgement is printed once it
+    // returned, that is once its commit is durable.
+    if let Some(n) = get("--load") {
+        let n: usize = n.parse().expect("--load N");
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("load-{i}");
+                let input = serde_json::json!({"count": 2, "sleep_ms": 0});
+                if c.start_workflow("steps", &id, input).await.is_ok() {
+                    println!("STARTED {id}");
+                    if c.signal(&id, "poke", serde_json::json!(i)).await.is_ok() {
+                        println!("SIGNALED {id}");
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+    // Every workflow of the namespace to its end.
+    if args.iter().any(|a| a == "--wait-all") {
+        for w in c.list_workflows().expect("list workflows") {
+            match c.result(&w.workflow_id).await.expect("result") {
+                WorkflowOutcome::Completed(_) => println!("DONE {}", w.workflow_id),
+                WorkflowOutcome::Failed(f) => println!("FAILED {} {f}", w.workflow_id),
+            }
+        }
+    }
     drop(c);
     if let Some(id) = get("--wait") {
         match host.result(&id).await.expect("result") {

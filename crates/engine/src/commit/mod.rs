@@ -198,7 +198,7 @@ impl Store {
                     started_ms,
                     EventKind::WorkflowTaskFailed {
                         started_event_id: started,
-                        cause,
+                        cause: cause.clone(),
                         message: message.to_string(),
                     },
                 )?;

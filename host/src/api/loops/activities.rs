@@ -40,11 +40,7 @@ impl TaskSource for ActivityQueue {
     const WHAT: &'static str = "activity";
 
     fn next_due(&self, inner: &Inner) -> Option<u64> {
-        inner
-            .store
-            .next_due(&self.queue_key)
-            .map(|d| d[1])
-            .unwrap_or(None)
+        inner.store.next_activity(&self.queue_key).unwrap_or(None)
     }
 
     async fn lease(

@@ -24,7 +24,7 @@ impl TaskSource for NexusQueue {
     const WHAT: &'static str = "Nexus";
 
     fn next_due(&self, inner: &Inner) -> Option<u64> {
-        inner.store.next_due("").map(|d| d[3]).unwrap_or(None)
+        inner.store.next_nexus().unwrap_or(None)
     }
 
     async fn lease(

@@ -10,7 +10,7 @@ use tracing::error;
 pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: Stopping) {
     loop {
         let now = inner.now_ms();
-        let next = inner.store.next_due("").map(|d| d[2]).unwrap_or(None);
+        let next = inner.store.next_timer_or_deadline().unwrap_or(None);
         if next.is_some_and(|d| d <= now) {
             match inner.store.fire_timers(now) {
                 Ok((n, fx)) if n > 0 => {

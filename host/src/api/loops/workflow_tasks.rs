@@ -77,6 +77,14 @@ fn spawn_workflow_task(
     let probe = Arc::new(TaskProbe::default());
     let held = Arc::new(Mutex::new(Some(slots)));
     let limits = inner.ns(&ns).limits.clone();
+    {
+        // The slot is given back once the task commits; its run stays claimed until the end.
+        let (inner, held) = (inner.clone(), held.clone());
+        probe.on_commit(move || {
+            drop(held.lock().expect("slot lock").take());
+            inner.wake.workflow_tasks.notify_one();
+        });
+    }
     let (inner2, probe2, held2) = (inner.clone(), probe.clone(), held.clone());
     let handle = tokio::task::spawn_blocking(move || {
         let began = std::time::Instant::now();
