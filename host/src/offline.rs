@@ -284,6 +284,7 @@ impl Offline {
             cache: None,
             probe: None,
             clock: &SystemClock,
+            eager: None,
         };
         let update_id = update_id.unwrap_or_else(|| RunId::random().to_string());
         let update = UpdateRequest {

@@ -15,7 +15,14 @@
 //!   each park on a 10-minute timer: starts/s once each has run its first task, and the
 //!   process's RSS growth per 10,000 parked.
 //!
-//! `WEFT_BENCH_QUICK=1` runs each figure with a tenth of the work (a smoke run).
+//! - `in_flight_64_per_workflow`: commits (each two fsyncs in the default file mode) and
+//!   writes per workflow in the 64-in-flight run: what group commit saves;
+//! - `exclusive_file`: one at a time, 64 in flight and the activity step again on a host
+//!   with `live_readers(false)` (one fsync per commit).
+//!
+//! `WEFT_BENCH_QUICK=1` runs each figure with a tenth of the work (a smoke run);
+//! `WEFT_BENCH_IN_FLIGHT=N` only runs N workflows 64 in flight and prints their rate (for
+//! profiling that phase).
 
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -135,6 +142,19 @@ fn main() {
         fsync.clone(),
     ));
 
+    if let Some(n) = std::env::var("WEFT_BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let rate = rt.block_on(async {
+            for i in 0..5 {
+                run_one(&host, &format!("warm-{i}"), activities(1, false)).await;
+            }
+            in_flight(&host, "fl", n, 64).await
+        });
+        println!("{n} one-activity workflows, 64 in flight: {rate:.0}/s");
+        return;
+    }
     rt.block_on(async {
         // Warm up: compile, first commits.
         for i in 0..5 {

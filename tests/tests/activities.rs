@@ -390,3 +390,78 @@ async fn nexus_operations_sync_async_and_workflow_backed() {
     );
     host.shutdown().await;
 }
+
+/// Eager activity execution: an activity a Workflow Task schedules on a queue this host
+/// serves is leased by the task's own commit and runs at once. A one-activity workflow takes
+/// four writes (start, the task that schedules the activity, its result, the closing task),
+/// none of them a lease; with the queue's permits all taken, the activity waits in the queue
+/// and is leased by the queue's worker (a fifth write) once one is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_activity_runs_at_once_without_a_lease_commit_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let g = gate.clone();
+    let host = weft::HostBuilder::new(dir.path().join("eager.redb"))
+        .workflow_file("script", weft_tests::SCRIPT)
+        .activity("a", |_c: ActivityContext, v: Value| async move {
+            Ok::<_, ActivityError>(v)
+        })
+        .activity("hold", move |_c: ActivityContext, v: Value| {
+            let g = g.clone();
+            async move {
+                let _ = g.acquire().await.unwrap();
+                Ok::<_, ActivityError>(v)
+            }
+        })
+        .limits(weft::Limits {
+            max_concurrent_activities: 1,
+            ..weft::Limits::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let one = |name: &str| json!({"steps": [{"activity": {"name": name}}]});
+    let before = host.commit_stats();
+    host.start_workflow("script", "eager", one("a"))
+        .await
+        .unwrap();
+    host.result("eager").await.unwrap();
+    let after = host.commit_stats();
+    assert_eq!(after.writes - before.writes, 4, "{before:?} {after:?}");
+
+    // The only activity slot is held: the next activity cannot run at once.
+    host.start_workflow("script", "holding", one("hold"))
+        .await
+        .unwrap();
+    wait_until("the held activity runs", || {
+        host.history("holding")
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ActivityTaskScheduled { .. }))
+    })
+    .await;
+    let before = host.commit_stats();
+    host.start_workflow("script", "queued", one("a"))
+        .await
+        .unwrap();
+    wait_until("the queued activity is scheduled", || {
+        host.history("queued")
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::ActivityTaskScheduled { .. }))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        host.history("queued")
+            .unwrap()
+            .iter()
+            .all(|e| !matches!(e.kind, EventKind::ActivityTaskCompleted { .. }))
+    );
+    gate.add_permits(1);
+    host.result("holding").await.unwrap();
+    host.result("queued").await.unwrap();
+    let after = host.commit_stats();
+    // queued: start, task, lease, result, task; holding: result, task.
+    assert_eq!(after.writes - before.writes, 7, "{before:?} {after:?}");
+}

@@ -261,3 +261,30 @@ fn signals_arriving_while_a_run_closes_are_never_lost_across_a_kill() {
         );
     }
 }
+
+/// `HostBuilder::live_readers(false)`: the host locks its file, so an offline read is refused
+/// with a clear error while it runs; after it stops, the same read sees what it committed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_without_live_readers_locks_its_file_until_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("locked.redb");
+    let host = weft::HostBuilder::new(&db)
+        .live_readers(false)
+        .workflow_file("steps", weft_tests::STEPS)
+        .start()
+        .await
+        .unwrap();
+    host.start_workflow("steps", "x", serde_json::json!({"count": 0, "sleep_ms": 0}))
+        .await
+        .unwrap();
+    host.result("x").await.unwrap();
+    let offline = weft::Offline::new(&db, "default").unwrap();
+    let refused = offline.describe("x").unwrap_err().to_string();
+    assert!(
+        refused.contains("is open in another weft process"),
+        "{refused}"
+    );
+    host.shutdown().await;
+    let described = offline.describe("x").unwrap();
+    assert_eq!(described.status, weft::RunStatus::Completed);
+}

@@ -87,6 +87,7 @@ fn complete(store: &Store, run: RunId, commands: Vec<Command>, now_ms: u64) -> E
                 attempt: 1,
                 started_ms: now_ms,
                 commands,
+                eager_slots: Default::default(),
             },
             now_ms,
         )
@@ -288,6 +289,7 @@ pub fn a_stale_task_conflicts(h: &mut dyn Harness) {
             attempt: 1,
             started_ms: T0 + 2,
             commands: vec![Command::StartTimer { duration_ms: 5 }],
+            eager_slots: Default::default(),
         },
         T0 + 2,
     );

@@ -10,16 +10,22 @@ use weft_core::ids::Namespace;
 /// covers running one write in the open batch, not its commit (see `group`). Writes made
 /// outside any namespace's lane take turns as a namespace of their own. Blocking: enter it
 /// only on a thread that may block (never on the async runtime's workers).
+///
+/// Each waiting writer is woken alone when its turn comes (its thread is unparked), so a
+/// handover costs one wake-up however many wait.
 #[derive(Debug, Default)]
 pub struct WriteGate {
     state: Mutex<GateState>,
-    turn: std::sync::Condvar,
 }
 
 #[derive(Debug, Default)]
 struct GateState {
     held: bool,
-    waiting: std::collections::BTreeMap<Option<Namespace>, std::collections::VecDeque<u64>>,
+    /// Tickets waiting, with the thread that waits for each.
+    waiting: std::collections::BTreeMap<
+        Option<Namespace>,
+        std::collections::VecDeque<(u64, std::thread::Thread)>,
+    >,
     next_ticket: u64,
     granted: Option<u64>,
     last: Option<Option<Namespace>>,
@@ -43,9 +49,12 @@ impl WriteGate {
         st.waiting
             .entry(namespace.cloned())
             .or_default()
-            .push_back(ticket);
+            .push_back((ticket, std::thread::current()));
         loop {
-            st = self.turn.wait(st).expect("write gate lock");
+            drop(st);
+            // A wake-up meant for an earlier turn of this thread is harmless: check again.
+            std::thread::park();
+            st = self.state.lock().expect("write gate lock");
             if st.granted == Some(ticket) {
                 st.granted = None;
                 return Turn(self);
@@ -75,14 +84,14 @@ impl Drop for Turn<'_> {
             return;
         };
         let queue = st.waiting.get_mut(&ns).expect("chosen from the map");
-        let ticket = queue.pop_front().expect("queues in the map are not empty");
+        let (ticket, thread) = queue.pop_front().expect("queues in the map are not empty");
         if queue.is_empty() {
             st.waiting.remove(&ns);
         }
         st.granted = Some(ticket);
         st.last = Some(ns);
         drop(st);
-        self.0.turn.notify_all();
+        thread.unpark();
     }
 }
 

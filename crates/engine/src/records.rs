@@ -345,7 +345,7 @@ impl ActivityTask {
 }
 
 /// An activity task handed to a worker.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LeasedActivity {
     /// Run.
     pub run: RunId,
@@ -381,6 +381,10 @@ pub struct TaskCompletion {
     pub started_ms: u64,
     /// New commands.
     pub commands: Vec<Command>,
+    /// Activities the host runs at once, by queue key (see [`queue_key`]): up to this many of
+    /// the task's new activities of each queue are leased in the same commit and returned in
+    /// [`Effects::eager`] (eager activity execution: no lease of their own). Empty: none.
+    pub eager_slots: HashMap<String, usize>,
 }
 
 /// What a committed task or event changed, for the host's wake-ups.
@@ -396,6 +400,9 @@ pub struct Effects {
     pub workflow_task: bool,
     /// Running activity attempts whose cancellation was requested.
     pub cancel_activities: Vec<(RunId, EventId)>,
+    /// Activities leased by the commit itself for the host to run now (Workflow Task
+    /// completions with [`TaskCompletion::eager_slots`]).
+    pub eager: Vec<LeasedActivity>,
     /// Nexus tasks were queued.
     pub nexus: bool,
     /// The run's `next_event_id` after the commit (Workflow Task completions).

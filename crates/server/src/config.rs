@@ -34,6 +34,11 @@ pub struct ServerConfig {
     /// Largest request body, bytes (default 8 MiB); larger requests answer 413.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
+    /// Whether `weft describe`/`history`/`list`/`query --db` may read `weft.redb` while the
+    /// server runs (default true). False locks the file to the server, and each commit syncs
+    /// the disk once instead of twice.
+    #[serde(default = "default_live_readers")]
+    pub live_readers: bool,
     /// Host limits worth changing; unset ones keep weft's defaults.
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -50,6 +55,10 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("./weft-data")
 }
 
+fn default_live_readers() -> bool {
+    true
+}
+
 fn default_max_request_bytes() -> usize {
     DEFAULT_MAX_REQUEST_BYTES
 }
@@ -61,6 +70,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             admin_key: None,
             max_request_bytes: default_max_request_bytes(),
+            live_readers: default_live_readers(),
             limits: LimitsConfig::default(),
             namespaces: BTreeMap::new(),
         }
@@ -190,11 +200,18 @@ struct CliOverrides {
 }
 
 /// Environment variables read (`WEFT_` + the upper-case field name).
-const ENV_FIELDS: [&str; 4] = ["listen", "data_dir", "admin_key", "max_request_bytes"];
+const ENV_FIELDS: [&str; 5] = [
+    "listen",
+    "data_dir",
+    "admin_key",
+    "max_request_bytes",
+    "live_readers",
+];
 
 impl ServerConfig {
     /// Merges defaults, the file of `args.config` (which must exist), `WEFT_LISTEN`,
-    /// `WEFT_DATA_DIR`, `WEFT_ADMIN_KEY`, `WEFT_MAX_REQUEST_BYTES`, then the flags of `args`,
+    /// `WEFT_DATA_DIR`, `WEFT_ADMIN_KEY`, `WEFT_MAX_REQUEST_BYTES`, `WEFT_LIVE_READERS`, then
+    /// the flags of `args`,
     /// and checks the result. Errors name the file and the field.
     pub fn load(args: &ServerArgs) -> anyhow::Result<ServerConfig> {
         let mut figment = Figment::from(Serialized::defaults(ServerConfig::default()));

@@ -192,6 +192,7 @@ async fn start(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Starte
     // The host: every namespace served by remote workers, with its registered components.
     let mut builder = HostBuilder::new(config.data_dir.join("weft.redb"))
         .limits(config.limits.to_limits())
+        .live_readers(config.live_readers)
         .compile_cache(config.data_dir.join("compiled"));
     let mut components = Vec::new();
     for (name, rec) in &namespaces {

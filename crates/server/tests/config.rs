@@ -15,6 +15,7 @@ fn layers_and_errors() {
             "WEFT_DATA_DIR",
             "WEFT_ADMIN_KEY",
             "WEFT_MAX_REQUEST_BYTES",
+            "WEFT_LIVE_READERS",
         ] {
             std::env::remove_var(v);
         }
@@ -26,6 +27,7 @@ fn layers_and_errors() {
     assert_eq!(c.data_dir, PathBuf::from("./weft-data"));
     assert_eq!(c.max_request_bytes, 8 * 1024 * 1024);
     assert!(c.admin_key.is_none() && c.namespaces.is_empty());
+    assert!(c.live_readers);
 
     // The file.
     std::fs::write(
@@ -34,6 +36,7 @@ fn layers_and_errors() {
 listen = "127.0.0.1:9000"
 data_dir = "/srv/weft"
 admin_key = "file-admin-key-0123456789"
+live_readers = false
 
 [limits]
 max_payload_bytes = 1000
@@ -53,6 +56,7 @@ quotas = { max_open_workflows = 10 }
     assert_eq!(c.listen, "127.0.0.1:9000");
     assert_eq!(c.data_dir, PathBuf::from("/srv/weft"));
     assert_eq!(c.namespaces["acme"].quotas.max_open_workflows, Some(10));
+    assert!(!c.live_readers);
     assert_eq!(c.limits.to_limits().max_payload_bytes, 1000);
     assert_eq!(
         c.limits.to_limits().max_task_time,
@@ -64,11 +68,13 @@ quotas = { max_open_workflows = 10 }
         std::env::set_var("WEFT_LISTEN", "127.0.0.1:9001");
         std::env::set_var("WEFT_MAX_REQUEST_BYTES", "4096");
         std::env::set_var("WEFT_ADMIN_KEY", "env-admin-key-0123456789");
+        std::env::set_var("WEFT_LIVE_READERS", "true");
     }
     let c = ServerConfig::load(&args).unwrap();
     assert_eq!(c.listen, "127.0.0.1:9001");
     assert_eq!(c.max_request_bytes, 4096);
     assert_eq!(c.admin_key.as_deref(), Some("env-admin-key-0123456789"));
+    assert!(c.live_readers);
     let c = ServerConfig::load(&ServerArgs {
         listen: Some("127.0.0.1:9002".into()),
         data_dir: Some("/tmp/elsewhere".into()),
@@ -81,6 +87,7 @@ quotas = { max_open_workflows = 10 }
         std::env::remove_var("WEFT_LISTEN");
         std::env::remove_var("WEFT_MAX_REQUEST_BYTES");
         std::env::remove_var("WEFT_ADMIN_KEY");
+        std::env::remove_var("WEFT_LIVE_READERS");
     }
 
     // Errors name the file and the field.

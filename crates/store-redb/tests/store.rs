@@ -87,6 +87,7 @@ fn task(store: &Store, run: RunId, commands: Vec<Command>) -> Result<Effects, St
             attempt: 1,
             started_ms: 20,
             commands,
+            eager_slots: Default::default(),
         },
         30,
     )

@@ -546,6 +546,7 @@ impl HostBuilder {
             in_flight: Mutex::new(HashMap::new()),
             next_claim: std::sync::atomic::AtomicU64::new(1),
             running: Mutex::new(HashMap::new()),
+            eager: Mutex::new(HashMap::new()),
             cache,
             nexus_mail: Default::default(),
             last_compiled: Mutex::new(None),

@@ -184,6 +184,9 @@ pub(super) struct Inner {
     pub(super) nexus_slots: Arc<FairShare>,
     /// Cancel signals of running activity attempts.
     pub(super) running: Mutex<HashMap<(RunId, crate::ids::EventId), watch::Sender<bool>>>,
+    /// The activity queues served in-process, by queue key: where a Workflow Task's new
+    /// activities run at once (`loops::eager`).
+    pub(super) eager: Mutex<HashMap<String, super::loops::EagerQueue>>,
     /// Suspended workflow instances (none when the cache is off).
     pub(super) cache: Option<Cache>,
     /// Nexus tasks of remote namespaces leased for remote workers, by namespace and endpoint,
@@ -254,19 +257,24 @@ impl Inner {
     }
 
     /// Runs `f` with what a task of namespace `ns` needs.
-    pub(super) fn with_env<T>(&self, ns: &Namespace, f: impl FnOnce(&TaskEnv<'_>) -> T) -> T {
+    pub(super) fn with_env<T>(
+        self: &Arc<Self>,
+        ns: &Namespace,
+        f: impl FnOnce(&TaskEnv<'_>) -> T,
+    ) -> T {
         self.with_env_probe(ns, None, f)
     }
 
     /// [`Inner::with_env`] for a task a watchdog may give up on.
     pub(super) fn with_env_probe<T>(
-        &self,
+        self: &Arc<Self>,
         ns: &Namespace,
         probe: Option<&TaskProbe>,
         f: impl FnOnce(&TaskEnv<'_>) -> T,
     ) -> T {
         let rt = self.ns(ns);
         let components = rt.components();
+        let eager = super::loops::EagerHost(self.clone());
         f(&TaskEnv {
             store: &self.store,
             sandbox: &self.sandbox,
@@ -277,6 +285,7 @@ impl Inner {
             cache: self.cache.as_ref(),
             probe,
             clock: self.clock.as_ref(),
+            eager: Some(&eager),
         })
     }
 

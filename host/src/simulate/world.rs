@@ -422,6 +422,7 @@ impl<'a> World<'a> {
             cache: self.cache.as_ref(),
             probe: None,
             clock: &self.clock,
+            eager: None,
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::command::Command;
 use crate::components::Components;
 use crate::history::{Event, EventKind, Failure, Payload, WorkflowTaskFailedCause};
-use crate::ids::RunId;
+use crate::ids::{Namespace, RunId};
 use crate::limits::Limits;
 use crate::replay::{
     Extra, Interrupt, QueryRequest, Replay, Resume, RunInfo, Served, StickyLink, UpdateRequest,
@@ -18,7 +18,10 @@ use crate::replay::{
 };
 use crate::sandbox::{CompiledWorkflow, Sandbox};
 use crate::sticky::{Report, StickyCache, Worker};
-use crate::store::{Effects, RunRecord, Store, StoreError, TaskCompletion};
+use crate::store::{
+    Effects, LeasedActivity, RunRecord, Store, StoreError, TaskCompletion, queue_key,
+};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -101,7 +104,25 @@ pub struct TaskEnv<'a> {
     pub probe: Option<&'a TaskProbe>,
     /// Where the task's times (its start, its commit, its retry) come from.
     pub clock: &'a dyn Clock,
+    /// Runs the task's new activities at once when their queue is served here (the host
+    /// passes one; tools working on a file do not).
+    pub eager: Option<&'a dyn EagerActivities>,
 }
+
+/// Eager activity execution: a task's new activities whose queue this host serves, while the
+/// queue has room, are leased by the task's own commit and run at once, without a lease
+/// commit of their own. The lease is the same as one taken from the queue, so a host that
+/// dies running one leaves it to be retried as any leased attempt.
+pub trait EagerActivities: Sync {
+    /// Room for up to `n` activities of queue `queue_key` of `namespace` now: one token per
+    /// activity it can run (dropping a token gives its room back).
+    fn reserve(&self, namespace: &Namespace, queue_key: &str, n: usize) -> Vec<EagerRoom>;
+    /// Runs `leased`, leased by the commit, in `room`.
+    fn run(&self, leased: LeasedActivity, room: EagerRoom);
+}
+
+/// Room for one eager activity (see [`EagerActivities`]).
+pub type EagerRoom = Box<dyn Send>;
 
 /// Where a Workflow Task is, shared with the watchdog that enforces the task's time limit
 /// from outside the guest: the guest's own time limit (epoch interruption) only fires in
@@ -404,12 +425,31 @@ fn commit(
 ) -> Result<TaskOutcome, StoreError> {
     let store = env.store;
     let n = commands.len();
+    // Room for the new activities this host can run at once, by queue.
+    let mut rooms: HashMap<String, Vec<EagerRoom>> = HashMap::new();
+    if let Some(eager) = env.eager {
+        let mut wanted: HashMap<String, usize> = HashMap::new();
+        for c in &commands {
+            if let Command::ScheduleActivity { task_queue, .. } = c {
+                *wanted
+                    .entry(queue_key(&rec.namespace, task_queue))
+                    .or_default() += 1;
+            }
+        }
+        for (qk, n) in wanted {
+            let room = eager.reserve(&rec.namespace, &qk, n);
+            if !room.is_empty() {
+                rooms.insert(qk, room);
+            }
+        }
+    }
     let completion = TaskCompletion {
         run,
         expected_next_event_id: rec.next_event_id,
         attempt,
         started_ms,
         commands,
+        eager_slots: rooms.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
     };
     match store.complete_workflow_task(completion, env.clock.now_ms()) {
         // The task would have passed the history limit: nothing of it was recorded
@@ -426,6 +466,15 @@ fn commit(
             if let (Some(mut w), Some(cache)) = (worker, env.cache) {
                 w.known_next = fx.next_event_id;
                 cache.put(run, w);
+            }
+            if let Some(eager) = env.eager {
+                for leased in &fx.eager {
+                    let qk = queue_key(&leased.namespace, &leased.task.task_queue);
+                    let room = rooms.get_mut(&qk).and_then(Vec::pop);
+                    // The commit leased no more than the rooms it was given.
+                    let room = room.expect("a room for each eager activity");
+                    eager.run(leased.clone(), room);
+                }
             }
             Ok(TaskOutcome::Completed(fx))
         }

@@ -34,7 +34,7 @@ pub(super) fn schedule_activity(
             task_queue: task_queue.clone(),
         },
     )?;
-    let task = ActivityTask {
+    let mut task = ActivityTask {
         workflow_id: rec.workflow_id.clone(),
         activity_type,
         input,
@@ -55,7 +55,27 @@ pub(super) fn schedule_activity(
         cancel_requested: false,
     };
     let qk = queue_key(&rec.namespace, &task.task_queue);
-    w.tx.queue_activity(&qk, at(now_ms, run, id.0))?;
+    let eager = match cx.eager_slots.get_mut(&qk) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    };
+    if eager {
+        // Leased by this commit, as `lease_activities` would: the host runs it now, and the
+        // queue entry stands at the lease's expiry for when the host is gone.
+        task.leased = true;
+        task.attempt_started_ms = now_ms;
+        task.visible_at_ms = task.lease_expiry().0;
+        fx.eager.push(LeasedActivity {
+            run,
+            namespace: rec.namespace.clone(),
+            scheduled_event_id: id,
+            task: task.clone(),
+        });
+    }
+    w.tx.queue_activity(&qk, at(task.visible_at_ms, run, id.0))?;
     if let Some(d) = task.close_deadline() {
         w.tx.add_deadline(at(d, run, id.0), DeadlineKind::ActivityClose)?;
         fx.timers = true;

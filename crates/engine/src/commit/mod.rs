@@ -31,6 +31,8 @@ pub(super) struct Task<'a, 't> {
     pub(super) resolved_now: bool,
     /// What the commit changed.
     pub(super) fx: Effects,
+    /// Activities still to lease at once, by queue key.
+    pub(super) eager_slots: HashMap<String, usize>,
 }
 
 /// The event a command's target names: one recorded before, or one of this task's commands.
@@ -121,6 +123,7 @@ impl Store {
                 assigned: Vec::with_capacity(c.commands.len()),
                 resolved_now: false,
                 fx: Effects::default(),
+                eager_slots: c.eager_slots.clone(),
             };
             for cmd in c.commands.iter().cloned() {
                 let id = apply(&mut cx, cmd)?;
@@ -134,6 +137,13 @@ impl Store {
             } = cx;
             if resolved_now {
                 task_fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
+            }
+            // The eager activities as the whole commit left them (a later command may have
+            // asked to cancel one).
+            for leased in &mut task_fx.eager {
+                if let Some(task) = w.get_task(run, leased.scheduled_event_id.0)? {
+                    leased.task = task;
+                }
             }
             task_fx.next_event_id = rec.next_event_id;
             w.put_run(run, &rec)?;

@@ -101,9 +101,13 @@ impl TaskSource for ActivityQueue {
     fn gone(&self, inner: &Inner) -> bool {
         !inner.serves(&self.namespace)
     }
+
+    fn eager_key(&self) -> Option<&str> {
+        Some(&self.queue_key)
+    }
 }
 
-async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
+pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     let LeasedActivity {
         run,
         namespace,

@@ -4,6 +4,7 @@
 //! What a task does and commits belongs to `workflow_task`, `activity`, `nexus` and `store`.
 
 mod activities;
+mod eager;
 pub(super) mod nexus;
 mod queue_worker;
 mod timers;
@@ -12,6 +13,7 @@ mod workflow_tasks;
 use super::host::{Inner, NamespaceRt};
 use crate::api::shutdown::{Shutdown, Stopping};
 use crate::ids::Namespace;
+pub(super) use eager::{EagerHost, EagerQueue};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;

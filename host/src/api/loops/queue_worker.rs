@@ -4,13 +4,14 @@
 //! What a queue leases and how one task runs is the queue's [`TaskSource`]; retries and what an
 //! outcome records are the store's.
 
+use super::EagerQueue;
 use super::wait;
 use crate::api::host::Inner;
 use crate::api::shutdown::Stopping;
 use crate::fair::Slot;
 use crate::store::StoreError;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::error;
@@ -71,6 +72,11 @@ pub(super) trait TaskSource: Send + Sync + 'static {
     fn gone(&self, _inner: &Inner) -> bool {
         false
     }
+
+    /// The queue's key, if Workflow Tasks may hand it tasks to run at once (eager activities).
+    fn eager_key(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Serves `source` with at most `max_concurrent` tasks running at once until `stop` turns
@@ -82,33 +88,56 @@ pub(super) async fn queue_worker<S: TaskSource>(
     mut stop: Stopping,
 ) {
     let permits = Arc::new(Semaphore::new(max_concurrent));
-    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    let running: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+    if let Some(qk) = source.eager_key() {
+        inner.eager.lock().expect("eager lock").insert(
+            qk.to_string(),
+            EagerQueue {
+                permits: permits.clone(),
+                running: running.clone(),
+            },
+        );
+    }
+    // Ends the worker: no more eager tasks, and every running task aborted.
+    let end = |inner: &Inner, source: &S| {
+        source.idle(inner);
+        if let Some(qk) = source.eager_key() {
+            inner.eager.lock().expect("eager lock").remove(qk);
+        }
+        for h in running.lock().expect("running lock").drain(..) {
+            h.abort();
+        }
+    };
     loop {
-        running.retain(|h| !h.is_finished());
+        running
+            .lock()
+            .expect("running lock")
+            .retain(|h| !h.is_finished());
         if source.gone(&inner) {
-            source.idle(&inner);
-            for h in running {
-                h.abort();
-            }
+            end(&inner, &source);
             return;
         }
         let now = inner.now_ms();
         let next = source.next_due(&inner);
         let free = permits.available_permits();
-        if free > 0 && next.is_some_and(|d| d <= now) {
+        // The permits are taken before the lease: eager activities take them too.
+        let held = (free > 0 && next.is_some_and(|d| d <= now))
+            .then(|| permits.clone().try_acquire_many_owned(free as u32).ok())
+            .flatten();
+        if let Some(mut held) = held {
             match source.lease(&inner, now, free).await {
                 Ok(leased) => {
                     for (task, slot) in leased.tasks {
-                        let permit = permits
-                            .clone()
-                            .try_acquire_owned()
-                            .expect("counted permits");
+                        let permit = held.split(1).expect("one permit per leased task");
                         let inner2 = inner.clone();
-                        running.push(tokio::spawn(async move {
-                            S::run(&inner2, task).await;
-                            drop((permit, slot));
-                            S::finished(&inner2);
-                        }));
+                        running
+                            .lock()
+                            .expect("running lock")
+                            .push(tokio::spawn(async move {
+                                S::run(&inner2, task).await;
+                                drop((permit, slot));
+                                S::finished(&inner2);
+                            }));
                     }
                     if leased.again {
                         continue;
@@ -127,10 +156,7 @@ pub(super) async fn queue_worker<S: TaskSource>(
         )
         .await
         {
-            source.idle(&inner);
-            for h in running {
-                h.abort();
-            }
+            end(&inner, &source);
             return;
         }
     }
