@@ -98,7 +98,10 @@ impl ActivityContext {
 
     /// Records progress: `details` are kept durably and handed to the next attempt (see
     /// [`ActivityContext::heartbeat_details`]), and the attempt's heartbeat timeout starts
-    /// again. Returns [`ActivityError::canceled`] once the workflow asked to cancel the
+    /// again. Writes are throttled: the first heartbeat is recorded at once, later ones at
+    /// most once per 0.8 of the heartbeat timeout (30 s without one), the latest details held
+    /// back until then (a failed attempt records them before its failure); a held-back call
+    /// returns at once. Returns [`ActivityError::canceled`] once the workflow asked to cancel the
     /// activity, or when this attempt is no longer current (it timed out): stop then, and
     /// return the error.
     pub async fn heartbeat<T: Serialize>(&self, details: &T) -> Result<(), ActivityError> {

@@ -465,3 +465,35 @@ async fn a_new_activity_runs_at_once_without_a_lease_commit_of_its_own() {
     // queued: start, task, lease, result, task; holding: result, task.
     assert_eq!(after.writes - before.writes, 7, "{before:?} {after:?}");
 }
+
+/// Heartbeats are throttled: the first is recorded at once, the others (without a heartbeat
+/// timeout, at most one per 30 s) are held back, and a result drops them. An activity beating
+/// 100 times costs one write for its heartbeats, not 100.
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeats_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = weft::HostBuilder::new(dir.path().join("beats.redb"))
+        .workflow_file("script", weft_tests::SCRIPT)
+        .activity("beats", |ctx: ActivityContext, v: Value| async move {
+            for i in 0..100u32 {
+                ctx.heartbeat(&i).await?;
+            }
+            Ok::<_, ActivityError>(v)
+        })
+        .start()
+        .await
+        .unwrap();
+    let before = host.commit_stats();
+    host.start_workflow(
+        "script",
+        "beats",
+        json!({"steps": [{"activity": {"name": "beats"}}]}),
+    )
+    .await
+    .unwrap();
+    host.result("beats").await.unwrap();
+    let after = host.commit_stats();
+    // Start, the task that schedules the activity (and leases it), one heartbeat, the
+    // result, the closing task.
+    assert_eq!(after.writes - before.writes, 5, "{before:?} {after:?}");
+}

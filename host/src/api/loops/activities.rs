@@ -5,7 +5,7 @@ use super::queue_worker::{Leased, TaskSource};
 use crate::activity::{self, AttemptParts};
 use crate::api::host::Inner;
 use crate::history::{Failure, Payload};
-use crate::ids::Namespace;
+use crate::ids::{EventId, Namespace, RunId};
 use crate::store::{Effects, HeartbeatAck, LeasedActivity, StoreError, queue_key};
 use crate::workflow_task::now_ms;
 use std::future::Future;
@@ -125,23 +125,12 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     // clock, and the attempt sleeps on tokio timers.
     let last_beat = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
     let attempt = task.attempt;
+    let throttle = Arc::new(Throttle::new(task.heartbeat_timeout_ms));
     let beat: activity::HeartbeatFn = {
-        let inner = inner.clone();
+        let (inner, throttle) = (inner.clone(), throttle.clone());
         Arc::new(move |details| {
-            let inner = inner.clone();
-            Box::pin(async move {
-                tokio::task::spawn_blocking(move || {
-                    inner
-                        .store
-                        .heartbeat(run, sched, attempt, details, inner.now_ms())
-                        .unwrap_or_else(|e| {
-                            error!("cannot record a heartbeat: {e}");
-                            HeartbeatAck::Continue
-                        })
-                })
-                .await
-                .unwrap_or(HeartbeatAck::Continue)
-            })
+            let (inner, throttle) = (inner.clone(), throttle.clone());
+            Box::pin(async move { throttle.beat(&inner, run, sched, attempt, details).await })
         })
     };
     let ctx = activity::context(AttemptParts {
@@ -184,6 +173,11 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         .lock()
         .expect("running lock")
         .remove(&(run, sched));
+    // Details of a heartbeat still held back go to the next attempt (as Temporal's SDKs send
+    // them with the failure); a result needs none.
+    throttle
+        .end(inner, run, sched, attempt, outcome.is_err())
+        .await;
     let outcome = match outcome {
         Ok(p) if p.len() > rt.limits.max_payload_bytes => Err(Failure::new(
             "PayloadTooLarge",
@@ -273,6 +267,133 @@ async fn watch_attempt(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Heartbeats of one attempt, throttled: the first is recorded at once, later ones at most once
+/// per interval (0.8 of the heartbeat timeout, or [`HEARTBEAT_THROTTLE`] without one), the
+/// latest details of those held back when the interval ends. A held-back heartbeat returns
+/// at once with what the last recorded one learned; cancellation reaches an in-process
+/// attempt without one. The lease still moves in time: each recorded heartbeat moves it by
+/// the heartbeat timeout, and one is recorded within 0.8 of it while the activity beats.
+struct Throttle {
+    interval_ms: u64,
+    state: std::sync::Mutex<ThrottleState>,
+}
+
+#[derive(Default)]
+struct ThrottleState {
+    /// When the last heartbeat was recorded (0: none yet).
+    recorded_ms: u64,
+    /// What the last recorded one learned.
+    ack: Option<HeartbeatAck>,
+    /// The latest details held back, if any.
+    pending: Option<Option<Payload>>,
+    /// A task records the held-back details when the interval ends.
+    flushing: bool,
+    /// The attempt ended: record nothing more.
+    ended: bool,
+}
+
+/// Without a heartbeat timeout, heartbeats are recorded at most this often (Temporal's SDKs'
+/// default throttle).
+const HEARTBEAT_THROTTLE: Duration = Duration::from_secs(30);
+
+impl Throttle {
+    fn new(heartbeat_timeout_ms: Option<u64>) -> Throttle {
+        Throttle {
+            interval_ms: heartbeat_timeout_ms
+                .map_or(HEARTBEAT_THROTTLE.as_millis() as u64, |t| t * 4 / 5),
+            state: Default::default(),
+        }
+    }
+
+    async fn beat(
+        self: &Arc<Self>,
+        inner: &Arc<Inner>,
+        run: RunId,
+        sched: EventId,
+        attempt: u32,
+        details: Option<Payload>,
+    ) -> HeartbeatAck {
+        let now = now_ms();
+        {
+            let mut st = self.state.lock().expect("throttle lock");
+            if st.ended {
+                return HeartbeatAck::Gone;
+            }
+            if st.recorded_ms != 0 && now < st.recorded_ms + self.interval_ms {
+                st.pending = Some(details);
+                if !st.flushing {
+                    st.flushing = true;
+                    let due = st.recorded_ms + self.interval_ms;
+                    let (this, inner) = (self.clone(), inner.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms())))
+                            .await;
+                        let pending = {
+                            let mut st = this.state.lock().expect("throttle lock");
+                            st.flushing = false;
+                            if st.ended { None } else { st.pending.take() }
+                        };
+                        if let Some(details) = pending {
+                            this.state.lock().expect("throttle lock").recorded_ms = now_ms();
+                            this.record(&inner, run, sched, attempt, details).await;
+                        }
+                    });
+                }
+                return st.ack.unwrap_or(HeartbeatAck::Continue);
+            }
+            st.pending = None;
+            // Taken now, so beats meanwhile are held back rather than recorded too.
+            st.recorded_ms = now;
+        }
+        self.record(inner, run, sched, attempt, details).await
+    }
+
+    /// Records a heartbeat with `details` and keeps what it learned.
+    async fn record(
+        &self,
+        inner: &Arc<Inner>,
+        run: RunId,
+        sched: EventId,
+        attempt: u32,
+        details: Option<Payload>,
+    ) -> HeartbeatAck {
+        let inner = inner.clone();
+        let ack = tokio::task::spawn_blocking(move || {
+            inner
+                .store
+                .heartbeat(run, sched, attempt, details, inner.now_ms())
+                .unwrap_or_else(|e| {
+                    error!("cannot record a heartbeat: {e}");
+                    HeartbeatAck::Continue
+                })
+        })
+        .await
+        .unwrap_or(HeartbeatAck::Continue);
+        self.state.lock().expect("throttle lock").ack = Some(ack);
+        ack
+    }
+
+    /// The attempt ended: nothing more is recorded, except, when it `failed`, the details
+    /// still held back, for the next attempt to resume from.
+    async fn end(
+        &self,
+        inner: &Arc<Inner>,
+        run: RunId,
+        sched: EventId,
+        attempt: u32,
+        failed: bool,
+    ) {
+        let pending = {
+            let mut st = self.state.lock().expect("throttle lock");
+            st.ended = true;
+            st.pending.take()
+        };
+        if let (true, Some(details)) = (failed, pending) {
+            self.record(inner, run, sched, attempt, details).await;
         }
     }
 }
