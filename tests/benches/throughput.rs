@@ -114,6 +114,37 @@ async fn in_flight(host: &Arc<Host>, prefix: &str, count: usize, in_flight: usiz
     count as f64 / began.elapsed().as_secs_f64()
 }
 
+/// Start-to-result p50 of `n` one-activity workflows run one after another, after five to warm
+/// up (compile, first commits).
+async fn one_at_a_time(host: &Host, n: usize) -> Duration {
+    for i in 0..5 {
+        run_one(host, &format!("warm-{i}"), activities(1, false)).await;
+    }
+    let mut lat = Vec::new();
+    for i in 0..n {
+        lat.push(run_one(host, &format!("one-{i}"), activities(1, false)).await);
+    }
+    pct(lat, 0.5)
+}
+
+/// The cost of one more step, (T100 - T10) / 90 (with a 0 ms timer after each activity if
+/// `timer`), the median of three rounds.
+async fn step_time(host: &Host, label: &str, timer: bool) -> Duration {
+    let (small, big) = if quick() { (2, 11) } else { (10, 100) };
+    let mut per = Vec::new();
+    for round in 0..3 {
+        let t_small = run_one(
+            host,
+            &format!("{label}-s-{round}"),
+            activities(small, timer),
+        )
+        .await;
+        let t_big = run_one(host, &format!("{label}-b-{round}"), activities(big, timer)).await;
+        per.push((t_big.saturating_sub(t_small)) / (big - small) as u32);
+    }
+    pct(per, 0.5)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -156,15 +187,7 @@ fn main() {
         return;
     }
     rt.block_on(async {
-        // Warm up: compile, first commits.
-        for i in 0..5 {
-            run_one(&host, &format!("warm-{i}"), activities(1, false)).await;
-        }
-        let mut lat = Vec::new();
-        for i in 0..scaled(300) {
-            lat.push(run_one(&host, &format!("one-{i}"), activities(1, false)).await);
-        }
-        let p50 = pct(lat, 0.5);
+        let p50 = one_at_a_time(&host, scaled(300)).await;
         rows.push((
             "one-activity start to result, one at a time (p50)",
             format!("{:.2} ms", ms(p50)),
@@ -190,27 +213,8 @@ fn main() {
             json!({"commits": commits, "fsyncs": 2.0 * commits, "writes": writes}),
         ));
 
-        let step = |label: &'static str, timer: bool| {
-            let host = host.clone();
-            async move {
-                let (small, big) = if quick() { (2, 11) } else { (10, 100) };
-                let mut per = Vec::new();
-                for round in 0..3 {
-                    let t_small = run_one(
-                        &host,
-                        &format!("{label}-s-{round}"),
-                        activities(small, timer),
-                    )
-                    .await;
-                    let t_big =
-                        run_one(&host, &format!("{label}-b-{round}"), activities(big, timer)).await;
-                    per.push((t_big.saturating_sub(t_small)) / (big - small) as u32);
-                }
-                pct(per, 0.5)
-            }
-        };
-        let activity_step = step("act", false).await;
-        let with_timer = step("tmr", true).await;
+        let activity_step = step_time(&host, "act", false).await;
+        let with_timer = step_time(&host, "tmr", true).await;
         let timer_step = with_timer.saturating_sub(activity_step);
         rows.push((
             "per activity step, (T100 - T10) / 90",
@@ -286,28 +290,9 @@ fn main() {
             .await
             .unwrap();
         let exclusive = Arc::new(exclusive);
-        for i in 0..5 {
-            run_one(&exclusive, &format!("warm-{i}"), activities(1, false)).await;
-        }
-        let mut lat = Vec::new();
-        for i in 0..scaled(300) {
-            lat.push(run_one(&exclusive, &format!("one-{i}"), activities(1, false)).await);
-        }
-        let p50 = pct(lat, 0.5);
+        let p50 = one_at_a_time(&exclusive, scaled(300)).await;
         let rate = in_flight(&exclusive, "fl", scaled(3_000), 64).await;
-        let (small, big) = if quick() { (2, 11) } else { (10, 100) };
-        let mut per = Vec::new();
-        for round in 0..3 {
-            let t_small = run_one(
-                &exclusive,
-                &format!("s-{round}"),
-                activities(small, false),
-            )
-            .await;
-            let t_big = run_one(&exclusive, &format!("b-{round}"), activities(big, false)).await;
-            per.push((t_big.saturating_sub(t_small)) / (big - small) as u32);
-        }
-        let step = pct(per, 0.5);
+        let step = step_time(&exclusive, "act", false).await;
         rows.push((
             "exclusive file: one at a time p50 / 64 in flight / step",
             format!("{:.2} ms / {rate:.0} per s / {:.3} ms", ms(p50), ms(step)),

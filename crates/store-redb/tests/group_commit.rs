@@ -157,6 +157,18 @@ fn check(store: &Store, told: &HashMap<String, (Option<RunId>, bool)>) {
     }
 }
 
+/// [`check`], then the same after closing `store` and opening its file again.
+fn check_and_reopen(
+    store: Store,
+    path: &std::path::Path,
+    told: &HashMap<String, (Option<RunId>, bool)>,
+) {
+    check(&store, told);
+    store.close();
+    drop(store);
+    check(&weft_store_redb::open(path, 2).unwrap(), told);
+}
+
 #[test]
 fn concurrent_writes_share_commits_and_every_acknowledged_write_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,12 +187,7 @@ fn concurrent_writes_share_commits_and_every_acknowledged_write_is_stored_once()
         commits < writes / 2,
         "{commits} commits for {writes} writes: the writes did not share commits"
     );
-    check(&store, &told);
-    // And the file says the same after a reopen.
-    store.close();
-    drop(store);
-    let store = weft_store_redb::open(&path, 2).unwrap();
-    check(&store, &told);
+    check_and_reopen(store, &path, &told);
 }
 
 #[test]
@@ -202,11 +209,7 @@ fn a_write_failing_after_writing_aborts_only_itself() {
         failed + unsignaled <= writes / 7 + 1,
         "{failed} {unsignaled} {writes}"
     );
-    check(&store, &told);
-    store.close();
-    drop(store);
-    let store = weft_store_redb::open(&path, 2).unwrap();
-    check(&store, &told);
+    check_and_reopen(store, &path, &told);
 }
 
 #[test]

@@ -125,12 +125,21 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     // clock, and the attempt sleeps on tokio timers.
     let last_beat = Arc::new(std::sync::atomic::AtomicU64::new(now_ms()));
     let attempt = task.attempt;
-    let throttle = Arc::new(Throttle::new(task.heartbeat_timeout_ms));
+    let throttle = Arc::new(Throttle {
+        inner: inner.clone(),
+        run,
+        sched,
+        attempt,
+        interval_ms: task
+            .heartbeat_timeout_ms
+            .map_or(HEARTBEAT_THROTTLE.as_millis() as u64, |t| t * 4 / 5),
+        state: Default::default(),
+    });
     let beat: activity::HeartbeatFn = {
-        let (inner, throttle) = (inner.clone(), throttle.clone());
+        let throttle = throttle.clone();
         Arc::new(move |details| {
-            let (inner, throttle) = (inner.clone(), throttle.clone());
-            Box::pin(async move { throttle.beat(&inner, run, sched, attempt, details).await })
+            let throttle = throttle.clone();
+            Box::pin(async move { throttle.beat(details).await })
         })
     };
     let ctx = activity::context(AttemptParts {
@@ -175,9 +184,7 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
         .remove(&(run, sched));
     // Details of a heartbeat still held back go to the next attempt (as Temporal's SDKs send
     // them with the failure); a result needs none.
-    throttle
-        .end(inner, run, sched, attempt, outcome.is_err())
-        .await;
+    throttle.end(outcome.is_err()).await;
     let outcome = match outcome {
         Ok(p) if p.len() > rt.limits.max_payload_bytes => Err(Failure::new(
             "PayloadTooLarge",
@@ -278,6 +285,10 @@ async fn watch_attempt(
 /// attempt without one. The lease still moves in time: each recorded heartbeat moves it by
 /// the heartbeat timeout, and one is recorded within 0.8 of it while the activity beats.
 struct Throttle {
+    inner: Arc<Inner>,
+    run: RunId,
+    sched: EventId,
+    attempt: u32,
     interval_ms: u64,
     state: std::sync::Mutex<ThrottleState>,
 }
@@ -301,22 +312,7 @@ struct ThrottleState {
 const HEARTBEAT_THROTTLE: Duration = Duration::from_secs(30);
 
 impl Throttle {
-    fn new(heartbeat_timeout_ms: Option<u64>) -> Throttle {
-        Throttle {
-            interval_ms: heartbeat_timeout_ms
-                .map_or(HEARTBEAT_THROTTLE.as_millis() as u64, |t| t * 4 / 5),
-            state: Default::default(),
-        }
-    }
-
-    async fn beat(
-        self: &Arc<Self>,
-        inner: &Arc<Inner>,
-        run: RunId,
-        sched: EventId,
-        attempt: u32,
-        details: Option<Payload>,
-    ) -> HeartbeatAck {
+    async fn beat(self: &Arc<Self>, details: Option<Payload>) -> HeartbeatAck {
         let now = now_ms();
         {
             let mut st = self.state.lock().expect("throttle lock");
@@ -328,7 +324,7 @@ impl Throttle {
                 if !st.flushing {
                     st.flushing = true;
                     let due = st.recorded_ms + self.interval_ms;
-                    let (this, inner) = (self.clone(), inner.clone());
+                    let this = self.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms())))
                             .await;
@@ -339,7 +335,7 @@ impl Throttle {
                         };
                         if let Some(details) = pending {
                             this.state.lock().expect("throttle lock").recorded_ms = now_ms();
-                            this.record(&inner, run, sched, attempt, details).await;
+                            this.record(details).await;
                         }
                     });
                 }
@@ -349,19 +345,12 @@ impl Throttle {
             // Taken now, so beats meanwhile are held back rather than recorded too.
             st.recorded_ms = now;
         }
-        self.record(inner, run, sched, attempt, details).await
+        self.record(details).await
     }
 
     /// Records a heartbeat with `details` and keeps what it learned.
-    async fn record(
-        &self,
-        inner: &Arc<Inner>,
-        run: RunId,
-        sched: EventId,
-        attempt: u32,
-        details: Option<Payload>,
-    ) -> HeartbeatAck {
-        let inner = inner.clone();
+    async fn record(&self, details: Option<Payload>) -> HeartbeatAck {
+        let (inner, run, sched, attempt) = (self.inner.clone(), self.run, self.sched, self.attempt);
         let ack = tokio::task::spawn_blocking(move || {
             inner
                 .store
@@ -379,21 +368,14 @@ impl Throttle {
 
     /// The attempt ended: nothing more is recorded, except, when it `failed`, the details
     /// still held back, for the next attempt to resume from.
-    async fn end(
-        &self,
-        inner: &Arc<Inner>,
-        run: RunId,
-        sched: EventId,
-        attempt: u32,
-        failed: bool,
-    ) {
+    async fn end(&self, failed: bool) {
         let pending = {
             let mut st = self.state.lock().expect("throttle lock");
             st.ended = true;
             st.pending.take()
         };
         if let (true, Some(details)) = (failed, pending) {
-            self.record(inner, run, sched, attempt, details).await;
+            self.record(details).await;
         }
     }
 }
