@@ -12,7 +12,12 @@ pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: Stopping) {
         let now = inner.now_ms();
         let next = inner.store.next_timer_or_deadline().unwrap_or(None);
         if next.is_some_and(|d| d <= now) {
-            match inner.store.fire_timers(now) {
+            // A commit blocks its thread until the disk has it: not one of the runtime's.
+            let inner2 = inner.clone();
+            let fired = tokio::task::spawn_blocking(move || inner2.store.fire_timers(now))
+                .await
+                .unwrap_or_else(|e| Err(crate::store::StoreError::Db(e.to_string().into())));
+            match fired {
                 Ok((n, fx)) if n > 0 => {
                     let late = now.saturating_sub(next.unwrap_or(now));
                     crate::telemetry::timers_fired(std::time::Duration::from_millis(late));
