@@ -2,7 +2,8 @@
 //!
 //! - **Offline** (no `--address`): a thin layer over [`weft::Offline`] on a database file
 //!   (`--db`). `describe`, `history`, `list` and `query` read the file directly (a running host
-//!   may keep writing it) and never write it: a file a crash left unclean, or an earlier
+//!   may keep writing it, unless it was started with `live_readers(false)`, which locks the
+//!   file) and never write it: a file a crash left unclean, or an earlier
 //!   release wrote, is read through a recovered copy. `signal`, `cancel`, `terminate`, `reset`
 //!   and `update` write it, so they need the file not to be held by a host; a host started
 //!   later carries on from what they recorded. No command creates a database: a missing or
