@@ -466,6 +466,47 @@ async fn a_new_activity_runs_at_once_without_a_lease_commit_of_its_own() {
     assert_eq!(after.writes - before.writes, 7, "{before:?} {after:?}");
 }
 
+/// A write and the Workflow Task it wakes commit together: the start and the first task (eager
+/// workflow start), an activity's result and the task it wakes, a timer's firing and the task
+/// it wakes. A one-activity workflow takes two commits, and each timer step one more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_and_the_task_it_wakes_share_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = weft::HostBuilder::new(dir.path().join("together.redb"))
+        .workflow_file("script", weft_tests::SCRIPT)
+        .activity("a", |_c: ActivityContext, v: Value| async move {
+            Ok::<_, ActivityError>(v)
+        })
+        .start()
+        .await
+        .unwrap();
+    let before = host.commit_stats();
+    host.start_workflow("script", "one", json!({"steps": [{"activity": {"name": "a"}}]}))
+        .await
+        .unwrap();
+    host.result("one").await.unwrap();
+    let after = host.commit_stats();
+    assert_eq!(after.writes - before.writes, 4, "{before:?} {after:?}");
+    assert_eq!(after.commits - before.commits, 2, "{before:?} {after:?}");
+
+    let timers = |n: usize| json!({"steps": vec![json!({"timer": {"ms": 0}}); n]});
+    let before = host.commit_stats();
+    host.start_workflow("script", "one-timer", timers(1)).await.unwrap();
+    host.result("one-timer").await.unwrap();
+    let one = host.commit_stats().commits - before.commits;
+    let before = host.commit_stats();
+    host.start_workflow("script", "five-timers", timers(5)).await.unwrap();
+    host.result("five-timers").await.unwrap();
+    let five = host.commit_stats().commits - before.commits;
+    assert_eq!(five - one, 4, "one commit per timer step: {one} {five}");
+    let history = host.history("five-timers").unwrap();
+    let fired = history
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::TimerFired { .. }))
+        .count();
+    assert_eq!(fired, 5);
+}
+
 /// Heartbeats are throttled: the first is recorded at once, the others (without a heartbeat
 /// timeout, at most one per 30 s) are held back, and a result drops them. An activity beating
 /// 100 times costs one write for its heartbeats, not 100.

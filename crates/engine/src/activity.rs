@@ -129,6 +129,59 @@ impl Store {
         })
     }
 
+    /// [`Store::report_activity`], then, when the outcome leaves a Workflow Task of the run
+    /// due, `then` with the run's record and history as the outcome left them, before the
+    /// outcome's commit: the first write `then` makes on this thread (the task's) joins that
+    /// commit, so an activity's result and the task it wakes commit in one fsync. The outcome
+    /// is acknowledged, as always, once committed. Returns the outcome's effects and what
+    /// `then` returned, if it ran; should the outcome's batch not commit, the outcome is
+    /// recorded again on its own and a write of `then` was refused with
+    /// [`StoreError::Conflict`].
+    pub fn report_activity_then<T>(
+        &self,
+        run: RunId,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        outcome: Result<Payload, Failure>,
+        now_ms: u64,
+        then: impl FnOnce(LoadedRun) -> T,
+    ) -> Result<(Option<Effects>, Option<T>), StoreError> {
+        let reported = self.write_then(
+            |w| {
+                let Some(task) = w.get_task(run, scheduled_event_id.0)? else {
+                    return Ok((None, None));
+                };
+                if task.attempt != attempt || !task.leased {
+                    return Ok((None, None));
+                }
+                let mut fx = Effects::default();
+                w.settle_activity(
+                    run,
+                    scheduled_event_id,
+                    task,
+                    attempt,
+                    outcome.clone(),
+                    now_ms,
+                    &mut fx,
+                )?;
+                Ok((Some(fx), w.task_due(run, now_ms)?))
+            },
+            |_, loaded| then(loaded),
+        );
+        match reported {
+            Ok(Then::Done(fx, out)) => Ok((fx, out)),
+            Ok(Then::Again(out)) => Ok((
+                self.report_activity(run, scheduled_event_id, attempt, outcome, now_ms)?,
+                out,
+            )),
+            // A limit, say: recorded on its own, where such cases are handled.
+            Err(_) => Ok((
+                self.report_activity(run, scheduled_event_id, attempt, outcome, now_ms)?,
+                None,
+            )),
+        }
+    }
+
     pub(super) fn report_activity_once(
         &self,
         run: RunId,
@@ -207,6 +260,24 @@ pub(super) fn is_timeout(error_type: &str) -> bool {
 }
 
 impl W<'_> {
+    /// `run` as a Workflow Task reads it, if a task of it is due at `now_ms`.
+    pub(super) fn task_due(
+        &mut self,
+        run: RunId,
+        now_ms: u64,
+    ) -> Result<Option<(RunId, LoadedRun)>, StoreError> {
+        let rec = self.get_run(run)?;
+        let due = !rec.status.is_closed()
+            && rec
+                .workflow_task
+                .as_ref()
+                .is_some_and(|p| p.due_ms <= now_ms);
+        if !due {
+            return Ok(None);
+        }
+        Ok(Some((run, LoadedRun::read(&*self.tx, run)?)))
+    }
+
     /// Decides what the end of attempt `attempt` means; see [`Store::report_activity`].
     #[allow(clippy::too_many_arguments)]
     pub(super) fn settle_activity(

@@ -13,6 +13,13 @@
 //! fails after writing (a limit found halfway) aborts the batch: its own error is returned,
 //! and every other write that was in the batch runs again in a new one ([`Outcome::Again`]),
 //! as if it had come after the failed one.
+//!
+//! A held write ([`Mode::Hold`]) returns as soon as it ran and keeps its batch from
+//! committing until its caller gives the hold back, with a write of its own that runs after
+//! it in the same batch ([`Mode::Release`]) or without ([`Group::finish`]); both learn what
+//! became of the held write. A Workflow Task woken by a write thus commits with it, in one
+//! fsync. A batch held past [`MAX_OPEN`] is committed anyway by whoever waits for it: a later
+//! write of the holder then runs in a batch of its own.
 
 use super::*;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,8 +28,8 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 /// A batch commits after this many writes even while more are waiting, so a steady stream of
 /// writers cannot hold a commit back.
 const MAX_WRITES: usize = 256;
-/// ... or once it has been open this long.
-const MAX_OPEN: std::time::Duration = std::time::Duration::from_millis(5);
+/// ... or once it has been open this long (holds included).
+pub(super) const MAX_OPEN: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The group commit of one store.
 #[derive(Default)]
@@ -49,7 +56,7 @@ struct State {
     /// Every batch up to this number has ended (committed, failed or aborted).
     ended: u64,
     /// Batches that did not commit, with what their writes learn and how many have yet to.
-    failed: HashMap<u64, (Failure, usize)>,
+    failed: HashMap<u64, (Fate, usize)>,
 }
 
 struct Open {
@@ -57,15 +64,32 @@ struct Open {
     number: u64,
     /// Writes that ran in it and wait for its commit.
     writes: usize,
+    /// Held writes among them, whose callers have not given the hold back.
+    holds: usize,
     since: std::time::Instant,
 }
 
-#[derive(Clone)]
-enum Failure {
+/// What became of a batch, as its writes learn it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Fate {
+    /// Committed durably.
+    Done,
     /// Aborted by another write's failure: run again.
-    Aborted,
+    Again,
     /// The commit failed: nothing of the batch is stored.
-    Commit(String),
+    Failed(String),
+}
+
+/// How a write treats the batch it runs in.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Mode {
+    /// Returns once the batch has ended.
+    Plain,
+    /// Returns once it ran, holding the batch open ([`Outcome::Held`]).
+    Hold,
+    /// Gives back the caller's hold on batch `n` and runs after the held write, in the same
+    /// batch while it is open, or in a later one if it committed.
+    Release(u64),
 }
 
 /// What became of one write.
@@ -76,6 +100,26 @@ pub(super) enum Outcome {
     Again,
     /// Failed; nothing of it is stored.
     Failed(StoreError),
+    /// ([`Mode::Hold`]) It ran in batch `n`, which waits for the hold to be given back.
+    Held(u64),
+    /// ([`Mode::Release`]) Not run: the held write did not commit.
+    NotRun,
+}
+
+/// A write's outcome and, for [`Mode::Release`], what became of the held write.
+pub(super) struct Written {
+    pub(super) outcome: Outcome,
+    pub(super) held: Option<Fate>,
+}
+
+impl From<Fate> for Outcome {
+    fn from(f: Fate) -> Outcome {
+        match f {
+            Fate::Done => Outcome::Done,
+            Fate::Again => Outcome::Again,
+            Fate::Failed(message) => Outcome::Failed(StoreError::Db(message.into())),
+        }
+    }
 }
 
 impl Group {
@@ -83,20 +127,38 @@ impl Group {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `job` in the open batch and returns once the batch has ended.
+    /// Runs `job` in the open batch and, as `mode` says, returns once the batch has ended or
+    /// at once holding it.
     pub(super) fn write(
         &self,
         backend: &dyn Backend,
         gate: &WriteGate,
         lane: Option<&Namespace>,
         job: &mut WriteFn<'_>,
-    ) -> Outcome {
+        mut mode: Mode,
+    ) -> Written {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let turn = gate.enter(lane);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let mut st = self.lock();
         while st.committing {
             st = self.ended.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        let mut held = None;
+        if let Mode::Release(n) = mode
+            && st.open.as_ref().is_none_or(|o| o.number != n)
+        {
+            // The held batch has ended: the write runs on its own if it committed.
+            let (s, fate) = self.learn(st, n);
+            st = s;
+            if fate != Fate::Done {
+                return Written {
+                    outcome: Outcome::NotRun,
+                    held: Some(fate),
+                };
+            }
+            held = Some(Fate::Done);
+            mode = Mode::Plain;
         }
         if st.open.is_none() {
             match backend.begin() {
@@ -106,10 +168,16 @@ impl Group {
                         batch,
                         number: st.begun,
                         writes: 0,
+                        holds: 0,
                         since: std::time::Instant::now(),
                     });
                 }
-                Err(e) => return Outcome::Failed(e),
+                Err(e) => {
+                    return Written {
+                        outcome: Outcome::Failed(e),
+                        held,
+                    };
+                }
             }
         }
         let open = st.open.as_mut().expect("opened above");
@@ -126,7 +194,13 @@ impl Group {
             })) => Some(error),
             Ok(Err(JobFailed { error, wrote: true })) => {
                 self.abort(&mut st);
-                return Outcome::Failed(error);
+                if let Mode::Release(n) = mode {
+                    held = Some(self.learn(st, n).1);
+                }
+                return Written {
+                    outcome: Outcome::Failed(error),
+                    held,
+                };
             }
             Err(panic) => {
                 self.abort(&mut st);
@@ -135,64 +209,153 @@ impl Group {
                 std::panic::resume_unwind(panic);
             }
         };
-        let open = st.open.as_ref().expect("still open");
-        let commit_now = self.waiting.load(Ordering::SeqCst) == 0
-            || open.writes >= MAX_WRITES
-            || open.since.elapsed() >= MAX_OPEN;
-        if commit_now {
-            let open = st.open.take().expect("still open");
-            if open.writes == 0 {
-                // Nothing to commit: dropping the batch aborts an empty transaction.
-                drop(open);
-                st.ended = number;
-                return own_error.map_or(Outcome::Done, Outcome::Failed);
-            }
-            st.committing = true;
-            drop(st);
-            drop(turn);
-            let others = open.writes - usize::from(own_error.is_none());
-            let writes = open.writes as u64;
-            let committed = open.batch.commit();
-            if committed.is_ok() {
-                self.commits.fetch_add(1, Ordering::Relaxed);
-                self.writes.fetch_add(writes, Ordering::Relaxed);
-            }
-            let mut st = self.lock();
-            st.committing = false;
-            st.ended = number;
-            if let Err(e) = &committed
-                && others > 0
-            {
-                st.failed
-                    .insert(number, (Failure::Commit(e.to_string()), others));
-            }
-            drop(st);
-            self.ended.notify_all();
-            return match (own_error, committed) {
-                (Some(e), _) | (None, Err(e)) => Outcome::Failed(e),
-                (None, Ok(())) => Outcome::Done,
+        let open = st.open.as_mut().expect("still open");
+        let releasing = matches!(mode, Mode::Release(_));
+        if releasing {
+            open.holds -= 1;
+        }
+        if let (Mode::Hold, None) = (mode, &own_error) {
+            open.holds += 1;
+            return Written {
+                outcome: Outcome::Held(number),
+                held,
             };
         }
         drop(turn);
+        // The caller's own writes in the batch: this one, and the held one it follows.
+        let own = usize::from(own_error.is_none()) + usize::from(releasing);
+        let (st, committed) = self.maybe_commit(st, own);
+        if let Some(result) = committed {
+            if releasing {
+                held = Some(match &result {
+                    Ok(()) => Fate::Done,
+                    Err(e) => Fate::Failed(e.to_string()),
+                });
+            }
+            let outcome = match (own_error, result) {
+                (Some(e), _) | (None, Err(e)) => Outcome::Failed(e),
+                (None, Ok(())) => Outcome::Done,
+            };
+            return Written { outcome, held };
+        }
+        let mut st = st;
+        if releasing {
+            let (s, fate) = self.learn(st, number);
+            st = s;
+            held = Some(fate);
+        }
         if let Some(e) = own_error {
             // The batch goes on without it; a later write commits it.
-            return Outcome::Failed(e);
+            return Written {
+                outcome: Outcome::Failed(e),
+                held,
+            };
         }
-        while st.ended < number {
-            st = self.ended.wait(st).unwrap_or_else(|e| e.into_inner());
+        let (_st, fate) = self.learn(st, number);
+        Written {
+            outcome: fate.into(),
+            held,
         }
-        let Some((failure, left)) = st.failed.get_mut(&number) else {
-            return Outcome::Done;
+    }
+
+    /// Gives back a hold on batch `n` without a write, and returns what became of the held
+    /// write once the batch has ended.
+    pub(super) fn finish(&self, n: u64) -> Fate {
+        let mut st = self.lock();
+        if let Some(open) = st.open.as_mut()
+            && open.number == n
+        {
+            open.holds -= 1;
+            let (s, committed) = self.maybe_commit(st, 1);
+            if let Some(result) = committed {
+                return match result {
+                    Ok(()) => Fate::Done,
+                    Err(e) => Fate::Failed(e.to_string()),
+                };
+            }
+            st = s;
+        }
+        self.learn(st, n).1
+    }
+
+    /// Commits the open batch if it is due: no write waits to join it and no hold is out, or
+    /// it is full, or it has been open too long. `own` writes in it are the caller's, who
+    /// learns from the returned result (`Some` when it committed or tried to); the others
+    /// learn through [`Group::learn`].
+    fn maybe_commit<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        own: usize,
+    ) -> (MutexGuard<'a, State>, Option<Result<(), StoreError>>) {
+        let Some(open) = st.open.as_ref() else {
+            return (st, None);
         };
-        let failure = failure.clone();
+        let due = (self.waiting.load(Ordering::SeqCst) == 0 && open.holds == 0)
+            || open.writes >= MAX_WRITES
+            || open.since.elapsed() >= MAX_OPEN;
+        if !due {
+            return (st, None);
+        }
+        let open = st.open.take().expect("checked above");
+        let number = open.number;
+        if open.writes == 0 {
+            // Nothing to commit: dropping the batch aborts an empty transaction.
+            drop(open);
+            st.ended = number;
+            self.ended.notify_all();
+            return (st, Some(Ok(())));
+        }
+        st.committing = true;
+        drop(st);
+        let writes = open.writes;
+        let committed = open.batch.commit();
+        if committed.is_ok() {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+        }
+        let mut st = self.lock();
+        st.committing = false;
+        st.ended = number;
+        if let Err(e) = &committed
+            && writes > own
+        {
+            st.failed
+                .insert(number, (Fate::Failed(e.to_string()), writes - own));
+        }
+        self.ended.notify_all();
+        (st, Some(committed))
+    }
+
+    /// Waits until batch `n` has ended and returns what became of one of its writes. A
+    /// held batch past its time is committed by the one waiting for it.
+    fn learn<'a>(&'a self, mut st: MutexGuard<'a, State>, n: u64) -> (MutexGuard<'a, State>, Fate) {
+        while st.ended < n {
+            let left = match st.open.as_ref() {
+                Some(open) if open.number == n => {
+                    Some(MAX_OPEN.saturating_sub(open.since.elapsed()))
+                }
+                _ => None,
+            };
+            st = match left {
+                Some(d) if d.is_zero() => self.maybe_commit(st, 0).0,
+                Some(d) => {
+                    self.ended
+                        .wait_timeout(st, d)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.ended.wait(st).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+        let Some((fate, left)) = st.failed.get_mut(&n) else {
+            return (st, Fate::Done);
+        };
+        let fate = fate.clone();
         *left -= 1;
         if *left == 0 {
-            st.failed.remove(&number);
+            st.failed.remove(&n);
         }
-        match failure {
-            Failure::Aborted => Outcome::Again,
-            Failure::Commit(message) => Outcome::Failed(StoreError::Db(message.into())),
-        }
+        (st, fate)
     }
 
     /// Commits made so far, and the writes they carried.
@@ -207,15 +370,13 @@ impl Group {
     fn abort(&self, st: &mut State) {
         let open = st.open.take().expect("aborting the open batch");
         if open.writes > 0 {
-            st.failed
-                .insert(open.number, (Failure::Aborted, open.writes));
+            st.failed.insert(open.number, (Fate::Again, open.writes));
         }
         st.ended = open.number;
         drop(open);
         self.ended.notify_all();
     }
 }
-
 /// How many commits a store made and how many writes they carried (their ratio is the mean
 /// size of a group commit).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -108,6 +108,11 @@ impl Store {
         mut f: impl FnMut(&mut W<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let lane = LANE.with(|l| l.borrow().clone());
+        // The first write inside `Store::after_held` gives back its hold.
+        let mut release = HELD.with(|h| match h.get() {
+            Some(held) if held.group == self.group_id() => h.take(),
+            _ => None,
+        });
         loop {
             let mut out = None;
             let mut job = |tx: &mut dyn Tx| {
@@ -119,20 +124,134 @@ impl Store {
                 out = Some(f(&mut w)?);
                 Ok(())
             };
-            match self
-                .group
-                .write(&*self.backend, &self.gate, lane.as_ref(), &mut job)
-            {
+            let mode = release.map_or(group::Mode::Plain, |h| group::Mode::Release(h.batch));
+            let written =
+                self.group
+                    .write(&*self.backend, &self.gate, lane.as_ref(), &mut job, mode);
+            let held = release.take();
+            let held_done = written
+                .held
+                .as_ref()
+                .is_none_or(|f| *f == group::Fate::Done);
+            if let Some(fate) = written.held {
+                HELD_FATE.with(|f| *f.borrow_mut() = Some(fate));
+            }
+            // A write that depends on a held write that did not commit must not run alone.
+            let conflict = |h: HeldOn| StoreError::Conflict(h.run, h.next_event_id, 0);
+            match written.outcome {
                 group::Outcome::Done => {
                     return Ok(out.expect("a committed write ran its closure"));
                 }
-                group::Outcome::Again => continue,
+                group::Outcome::Again if held_done => continue,
+                group::Outcome::Again | group::Outcome::NotRun => {
+                    return Err(conflict(held.expect("only a releasing write is not run")));
+                }
                 group::Outcome::Failed(e) => return Err(e),
+                group::Outcome::Held(_) => unreachable!("a plain write is not held"),
             }
         }
     }
 
-    /// Runs `f` in one read transaction.
+    fn group_id(&self) -> usize {
+        &self.group as *const group::Group as usize
+    }
+
+    /// Runs `f` as one write, like every write, but returns as soon as it ran, before its batch
+    /// commits, with the number of the batch it holds open. Other writes still join the
+    /// batch; it commits once the caller gives the hold back ([`Store::after_held`]) or it has
+    /// been open too long.
+    fn write_held<R>(
+        &self,
+        mut f: impl FnMut(&mut W<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, u64), StoreError> {
+        let lane = LANE.with(|l| l.borrow().clone());
+        let mut out = None;
+        let mut job = |tx: &mut dyn Tx| {
+            let limits = self.limits.read().expect("limits lock");
+            let mut w = W {
+                tx,
+                limits: &limits,
+            };
+            out = Some(f(&mut w)?);
+            Ok(())
+        };
+        let written = self.group.write(
+            &*self.backend,
+            &self.gate,
+            lane.as_ref(),
+            &mut job,
+            group::Mode::Hold,
+        );
+        match written.outcome {
+            group::Outcome::Held(batch) => Ok((out.expect("a held write ran"), batch)),
+            group::Outcome::Failed(e) => Err(e),
+            _ => unreachable!("a held write returns once it ran, or fails"),
+        }
+    }
+
+    /// Runs `then` while this thread holds batch `batch` (taken by [`Store::write_held`] for a
+    /// write that left `run` at `next_event_id`): the first write `then` makes on this thread
+    /// runs after the held one, in the same commit while it is open. Returns what `then`
+    /// returned and what became of the held write. A write of `then` is refused with
+    /// [`StoreError::Conflict`] when the held write did not commit.
+    fn after_held<T>(
+        &self,
+        batch: u64,
+        run: RunId,
+        next_event_id: u64,
+        then: impl FnOnce() -> T,
+    ) -> (T, group::Fate) {
+        struct Releasing<'s>(&'s Store);
+        impl Drop for Releasing<'_> {
+            fn drop(&mut self) {
+                // `then` made no write (or panicked before one): give the hold back.
+                if let Some(held) = HELD.with(|h| h.take()) {
+                    let fate = self.0.group.finish(held.batch);
+                    HELD_FATE.with(|f| *f.borrow_mut() = Some(fate));
+                }
+            }
+        }
+        HELD_FATE.with(|f| f.borrow_mut().take());
+        HELD.with(|h| {
+            h.set(Some(HeldOn {
+                group: self.group_id(),
+                batch,
+                run,
+                next_event_id,
+            }))
+        });
+        let releasing = Releasing(self);
+        let out = then();
+        drop(releasing);
+        let fate = HELD_FATE
+            .with(|f| f.borrow_mut().take())
+            .expect("the hold was given back");
+        (out, fate)
+    }
+
+    /// Runs `write` held ([`Store::write_held`]); when it returns a run to go on with, runs
+    /// `then` on it while the batch is held, so that the first write `then` makes commits
+    /// with it ([`Store::after_held`]). Fails as `write` does; [`Then::Again`] when the batch
+    /// did not commit: the caller runs its write again on its own.
+    fn write_then<R, T>(
+        &self,
+        write: impl FnMut(&mut W<'_>) -> Result<(R, Option<(RunId, LoadedRun)>), StoreError>,
+        then: impl FnOnce(RunId, LoadedRun) -> T,
+    ) -> Result<Then<R, T>, StoreError> {
+        let ((out, next), batch) = self.write_held(write)?;
+        let (run, next_event_id) = next
+            .as_ref()
+            .map_or((RunId(0), 0), |(run, l)| (*run, l.rec.next_event_id));
+        let (then_out, fate) = self.after_held(batch, run, next_event_id, || {
+            next.map(|(run, loaded)| then(run, loaded))
+        });
+        match fate {
+            group::Fate::Done => Ok(Then::Done(out, then_out)),
+            group::Fate::Again => Ok(Then::Again(then_out)),
+            group::Fate::Failed(message) => Err(StoreError::Db(message.into())),
+        }
+    }
+
     fn read<R>(
         &self,
         f: impl FnOnce(&dyn ReadTx) -> Result<R, StoreError>,
@@ -391,11 +510,40 @@ impl Store {
     pub fn load_run(&self, run: RunId) -> Result<(RunRecord, Vec<Event>), StoreError> {
         self.read(|tx| Ok((run_of(tx, run)?, tx.events(run)?)))
     }
+
+    /// What a Workflow Task of `run` reads, in one snapshot.
+    pub fn load_task_run(&self, run: RunId) -> Result<LoadedRun, StoreError> {
+        self.read(|tx| LoadedRun::read(tx, run))
+    }
 }
 
 thread_local! {
     /// The namespace whose turns this thread's writes take (see [`Store::lane`]).
     static LANE: std::cell::RefCell<Option<Namespace>> = const { std::cell::RefCell::new(None) };
+    /// The batch this thread holds open, given back by its next write (see
+    /// [`Store::after_held`]).
+    static HELD: std::cell::Cell<Option<HeldOn>> = const { std::cell::Cell::new(None) };
+    /// What became of the held write, once the hold was given back.
+    static HELD_FATE: std::cell::RefCell<Option<group::Fate>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What became of a [`Store::write_then`].
+enum Then<R, T> {
+    /// Committed, with what `then` returned if it ran.
+    Done(R, Option<T>),
+    /// Not committed: the write must run again on its own (a write of `then` was refused).
+    Again(Option<T>),
+}
+
+/// A batch held open by a write of this thread.
+#[derive(Clone, Copy)]
+struct HeldOn {
+    /// The store's group commit (its address).
+    group: usize,
+    batch: u64,
+    /// The run the held write changed, and its next event id after it.
+    run: RunId,
+    next_event_id: u64,
 }
 
 /// The lane a thread's writes are in, until dropped (see [`Store::lane`]).
@@ -406,6 +554,27 @@ impl Drop for Lane {
     fn drop(&mut self) {
         let previous = self.0.take();
         LANE.with(|l| *l.borrow_mut() = previous);
+    }
+}
+
+/// A run as a Workflow Task reads it.
+#[derive(Clone, Debug)]
+pub struct LoadedRun {
+    /// Its record.
+    pub rec: RunRecord,
+    /// Its whole history.
+    pub history: Vec<Event>,
+    /// The component version it is pinned to, if any.
+    pub component: Option<String>,
+}
+
+impl LoadedRun {
+    fn read(tx: &dyn ReadTx, run: RunId) -> Result<LoadedRun, StoreError> {
+        Ok(LoadedRun {
+            rec: run_of(tx, run)?,
+            history: tx.events(run)?,
+            component: tx.component_of(run)?,
+        })
     }
 }
 

@@ -12,44 +12,87 @@ impl Store {
     }
 
     pub(super) fn fire_timers_once(&self, now_ms: u64) -> Result<(usize, Effects), StoreError> {
-        self.write(|w| {
-            let mut fired = 0;
-            let mut fx = Effects::default();
-            for key in w.tx.due_timers(now_ms)? {
-                w.tx.remove_timer(key)?;
-                let (run, started) = (key.run, key.id.0);
-                let mut rec = w.get_run(run)?;
-                if rec.status.is_closed() {
-                    continue;
-                }
-                w.append(
-                    run,
-                    &mut rec,
-                    now_ms,
-                    EventKind::TimerFired {
-                        started_event_id: EventId(started),
-                    },
-                )?;
-                fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
-                w.put_run(run, &rec)?;
-                fired += 1;
-            }
-            for (key, kind) in w.tx.due_deadlines(now_ms)? {
-                w.tx.remove_deadline(key)?;
-                // A kind this release does not know (written by a newer one) is dropped.
-                let Some(kind) = kind else {
-                    continue;
+        self.write(|w| w.fire_timers(now_ms, &mut Vec::new()))
+    }
+
+    /// [`Store::fire_timers`], then, when what fired woke one run only, `then` with that run
+    /// as it left it, before the commit: the first write `then` makes on this thread (the
+    /// woken Workflow Task's) joins the same commit. Returns how many fired, their effects and
+    /// what `then` returned, if it ran; should the batch not commit, the timers fire again on
+    /// their own and a write of `then` was refused with [`StoreError::Conflict`].
+    pub fn fire_timers_then<T>(
+        &self,
+        now_ms: u64,
+        then: impl FnOnce(RunId, LoadedRun) -> T,
+    ) -> Result<(usize, Effects, Option<T>), StoreError> {
+        let fired = self.write_then(
+            |w| {
+                let mut woken = Vec::new();
+                let (n, fx) = w.fire_timers(now_ms, &mut woken)?;
+                woken.sort();
+                woken.dedup();
+                let next = match woken[..] {
+                    [run] => w.task_due(run, now_ms)?,
+                    _ => None,
                 };
-                if w.fire_deadline(key, kind, now_ms, &mut fx)? {
-                    fired += 1;
-                }
-            }
-            Ok((fired, fx))
-        })
+                Ok(((n, fx), next))
+            },
+            then,
+        );
+        match fired {
+            Ok(Then::Done((n, fx), out)) => Ok((n, fx, out)),
+            Ok(Then::Again(out)) => self.fire_timers(now_ms).map(|(n, fx)| (n, fx, out)),
+            // A limit, say: fired on their own, where such cases are handled.
+            Err(_) => self.fire_timers(now_ms).map(|(n, fx)| (n, fx, None)),
+        }
     }
 }
 
 impl W<'_> {
+    /// What [`Store::fire_timers`] writes; the runs it gave a Workflow Task are added to
+    /// `woken` in the order they fired.
+    fn fire_timers(
+        &mut self,
+        now_ms: u64,
+        woken: &mut Vec<RunId>,
+    ) -> Result<(usize, Effects), StoreError> {
+        let w = self;
+        let mut fired = 0;
+        let mut fx = Effects::default();
+        for key in w.tx.due_timers(now_ms)? {
+            w.tx.remove_timer(key)?;
+            let (run, started) = (key.run, key.id.0);
+            let mut rec = w.get_run(run)?;
+            if rec.status.is_closed() {
+                continue;
+            }
+            w.append(
+                run,
+                &mut rec,
+                now_ms,
+                EventKind::TimerFired {
+                    started_event_id: EventId(started),
+                },
+            )?;
+            fx.workflow_task |= w.schedule_wft(run, &mut rec, now_ms)?;
+            w.put_run(run, &rec)?;
+            woken.push(run);
+            fired += 1;
+        }
+        for (key, kind) in w.tx.due_deadlines(now_ms)? {
+            w.tx.remove_deadline(key)?;
+            // A kind this release does not know (written by a newer one) is dropped.
+            let Some(kind) = kind else {
+                continue;
+            };
+            if w.fire_deadline(key, kind, now_ms, &mut fx)? {
+                woken.push(key.run);
+                fired += 1;
+            }
+        }
+        Ok((fired, fx))
+    }
+
     /// Acts on deadline `key` of `kind`, passed at `now_ms`: the activity, Nexus operation or
     /// run it belongs to times out, unless it ended meanwhile. Returns whether it fired.
     fn fire_deadline(

@@ -52,69 +52,40 @@ impl Store {
         quota: StartQuota,
         callback: Option<NexusCallback>,
     ) -> Result<(RunId, bool), StoreError> {
-        let namespace = req
-            .namespace
-            .clone()
-            .unwrap_or_else(Namespace::default_namespace);
-        let id = &req.workflow_id;
-        self.write(|w| {
-            let existing = w.tx.current_run(&namespace, id)?;
-            if let Some(existing) = existing {
-                let mut rec = w.get_run(existing)?;
-                if callback.is_some() && rec.nexus_callback == callback {
-                    return Ok((existing, false));
-                }
-                if !rec.status.is_closed() {
-                    let Some((name, input)) = &req.signal else {
-                        return Err(StoreError::AlreadyRunning(id.clone(), existing));
-                    };
-                    w.signal(existing, &mut rec, name, input.clone(), now_ms)?;
-                    w.put_run(existing, &rec)?;
-                    return Ok((existing, false));
-                }
-                let refused = match rec.id_reuse_policy {
-                    IdReusePolicy::AllowDuplicate => false,
-                    IdReusePolicy::AllowDuplicateFailedOnly => rec.status == RunStatus::Completed,
-                    IdReusePolicy::RejectDuplicate => true,
+        self.write(|w| w.start(req, now_ms, quota, callback))
+    }
+
+    /// [`Store::start_workflow_with`], then, when it created the run, `then` with the new
+    /// run, its record and its history, before the start's commit: the first write `then`
+    /// makes on this thread (the first Workflow Task's) joins that commit, so a run started
+    /// and its first task run at once commit in one fsync (Temporal's eager workflow start).
+    /// The start is acknowledged, as always, once committed. Returns the start's result and
+    /// what `then` returned, if it ran; should the start's batch not commit, the start runs
+    /// again on its own and a write of `then` was refused with [`StoreError::Conflict`].
+    pub fn start_workflow_then<T>(
+        &self,
+        req: &StartRequest,
+        now_ms: u64,
+        quota: StartQuota,
+        callback: Option<NexusCallback>,
+        then: impl FnOnce(RunId, LoadedRun) -> T,
+    ) -> Result<((RunId, bool), Option<T>), StoreError> {
+        let started = self.write_then(
+            |w| {
+                let (run, created) = w.start(req, now_ms, quota, callback)?;
+                let next = if created {
+                    Some((run, LoadedRun::read(&*w.tx, run)?))
+                } else {
+                    None
                 };
-                if refused {
-                    return Err(StoreError::IdReused {
-                        id: id.clone(),
-                        run: existing,
-                        status: rec.status,
-                        policy: rec.id_reuse_policy,
-                    });
-                }
-            }
-            if let Some(refused) = w.quota_refusal(&namespace, quota)? {
-                return Err(refused);
-            }
-            let execution_deadline_ms = req
-                .options
-                .execution_timeout_ms
-                .map(|t| now_ms.saturating_add(t));
-            let run = w.create_run(NewRun {
-                namespace: namespace.clone(),
-                workflow_id: id.clone(),
-                workflow_type: req.workflow_type.clone(),
-                input: req.input.clone(),
-                random_seed: req.random_seed,
-                options: req.options.clone(),
-                id_reuse_policy: req.id_reuse_policy,
-                attempt: 1,
-                previous_run: None,
-                parent: None,
-                nexus_callback: callback,
-                execution_deadline_ms,
-                signal: req.signal.clone(),
-                first_task_due_ms: now_ms,
-                now_ms,
-            })?;
-            if let Some(digest) = &req.component {
-                w.tx.put_component_of(run, digest)?;
-            }
-            Ok((run, true))
-        })
+                Ok(((run, created), next))
+            },
+            then,
+        )?;
+        match started {
+            Then::Done(started, out) => Ok((started, out)),
+            Then::Again(out) => Ok((self.start_workflow_with(req, now_ms, quota, callback)?, out)),
+        }
     }
 
     /// Sends signal `name` to the open run `run`: WorkflowExecutionSignaled and a Workflow
@@ -236,5 +207,79 @@ impl Store {
             w.put_run(run, &rec)?;
             Ok(true)
         })
+    }
+}
+
+impl W<'_> {
+    /// What [`Store::start_workflow_with`] writes.
+    fn start(
+        &mut self,
+        req: &StartRequest,
+        now_ms: u64,
+        quota: StartQuota,
+        callback: Option<NexusCallback>,
+    ) -> Result<(RunId, bool), StoreError> {
+        let w = self;
+        let namespace = req
+            .namespace
+            .clone()
+            .unwrap_or_else(Namespace::default_namespace);
+        let id = &req.workflow_id;
+        let existing = w.tx.current_run(&namespace, id)?;
+        if let Some(existing) = existing {
+            let mut rec = w.get_run(existing)?;
+            if callback.is_some() && rec.nexus_callback == callback {
+                return Ok((existing, false));
+            }
+            if !rec.status.is_closed() {
+                let Some((name, input)) = &req.signal else {
+                    return Err(StoreError::AlreadyRunning(id.clone(), existing));
+                };
+                w.signal(existing, &mut rec, name, input.clone(), now_ms)?;
+                w.put_run(existing, &rec)?;
+                return Ok((existing, false));
+            }
+            let refused = match rec.id_reuse_policy {
+                IdReusePolicy::AllowDuplicate => false,
+                IdReusePolicy::AllowDuplicateFailedOnly => rec.status == RunStatus::Completed,
+                IdReusePolicy::RejectDuplicate => true,
+            };
+            if refused {
+                return Err(StoreError::IdReused {
+                    id: id.clone(),
+                    run: existing,
+                    status: rec.status,
+                    policy: rec.id_reuse_policy,
+                });
+            }
+        }
+        if let Some(refused) = w.quota_refusal(&namespace, quota)? {
+            return Err(refused);
+        }
+        let execution_deadline_ms = req
+            .options
+            .execution_timeout_ms
+            .map(|t| now_ms.saturating_add(t));
+        let run = w.create_run(NewRun {
+            namespace: namespace.clone(),
+            workflow_id: id.clone(),
+            workflow_type: req.workflow_type.clone(),
+            input: req.input.clone(),
+            random_seed: req.random_seed,
+            options: req.options.clone(),
+            id_reuse_policy: req.id_reuse_policy,
+            attempt: 1,
+            previous_run: None,
+            parent: None,
+            nexus_callback: callback,
+            execution_deadline_ms,
+            signal: req.signal.clone(),
+            first_task_due_ms: now_ms,
+            now_ms,
+        })?;
+        if let Some(digest) = &req.component {
+            w.tx.put_component_of(run, digest)?;
+        }
+        Ok((run, true))
     }
 }

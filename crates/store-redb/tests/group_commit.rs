@@ -3,11 +3,16 @@
 //! caller was told is what the file holds.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
+use weft_core::command::Command;
 use weft_core::history::{EventKind, Payload};
+use weft_core::history::{IdReusePolicy, RetryPolicy, WorkflowOptions};
 use weft_core::ids::{Namespace, RunId, WorkflowId};
-use weft_engine::{Backend, Batch, JobFailed, ReadFn, StartQuota, Store, StoreError, WriteFn};
+use weft_engine::{
+    Backend, Batch, JobFailed, LoadedRun, ReadFn, StartQuota, StartRequest, Store, StoreError,
+    TaskCompletion, WriteFn, queue_key,
+};
 use weft_store_redb::RedbBackend;
 
 /// A redb backend that counts batches and writes, and makes every `fail_every`-th write fail
@@ -15,6 +20,7 @@ use weft_store_redb::RedbBackend;
 struct Flaky {
     inner: RedbBackend,
     fail_every: u64,
+    fail_next: Arc<AtomicBool>,
     writes: Arc<AtomicU64>,
     commits: Arc<AtomicU64>,
 }
@@ -22,6 +28,7 @@ struct Flaky {
 struct FlakyBatch {
     inner: Box<dyn Batch>,
     fail_every: u64,
+    fail_next: Arc<AtomicBool>,
     writes: Arc<AtomicU64>,
     commits: Arc<AtomicU64>,
 }
@@ -30,7 +37,9 @@ impl Batch for FlakyBatch {
     fn run(&mut self, f: &mut WriteFn<'_>) -> Result<(), JobFailed> {
         self.inner.run(f)?;
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_every > 0 && n.is_multiple_of(self.fail_every) {
+        if (self.fail_every > 0 && n.is_multiple_of(self.fail_every))
+            || self.fail_next.swap(false, Ordering::SeqCst)
+        {
             return Err(JobFailed {
                 error: StoreError::Db("injected failure after writing".into()),
                 wrote: true,
@@ -50,6 +59,7 @@ impl Backend for Flaky {
         Ok(Box::new(FlakyBatch {
             inner: self.inner.begin()?,
             fail_every: self.fail_every,
+            fail_next: self.fail_next.clone(),
             writes: self.writes.clone(),
             commits: self.commits.clone(),
         }))
@@ -67,19 +77,30 @@ impl Backend for Flaky {
 struct Counts {
     writes: Arc<AtomicU64>,
     commits: Arc<AtomicU64>,
+    /// Makes the next write fail after it wrote.
+    fail_next: Arc<AtomicBool>,
 }
 
 fn flaky_store(path: &std::path::Path, fail_every: u64) -> (Store, Counts) {
     let writes = Arc::new(AtomicU64::new(0));
     let commits = Arc::new(AtomicU64::new(0));
+    let fail_next = Arc::new(AtomicBool::new(false));
     let backend = Flaky {
         inner: RedbBackend::open(path, true).unwrap(),
         fail_every,
+        fail_next: fail_next.clone(),
         writes: writes.clone(),
         commits: commits.clone(),
     };
     let store = Store::with_backend(Arc::new(backend), path, 1).unwrap();
-    (store, Counts { writes, commits })
+    (
+        store,
+        Counts {
+            writes,
+            commits,
+            fail_next,
+        },
+    )
 }
 
 const THREADS: usize = 16;
@@ -256,4 +277,221 @@ fn a_write_that_fails_without_writing_leaves_its_batch_to_the_others() {
     });
     assert_eq!(refused.load(Ordering::SeqCst), THREADS / 2 * STARTS);
     assert_eq!(store.list(&ns).unwrap().len(), THREADS / 2 * STARTS);
+}
+
+fn start_request(id: &str) -> StartRequest {
+    StartRequest {
+        namespace: None,
+        workflow_id: WorkflowId::from(id),
+        workflow_type: "steps".into(),
+        input: Payload::json(&serde_json::json!(1)),
+        random_seed: 3,
+        options: WorkflowOptions::default(),
+        id_reuse_policy: IdReusePolicy::default(),
+        signal: None,
+        component: None,
+    }
+}
+
+/// The task a host would commit for `loaded`: `commands`, nothing run eagerly.
+fn completion(run: RunId, loaded: &LoadedRun, commands: Vec<Command>) -> TaskCompletion {
+    TaskCompletion {
+        run,
+        expected_next_event_id: loaded.rec.next_event_id,
+        attempt: 1,
+        started_ms: 20,
+        commands,
+        eager_slots: HashMap::new(),
+    }
+}
+
+fn kinds(store: &Store, run: RunId) -> Vec<&'static str> {
+    let (_, events) = store.load_run(run).unwrap();
+    events.iter().map(|e| e.kind.name()).collect()
+}
+
+/// A start and the first Workflow Task it wakes commit together, and so do an activity's
+/// result and the task it wakes: a one-activity workflow takes two commits, not four.
+#[test]
+fn a_write_and_the_task_it_wakes_commit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.redb");
+    let (store, counts) = flaky_store(&path, 0);
+    let commits = || counts.commits.load(Ordering::SeqCst);
+    let before = commits();
+    let schedule = Command::ScheduleActivity {
+        activity_type: "a".into(),
+        input: Payload::json(&serde_json::json!(2)),
+        start_to_close_timeout_ms: 10_000,
+        retry_policy: RetryPolicy::default(),
+        schedule_to_close_timeout_ms: None,
+        schedule_to_start_timeout_ms: None,
+        heartbeat_timeout_ms: None,
+        task_queue: "q".into(),
+    };
+    let ((run, created), task) = store
+        .start_workflow_then(
+            &start_request("w"),
+            20,
+            StartQuota::UNLIMITED,
+            None,
+            |run, loaded| {
+                assert_eq!(loaded.history.len(), 2, "the task sees the start's events");
+                store.complete_workflow_task(completion(run, &loaded, vec![schedule]), 20)
+            },
+        )
+        .unwrap();
+    assert!(created);
+    task.expect("the first task ran").unwrap();
+    assert_eq!(commits() - before, 1, "start and first task in one commit");
+    let qk = queue_key(&Namespace::default_namespace(), "q");
+    let (leased, _) = store.lease_activities(&qk, 21, 10).unwrap();
+    assert_eq!(leased.len(), 1);
+    let before = commits();
+    let result = Payload::json(&serde_json::json!("done"));
+    let (fx, task) = store
+        .report_activity_then(
+            run,
+            leased[0].scheduled_event_id,
+            1,
+            Ok(result.clone()),
+            22,
+            |loaded| {
+                let close = Command::CompleteWorkflow {
+                    result: result.clone(),
+                };
+                store.complete_workflow_task(completion(run, &loaded, vec![close]), 22)
+            },
+        )
+        .unwrap();
+    assert!(fx.unwrap().workflow_task);
+    assert!(task.expect("the woken task ran").unwrap().closed);
+    assert_eq!(commits() - before, 1, "result and task in one commit");
+    let expected = [
+        "WorkflowExecutionStarted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "ActivityTaskScheduled",
+        "ActivityTaskStarted",
+        "ActivityTaskCompleted",
+        "WorkflowTaskScheduled",
+        "WorkflowTaskStarted",
+        "WorkflowTaskCompleted",
+        "WorkflowExecutionCompleted",
+    ];
+    assert_eq!(kinds(&store, run), expected);
+    store.close();
+    drop(store);
+    assert_eq!(
+        kinds(&weft_store_redb::open(&path, 2).unwrap(), run),
+        expected
+    );
+}
+
+/// A batch held open longer than a group commit may wait is committed by the writes waiting
+/// for it: they are not held hostage by a slow task, and the task's write then commits on its
+/// own.
+#[test]
+fn a_slow_task_does_not_hold_other_writes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.redb");
+    let (store, _) = flaky_store(&path, 0);
+    let task_done = AtomicBool::new(false);
+    let other_returned_while_task_ran = AtomicBool::new(false);
+    let ((run, _), task) = store
+        .start_workflow_then(
+            &start_request("slow"),
+            20,
+            StartQuota::UNLIMITED,
+            None,
+            |run, loaded| {
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        store
+                            .start_workflow_with(
+                                &start_request("other"),
+                                20,
+                                StartQuota::UNLIMITED,
+                                None,
+                            )
+                            .unwrap();
+                        other_returned_while_task_ran
+                            .store(!task_done.load(Ordering::SeqCst), Ordering::SeqCst);
+                    });
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    task_done.store(true, Ordering::SeqCst);
+                });
+                let close = Command::CompleteWorkflow {
+                    result: Payload::json(&serde_json::json!(0)),
+                };
+                store.complete_workflow_task(completion(run, &loaded, vec![close]), 20)
+            },
+        )
+        .unwrap();
+    assert!(task.unwrap().unwrap().closed);
+    assert!(other_returned_while_task_ran.load(Ordering::SeqCst));
+    assert_eq!(
+        kinds(&store, run).last(),
+        Some(&"WorkflowExecutionCompleted")
+    );
+    let ns = Namespace::default_namespace();
+    assert!(store.current_run(&ns, &WorkflowId::from("other")).is_ok());
+}
+
+/// When the batch of a held write is aborted (another write in it failed after writing), the
+/// held write runs again on its own and the task's write, which followed it, is refused:
+/// nothing is recorded on the strength of a write that did not commit.
+#[test]
+fn a_task_whose_waking_write_was_aborted_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.redb");
+    let (store, counts) = flaky_store(&path, 0);
+    let mut first = None;
+    let ((run, created), task) = store
+        .start_workflow_then(
+            &start_request("w"),
+            20,
+            StartQuota::UNLIMITED,
+            None,
+            |run, loaded| {
+                first = Some(run);
+                // Another write joins the held batch and fails after writing: the batch aborts.
+                counts.fail_next.store(true, Ordering::SeqCst);
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        let r = store.start_workflow_with(
+                            &start_request("doomed"),
+                            20,
+                            StartQuota::UNLIMITED,
+                            None,
+                        );
+                        assert!(r.is_err());
+                    });
+                });
+                let close = Command::CompleteWorkflow {
+                    result: Payload::json(&serde_json::json!(0)),
+                };
+                store.complete_workflow_task(completion(run, &loaded, vec![close]), 20)
+            },
+        )
+        .unwrap();
+    assert!(created);
+    assert!(
+        matches!(task, Some(Err(StoreError::Conflict(..)))),
+        "{task:?}"
+    );
+    // The start ran again, as a new run, and waits for its first task.
+    assert_ne!(Some(run), first);
+    assert_eq!(
+        kinds(&store, run),
+        ["WorkflowExecutionStarted", "WorkflowTaskScheduled"]
+    );
+    let ns = Namespace::default_namespace();
+    assert_eq!(
+        store.current_run(&ns, &WorkflowId::from("w")).unwrap().0,
+        run
+    );
+    assert!(store.find_run(first.unwrap()).unwrap().is_none());
+    assert!(store.current_run(&ns, &WorkflowId::from("doomed")).is_err());
 }

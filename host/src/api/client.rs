@@ -257,18 +257,26 @@ impl Client {
         let (inner, ns) = (self.inner.clone(), self.namespace.clone());
         let quota = self.rt().start_quota;
         let started = tokio::task::spawn_blocking(move || {
-            let _turn = inner.store.lane(req.namespace.as_ref().unwrap_or(&ns));
+            let ns = req.namespace.clone().unwrap_or(ns);
+            let _turn = inner.store.lane(&ns);
+            // Eager start: the first Workflow Task runs at once and commits with the start.
+            let now = inner.now_ms();
             inner
                 .store
-                .start_workflow_with(&req, inner.now_ms(), quota, None)
+                .start_workflow_then(&req, now, quota, None, |run, loaded| {
+                    inner.run_inline(&ns, run, loaded)
+                })
         })
         .await
         .map_err(|e| HostError::Engine(e.to_string()))?;
         if let Err(StoreError::QuotaExceeded { .. }) = &started {
             crate::telemetry::quota_refused(&self.namespace);
         }
-        let started = started?;
-        self.inner.bump();
+        let (started, task) = started?;
+        if task.flatten().is_none() {
+            // The loops take it from here.
+            self.inner.bump();
+        }
         Ok(started)
     }
 

@@ -19,7 +19,7 @@ use crate::replay::{
 use crate::sandbox::{CompiledWorkflow, Sandbox};
 use crate::sticky::{Report, StickyCache, Worker};
 use crate::store::{
-    Effects, LeasedActivity, RunRecord, Store, StoreError, TaskCompletion, queue_key,
+    Effects, LeasedActivity, LoadedRun, RunRecord, Store, StoreError, TaskCompletion, queue_key,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -185,8 +185,8 @@ impl TaskEnv<'_> {
         &self,
         run: RunId,
         rec: &RunRecord,
+        pinned: Option<String>,
     ) -> Result<Option<&CompiledWorkflow>, StoreError> {
-        let pinned = self.store.component_of(run)?;
         if let Some(c) = pinned.as_deref().and_then(|d| self.components.version(d)) {
             return Ok(Some(c));
         }
@@ -214,7 +214,17 @@ impl TaskEnv<'_> {
 /// Runs the pending Workflow Task of `run`, if it is due, with the components and limits of
 /// the run's namespace.
 pub fn run_workflow_task(env: &TaskEnv<'_>, run: RunId) -> Result<TaskOutcome, StoreError> {
-    run_task(env, run, Extra::None).map(|(o, _)| o)
+    run_task(env, run, Extra::None, None).map(|(o, _)| o)
+}
+
+/// [`run_workflow_task`] on the run as the caller read it (inside the write that woke the
+/// task, whose commit the task's own then joins: see `Store::report_activity_then`).
+pub fn run_loaded_workflow_task(
+    env: &TaskEnv<'_>,
+    run: RunId,
+    loaded: LoadedRun,
+) -> Result<TaskOutcome, StoreError> {
+    run_task(env, run, Extra::None, Some(loaded)).map(|(o, _)| o)
 }
 
 /// Runs a Workflow Task of `run` that delivers the new update `update` (and processes whatever
@@ -226,7 +236,7 @@ pub fn run_update_task(
     run: RunId,
     update: UpdateRequest,
 ) -> Result<(TaskOutcome, UpdateState), StoreError> {
-    let (outcome, state) = run_task(env, run, Extra::Update(update))?;
+    let (outcome, state) = run_task(env, run, Extra::Update(update), None)?;
     Ok((outcome, state.unwrap_or(UpdateState::Pending)))
 }
 
@@ -278,11 +288,19 @@ fn run_task(
     env: &TaskEnv<'_>,
     run: RunId,
     extra: Extra,
+    loaded: Option<LoadedRun>,
 ) -> Result<(TaskOutcome, Option<UpdateState>), StoreError> {
     let store = env.store;
     let limits = env.limits;
     let started_ms = env.clock.now_ms();
-    let (rec, history) = store.load_run(run)?;
+    let LoadedRun {
+        rec,
+        history,
+        component,
+    } = match loaded {
+        Some(loaded) => loaded,
+        None => store.load_task_run(run)?,
+    };
     let history: Arc<[Event]> = history.into();
     let speculative = rec.workflow_task.is_none();
     let is_update = matches!(extra, Extra::Update(_));
@@ -319,7 +337,7 @@ fn run_task(
     }
     let mut update_state = None;
     let mut worker = None;
-    let outcome = match env.component_for(run, &rec)? {
+    let outcome = match env.component_for(run, &rec, component)? {
         None => GuestOutcome::Failed(
             WorkflowTaskFailedCause::InstantiationFailed,
             format!(

@@ -13,7 +13,7 @@ pub fn run_query(
     query: QueryRequest,
 ) -> Result<Result<Result<Payload, Failure>, String>, StoreError> {
     let (rec, history) = env.store.load_run(run)?;
-    let Some(compiled) = env.component_for(run, &rec)? else {
+    let Some(compiled) = env.component_for(run, &rec, env.store.component_of(run)?)? else {
         return Ok(Err(format!(
             "workflow type '{}' is not registered in namespace {} on this host",
             rec.workflow_type, rec.namespace

@@ -1,7 +1,7 @@
 //! Activity task queues: what a queue worker leases from one, and running one leased attempt with its
 //! heartbeats, cancellation and timeouts. Retries and what an outcome records are the store's.
 
-use super::queue_worker::{Leased, TaskSource};
+use super::queue_worker::{Free, Leased, TaskSource};
 use crate::activity::{self, AttemptParts};
 use crate::api::host::Inner;
 use crate::history::{Failure, Payload};
@@ -90,8 +90,12 @@ impl TaskSource for ActivityQueue {
         inner.wake.activity_queues();
     }
 
-    fn run(inner: &Arc<Inner>, task: LeasedActivity) -> impl Future<Output = ()> + Send {
-        run_activity(inner, task)
+    fn run(
+        inner: &Arc<Inner>,
+        task: LeasedActivity,
+        free: Free,
+    ) -> impl Future<Output = ()> + Send {
+        run_activity(inner, task, free)
     }
 
     fn idle(&self, inner: &Inner) {
@@ -107,7 +111,9 @@ impl TaskSource for ActivityQueue {
     }
 }
 
-pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
+/// Runs one leased attempt and records its outcome; `free` gives its permit and slot back once
+/// the attempt has ended, before the Workflow Task its outcome wakes runs.
+pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity, free: Free) {
     let LeasedActivity {
         run,
         namespace,
@@ -212,9 +218,20 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity) {
     let inner2 = inner.clone();
     let r = tokio::task::spawn_blocking(move || {
         let _turn = inner2.store.lane(&namespace);
-        inner2
-            .store
-            .report_activity(run, sched, attempt, outcome, inner2.now_ms())
+        // The Workflow Task the outcome wakes runs at once and commits with it.
+        let now = inner2.now_ms();
+        let mut free = Some(free);
+        let reported =
+            inner2
+                .store
+                .report_activity_then(run, sched, attempt, outcome, now, |loaded| {
+                    free.take().map(|f| f());
+                    inner2.run_inline(&namespace, run, loaded)
+                });
+        if let Some(f) = free {
+            f();
+        }
+        reported.map(|(fx, _)| fx)
     })
     .await;
     match r {

@@ -95,12 +95,13 @@ impl EagerActivities for EagerHost {
             tracing::error!("an eager activity found no runtime to run on");
             return;
         };
-        let handle = rt.spawn(async move {
-            run_activity(&inner, leased).await;
-            // The room goes back with its permit and slot.
+        let inner2 = inner.clone();
+        // The room goes back with its permit and slot.
+        let free = Box::new(move || {
             drop(room);
-            ActivityQueue::finished(&inner);
+            ActivityQueue::finished(&inner2);
         });
+        let handle = rt.spawn(async move { run_activity(&inner, leased, free).await });
         if let Some(running) = running {
             running.lock().expect("running lock").push(handle);
         }

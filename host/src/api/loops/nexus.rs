@@ -2,7 +2,7 @@
 //! operation's handler (or the built-in workflow operation). What an outcome records is the
 //! store's.
 
-use super::queue_worker::{Leased, TaskSource};
+use super::queue_worker::{Free, Leased, TaskSource};
 use crate::api::host::Inner;
 use crate::history::{Failure, Payload};
 use crate::ids::{EventId, Namespace, RunId, WorkflowId};
@@ -10,7 +10,6 @@ use crate::nexus::{NexusContext, NexusHandler, NexusStart};
 use crate::store::{
     LeasedNexus, NexusCallback, NexusOutcome, NexusReport, NexusTaskKind, StoreError,
 };
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -57,8 +56,9 @@ impl TaskSource for NexusQueue {
         inner.bump();
     }
 
-    fn run(inner: &Arc<Inner>, task: LeasedNexus) -> impl Future<Output = ()> + Send {
-        run_nexus(inner, task)
+    async fn run(inner: &Arc<Inner>, task: LeasedNexus, free: Free) {
+        run_nexus(inner, task).await;
+        free();
     }
 }
 

@@ -61,8 +61,9 @@ pub(super) trait TaskSource: Send + Sync + 'static {
     /// host slot.
     fn finished(inner: &Inner);
 
-    /// Runs one leased task to its reported outcome.
-    fn run(inner: &Arc<Inner>, task: Self::Task) -> impl Future<Output = ()> + Send;
+    /// Runs one leased task to its reported outcome, calling `free` once its permit and host
+    /// slot may serve another task (at the latest when it returns).
+    fn run(inner: &Arc<Inner>, task: Self::Task, free: Free) -> impl Future<Output = ()> + Send;
 
     /// Called when nothing can be leased now (no free permit or nothing due) and when the
     /// worker stops: withdraws the queue's demand for host slots, if it keeps one.
@@ -79,14 +80,19 @@ pub(super) trait TaskSource: Send + Sync + 'static {
     }
 }
 
+/// Gives a running task's permit and host slot back.
+pub(super) type Free = Box<dyn FnOnce() + Send>;
+
 /// Serves `source` with at most `max_concurrent` tasks running at once until `stop` turns
 /// true.
-pub(super) async fn queue_worker<S: TaskSource>(
+/// Workflow Tasks hand the queue eager tasks from the call on, before the returned future
+/// first runs: a workflow started right after its host finds its queue served.
+pub(super) fn queue_worker<S: TaskSource>(
     inner: Arc<Inner>,
     source: S,
     max_concurrent: usize,
-    mut stop: Stopping,
-) {
+    stop: Stopping,
+) -> impl Future<Output = ()> + Send {
     let permits = Arc::new(Semaphore::new(max_concurrent));
     let running: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
     if let Some(qk) = source.eager_key() {
@@ -98,6 +104,16 @@ pub(super) async fn queue_worker<S: TaskSource>(
             },
         );
     }
+    serve(inner, source, permits, running, stop)
+}
+
+async fn serve<S: TaskSource>(
+    inner: Arc<Inner>,
+    source: S,
+    permits: Arc<Semaphore>,
+    running: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    mut stop: Stopping,
+) {
     // Ends the worker: no more eager tasks, and every running task aborted.
     let end = |inner: &Inner, source: &S| {
         source.idle(inner);
@@ -129,14 +145,16 @@ pub(super) async fn queue_worker<S: TaskSource>(
                 Ok(leased) => {
                     for (task, slot) in leased.tasks {
                         let permit = held.split(1).expect("one permit per leased task");
-                        let inner2 = inner.clone();
+                        let (inner2, inner3) = (inner.clone(), inner.clone());
+                        let free: Free = Box::new(move || {
+                            drop((permit, slot));
+                            S::finished(&inner3);
+                        });
                         running
                             .lock()
                             .expect("running lock")
                             .push(tokio::spawn(async move {
-                                S::run(&inner2, task).await;
-                                drop((permit, slot));
-                                S::finished(&inner2);
+                                S::run(&inner2, task, free).await;
                             }));
                     }
                     if leased.again {
