@@ -481,9 +481,13 @@ async fn a_write_and_the_task_it_wakes_share_one_commit() {
         .await
         .unwrap();
     let before = host.commit_stats();
-    host.start_workflow("script", "one", json!({"steps": [{"activity": {"name": "a"}}]}))
-        .await
-        .unwrap();
+    host.start_workflow(
+        "script",
+        "one",
+        json!({"steps": [{"activity": {"name": "a"}}]}),
+    )
+    .await
+    .unwrap();
     host.result("one").await.unwrap();
     let after = host.commit_stats();
     assert_eq!(after.writes - before.writes, 4, "{before:?} {after:?}");
@@ -491,11 +495,15 @@ async fn a_write_and_the_task_it_wakes_share_one_commit() {
 
     let timers = |n: usize| json!({"steps": vec![json!({"timer": {"ms": 0}}); n]});
     let before = host.commit_stats();
-    host.start_workflow("script", "one-timer", timers(1)).await.unwrap();
+    host.start_workflow("script", "one-timer", timers(1))
+        .await
+        .unwrap();
     host.result("one-timer").await.unwrap();
     let one = host.commit_stats().commits - before.commits;
     let before = host.commit_stats();
-    host.start_workflow("script", "five-timers", timers(5)).await.unwrap();
+    host.start_workflow("script", "five-timers", timers(5))
+        .await
+        .unwrap();
     host.result("five-timers").await.unwrap();
     let five = host.commit_stats().commits - before.commits;
     assert_eq!(five - one, 4, "one commit per timer step: {one} {five}");

@@ -225,7 +225,9 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity, fre
             inner2
                 .store
                 .report_activity_then(run, sched, attempt, outcome, now, |loaded| {
-                    free.take().map(|f| f());
+                    if let Some(f) = free.take() {
+                        f();
+                    }
                     inner2.run_inline(&namespace, run, loaded)
                 });
         if let Some(f) = free {
