@@ -148,23 +148,12 @@ impl Store {
     ) -> Result<(Option<Effects>, Option<T>), StoreError> {
         let reported = self.write_then(
             |w| {
-                let Some(task) = w.get_task(run, scheduled_event_id.0)? else {
-                    return Ok((None, None));
+                let fx = w.report(run, scheduled_event_id, attempt, &outcome, now_ms)?;
+                let next = match fx {
+                    Some(_) => w.task_due(run, now_ms)?,
+                    None => None,
                 };
-                if task.attempt != attempt || !task.leased {
-                    return Ok((None, None));
-                }
-                let mut fx = Effects::default();
-                w.settle_activity(
-                    run,
-                    scheduled_event_id,
-                    task,
-                    attempt,
-                    outcome.clone(),
-                    now_ms,
-                    &mut fx,
-                )?;
-                Ok((Some(fx), w.task_due(run, now_ms)?))
+                Ok((fx, next))
             },
             |_, loaded| then(loaded),
         );
@@ -190,25 +179,7 @@ impl Store {
         outcome: Result<Payload, Failure>,
         now_ms: u64,
     ) -> Result<Option<Effects>, StoreError> {
-        self.write(|w| {
-            let mut fx = Effects::default();
-            let Some(task) = w.get_task(run, scheduled_event_id.0)? else {
-                return Ok(None);
-            };
-            if task.attempt != attempt || !task.leased {
-                return Ok(None);
-            }
-            w.settle_activity(
-                run,
-                scheduled_event_id,
-                task,
-                attempt,
-                outcome.clone(),
-                now_ms,
-                &mut fx,
-            )?;
-            Ok(Some(fx))
-        })
+        self.write(|w| w.report(run, scheduled_event_id, attempt, &outcome, now_ms))
     }
 
     /// Records a heartbeat of attempt `attempt`: keeps `details` for later attempts and moves
@@ -260,6 +231,34 @@ pub(super) fn is_timeout(error_type: &str) -> bool {
 }
 
 impl W<'_> {
+    /// What [`Store::report_activity`] writes.
+    fn report(
+        &mut self,
+        run: RunId,
+        scheduled_event_id: EventId,
+        attempt: u32,
+        outcome: &Result<Payload, Failure>,
+        now_ms: u64,
+    ) -> Result<Option<Effects>, StoreError> {
+        let Some(task) = self.get_task(run, scheduled_event_id.0)? else {
+            return Ok(None);
+        };
+        if task.attempt != attempt || !task.leased {
+            return Ok(None);
+        }
+        let mut fx = Effects::default();
+        self.settle_activity(
+            run,
+            scheduled_event_id,
+            task,
+            attempt,
+            outcome.clone(),
+            now_ms,
+            &mut fx,
+        )?;
+        Ok(Some(fx))
+    }
+
     /// `run` as a Workflow Task reads it, if a task of it is due at `now_ms`.
     pub(super) fn task_due(
         &mut self,

@@ -115,19 +115,12 @@ impl Store {
         });
         loop {
             let mut out = None;
-            let mut job = |tx: &mut dyn Tx| {
-                let limits = self.limits.read().expect("limits lock");
-                let mut w = W {
-                    tx,
-                    limits: &limits,
-                };
-                out = Some(f(&mut w)?);
-                Ok(())
-            };
+            let mut job = self.job(&mut f, &mut out);
             let mode = release.map_or(group::Mode::Plain, |h| group::Mode::Release(h.batch));
             let written =
                 self.group
                     .write(&*self.backend, &self.gate, lane.as_ref(), &mut job, mode);
+            drop(job);
             let held = release.take();
             let held_done = written
                 .held
@@ -152,6 +145,23 @@ impl Store {
         }
     }
 
+    /// The closure a batch runs for `f`, keeping what it returned in `out`.
+    fn job<'a, R>(
+        &'a self,
+        f: &'a mut impl FnMut(&mut W<'_>) -> Result<R, StoreError>,
+        out: &'a mut Option<R>,
+    ) -> impl FnMut(&mut dyn Tx) -> Result<(), StoreError> + 'a {
+        move |tx: &mut dyn Tx| {
+            let limits = self.limits.read().expect("limits lock");
+            let mut w = W {
+                tx,
+                limits: &limits,
+            };
+            *out = Some(f(&mut w)?);
+            Ok(())
+        }
+    }
+
     fn group_id(&self) -> usize {
         &self.group as *const group::Group as usize
     }
@@ -166,15 +176,7 @@ impl Store {
     ) -> Result<(R, u64), StoreError> {
         let lane = LANE.with(|l| l.borrow().clone());
         let mut out = None;
-        let mut job = |tx: &mut dyn Tx| {
-            let limits = self.limits.read().expect("limits lock");
-            let mut w = W {
-                tx,
-                limits: &limits,
-            };
-            out = Some(f(&mut w)?);
-            Ok(())
-        };
+        let mut job = self.job(&mut f, &mut out);
         let written = self.group.write(
             &*self.backend,
             &self.gate,
@@ -182,6 +184,7 @@ impl Store {
             &mut job,
             group::Mode::Hold,
         );
+        drop(job);
         match written.outcome {
             group::Outcome::Held(batch) => Ok((out.expect("a held write ran"), batch)),
             group::Outcome::Failed(e) => Err(e),
