@@ -21,8 +21,8 @@
 //!   with `live_readers(false)` (one fsync per commit).
 //!
 //! `WEFT_BENCH_QUICK=1` runs each figure with a tenth of the work (a smoke run);
-//! `WEFT_BENCH_IN_FLIGHT=N` only runs N workflows 64 in flight and prints their rate (for
-//! profiling that phase).
+//! `WEFT_BENCH_IN_FLIGHT=N` only runs N workflows 64 in flight and prints their rate, and
+//! `WEFT_BENCH_COLD_REPLAY=N` only replays the 10,000-event run N times (for profiling).
 
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -184,6 +184,25 @@ fn main() {
             in_flight(&host, "fl", n, 64).await
         });
         println!("{n} one-activity workflows, 64 in flight: {rate:.0}/s");
+        return;
+    }
+    if let Some(n) = std::env::var("WEFT_BENCH_COLD_REPLAY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let events = rt.block_on(async {
+            run_one(&host, "long", activities(1_660, false)).await;
+            host.history("long").unwrap().len()
+        });
+        let began = Instant::now();
+        for _ in 0..n {
+            host.verify_replay("long").unwrap();
+        }
+        let each = began.elapsed() / n as u32;
+        println!(
+            "cold replay of {events} events, {n} times: {:.2} ms each",
+            ms(each)
+        );
         return;
     }
     rt.block_on(async {

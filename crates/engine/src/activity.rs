@@ -130,7 +130,8 @@ impl Store {
     }
 
     /// [`Store::report_activity`], then, when the outcome leaves a Workflow Task of the run
-    /// due, `then` with the run's record and history as the outcome left them, before the
+    /// due, `then` with the run's record and history (after event `after(run)`, see
+    /// [`LoadedRun`]) as the outcome left them, before the
     /// outcome's commit: the first write `then` makes on this thread (the task's) joins that
     /// commit, so an activity's result and the task it wakes commit in one fsync. The outcome
     /// is acknowledged, as always, once committed. Returns the outcome's effects and what
@@ -144,13 +145,14 @@ impl Store {
         attempt: u32,
         outcome: Result<Payload, Failure>,
         now_ms: u64,
+        after: impl Fn(RunId) -> u64,
         then: impl FnOnce(LoadedRun) -> T,
     ) -> Result<(Option<Effects>, Option<T>), StoreError> {
         let reported = self.write_then(
             |w| {
                 let fx = w.report(run, scheduled_event_id, attempt, &outcome, now_ms)?;
                 let next = match fx {
-                    Some(_) => w.task_due(run, now_ms)?,
+                    Some(_) => w.task_due(run, now_ms, after(run))?,
                     None => None,
                 };
                 Ok((fx, next))
@@ -259,11 +261,13 @@ impl W<'_> {
         Ok(Some(fx))
     }
 
-    /// `run` as a Workflow Task reads it, if a task of it is due at `now_ms`.
+    /// `run` as a Workflow Task reads it (its history after event `after`), if a task of it
+    /// is due at `now_ms`.
     pub(super) fn task_due(
         &mut self,
         run: RunId,
         now_ms: u64,
+        after: u64,
     ) -> Result<Option<(RunId, LoadedRun)>, StoreError> {
         let rec = self.get_run(run)?;
         let due = !rec.status.is_closed()
@@ -274,7 +278,7 @@ impl W<'_> {
         if !due {
             return Ok(None);
         }
-        Ok(Some((run, LoadedRun::read(&*self.tx, run)?)))
+        Ok(Some((run, LoadedRun::read(&*self.tx, run, after)?)))
     }
 
     /// Decides what the end of attempt `attempt` means; see [`Store::report_activity`].

@@ -57,7 +57,11 @@ pub trait ReadTx {
     /// Event `id` of `run`'s history.
     fn event(&self, run: RunId, id: EventId) -> Result<Option<Event>, StoreError>;
     /// The whole history of `run`, in event id order.
-    fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError>;
+    fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
+        self.events_after(run, 0)
+    }
+    /// The events of `run`'s history after event `after`, in event id order.
+    fn events_after(&self, run: RunId, after: u64) -> Result<Vec<Event>, StoreError>;
     /// The activity task of `run` scheduled at `sched`.
     fn activity(&self, run: RunId, sched: EventId) -> Result<Option<ActivityTask>, StoreError>;
     /// The activity tasks of `run`, in scheduled event order; of every run if `None`.

@@ -514,9 +514,10 @@ impl Store {
         self.read(|tx| Ok((run_of(tx, run)?, tx.events(run)?)))
     }
 
-    /// What a Workflow Task of `run` reads, in one snapshot.
-    pub fn load_task_run(&self, run: RunId) -> Result<LoadedRun, StoreError> {
-        self.read(|tx| LoadedRun::read(tx, run))
+    /// What a Workflow Task of `run` reads, in one snapshot: its history after event `after`
+    /// (0: the whole history).
+    pub fn load_task_run(&self, run: RunId, after: u64) -> Result<LoadedRun, StoreError> {
+        self.read(|tx| LoadedRun::read(tx, run, after))
     }
 }
 
@@ -565,17 +566,24 @@ impl Drop for Lane {
 pub struct LoadedRun {
     /// Its record.
     pub rec: RunRecord,
-    /// Its whole history.
+    /// Its history after event `after`: the whole history when `after` is 0, otherwise what
+    /// a cached instance that has seen the events up to `after` lacks.
     pub history: Vec<Event>,
+    /// See `history`.
+    pub after: u64,
     /// The component version it is pinned to, if any.
     pub component: Option<String>,
 }
 
 impl LoadedRun {
-    fn read(tx: &dyn ReadTx, run: RunId) -> Result<LoadedRun, StoreError> {
+    fn read(tx: &dyn ReadTx, run: RunId, after: u64) -> Result<LoadedRun, StoreError> {
+        let rec = run_of(tx, run)?;
+        // Past the end (a history cut by a reset): the whole history.
+        let after = if after >= rec.next_event_id { 0 } else { after };
         Ok(LoadedRun {
-            rec: run_of(tx, run)?,
-            history: tx.events(run)?,
+            history: tx.events_after(run, after)?,
+            after,
+            rec,
             component: tx.component_of(run)?,
         })
     }

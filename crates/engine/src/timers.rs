@@ -16,13 +16,14 @@ impl Store {
     }
 
     /// [`Store::fire_timers`], then, when what fired woke one run only, `then` with that run
-    /// as it left it, before the commit: the first write `then` makes on this thread (the
+    /// as it left it (its history after event `after(run)`), before the commit: the first write `then` makes on this thread (the
     /// woken Workflow Task's) joins the same commit. Returns how many fired, their effects and
     /// what `then` returned, if it ran; should the batch not commit, the timers fire again on
     /// their own and a write of `then` was refused with [`StoreError::Conflict`].
     pub fn fire_timers_then<T>(
         &self,
         now_ms: u64,
+        after: impl Fn(RunId) -> u64,
         then: impl FnOnce(RunId, LoadedRun) -> T,
     ) -> Result<(usize, Effects, Option<T>), StoreError> {
         let fired = self.write_then(
@@ -32,7 +33,7 @@ impl Store {
                 woken.sort();
                 woken.dedup();
                 let next = match woken[..] {
-                    [run] => w.task_due(run, now_ms)?,
+                    [run] => w.task_due(run, now_ms, after(run))?,
                     _ => None,
                 };
                 Ok(((n, fx), next))

@@ -74,7 +74,7 @@ impl Store {
             |w| {
                 let (run, created) = w.start(req, now_ms, quota, callback)?;
                 let next = if created {
-                    Some((run, LoadedRun::read(&*w.tx, run)?))
+                    Some((run, LoadedRun::read(&*w.tx, run, 0)?))
                 } else {
                     None
                 };

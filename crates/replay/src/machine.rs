@@ -85,6 +85,12 @@ pub struct Replay {
     pub(crate) rng: SeededRng,
     pub(crate) new_commands: Vec<Command>,
     pub(crate) history_len: u64,
+    /// Cancel requests of children waiting for the request to be delivered, by request event
+    /// (see `index`).
+    pub(crate) awaiting_cancel: HashMap<EventId, EventId>,
+    /// The last event indexed is this WorkflowTaskStarted (its id and time): the start of a
+    /// completed task if the next is WorkflowTaskCompleted.
+    pub(crate) open_task_start: Option<(EventId, u64)>,
     pub(crate) limits: Limits,
     pub(crate) interrupt: Option<Interrupt>,
     pub(crate) sticky: Option<StickyLink>,

@@ -20,36 +20,35 @@ impl Replay {
         self.task_started
     }
 
-    /// Continues a suspended instance on `history`, the full history of its run now: every
-    /// command it sent at its suspension must be there, committed in the events before
-    /// `known_next`, and no other task may have committed since. Guest progress (matched
-    /// commands, handles, delivered messages, random generator) is kept; what the history
-    /// says is taken afresh.
+    /// Continues a suspended instance on `tail`, what its run's history gained since the
+    /// instance's last task (the events after its `history_len`): every command it sent at
+    /// its suspension must be there, committed in the events before `known_next`, and no
+    /// other task may have committed since. Guest progress (matched commands, handles,
+    /// delivered messages, random generator) is kept; the new events are indexed, so a task
+    /// costs what its history gained, not the whole history.
     fn rebase(
         &mut self,
-        history: &[Event],
+        tail: &[Event],
         attempt: u32,
         started_ms: u64,
         known_next: u64,
     ) -> Result<(), String> {
-        if let Some(e) = history.iter().find(|e| {
+        if let Some(first) = tail.first()
+            && first.id.0 != self.history_len + 1
+        {
+            return Err(format!(
+                "the new events begin at event {}, not after the instance's {}",
+                first.id, self.history_len
+            ));
+        }
+        if let Some(e) = tail.iter().find(|e| {
             e.id.0 >= known_next && matches!(e.kind, EventKind::WorkflowTaskCompleted { .. })
         }) {
             return Err(format!("another Workflow Task completed at event {}", e.id));
         }
-        let fresh = Replay::new(
-            self.run,
-            self.workflow_id.clone(),
-            history,
-            attempt,
-            started_ms,
-            self.limits.clone(),
-            self.served.clone(),
-        );
-        let mut committed = fresh
-            .command_events
+        let mut committed = tail
             .iter()
-            .filter(|e| e.id.0 > self.history_len && e.id.0 < known_next);
+            .filter(|e| e.kind.is_command_event() && e.id.0 < known_next);
         let mut assigned = Vec::with_capacity(self.sent_commands.len());
         for cmd in &self.sent_commands {
             if produces_command_event(cmd) {
@@ -74,31 +73,21 @@ impl Replay {
                 *r = HandleRef::Recorded(id);
             }
         }
-        let next_command = fresh
-            .command_events
-            .iter()
-            .position(|e| e.id.0 >= known_next)
-            .unwrap_or(fresh.command_events.len());
         let issued = assigned.iter().flatten().count();
-        if next_command != self.next_command + issued {
+        if self.command_events.len() != self.next_command {
             return Err(format!(
-                "{} recorded commands, but the instance matched {} and issued {issued}",
-                next_command, self.next_command
+                "{} recorded commands, but the instance matched {}",
+                self.command_events.len(),
+                self.next_command
             ));
         }
-        self.next_command = next_command;
-        self.next_message = fresh
+        self.index(tail, started_ms);
+        self.next_command += issued;
+        self.next_message = self
             .messages
             .iter()
             .filter(|(id, _)| id.0 < known_next)
             .count();
-        self.command_events = fresh.command_events;
-        self.resolutions = fresh.resolutions;
-        self.messages = fresh.messages;
-        self.completed_updates = fresh.completed_updates;
-        self.accepted_updates = fresh.accepted_updates;
-        self.task_starts = fresh.task_starts;
-        self.history_len = fresh.history_len;
         self.attempt = attempt;
         self.sent_commands.clear();
         self.new_commands.clear();
@@ -125,12 +114,12 @@ impl Replay {
         self.sent_commands = commands;
         match next {
             Ok(Resume::Continue {
-                history,
+                tail,
                 attempt,
                 started_ms,
                 known_next,
             }) => self
-                .rebase(&history, attempt, started_ms, known_next)
+                .rebase(&tail, attempt, started_ms, known_next)
                 .map_err(|msg| self.stop(Interrupt::Stale(msg))),
             Ok(Resume::Evict) | Err(_) => Err(self.stop(Interrupt::Evicted)),
         }

@@ -51,10 +51,11 @@ pub enum Interrupt {
 
 /// What the host tells a suspended cached instance.
 pub enum Resume {
-    /// Continue with the run's full history, in a new task.
+    /// Continue, in a new task, with what the run's history gained since the instance's last
+    /// task.
     Continue {
-        /// The full history (shared: the task keeps it for a fallback replay).
-        history: Arc<[Event]>,
+        /// The events after the last one the instance has seen.
+        tail: Arc<[Event]>,
         /// Attempt of the task.
         attempt: u32,
         /// When the task started.

@@ -335,11 +335,11 @@ macro_rules! read_tx {
                 }
             }
 
-            fn events(&self, run: RunId) -> Result<Vec<Event>, StoreError> {
+            fn events_after(&self, run: RunId, after: u64) -> Result<Vec<Event>, StoreError> {
                 let mut events = Vec::new();
                 for entry in self
                     .history()?
-                    .range((run.0, 0)..=(run.0, u64::MAX))
+                    .range((run.0, after.saturating_add(1))..=(run.0, u64::MAX))
                     .map_err(db_error)?
                 {
                     events.push(decode_event_of(run, entry.map_err(db_error)?.1.value())?);

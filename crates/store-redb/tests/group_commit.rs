@@ -356,7 +356,12 @@ fn a_write_and_the_task_it_wakes_commit_together() {
             1,
             Ok(result.clone()),
             22,
+            // A cached instance that saw the first four events needs only the others.
+            |_| 4,
             |loaded| {
+                assert_eq!(loaded.after, 4);
+                let ids: Vec<u64> = loaded.history.iter().map(|e| e.id.0).collect();
+                assert_eq!(ids, [5, 6, 7, 8], "the events after the fourth");
                 let close = Command::CompleteWorkflow {
                     result: result.clone(),
                 };

@@ -36,6 +36,9 @@ pub struct Worker<O> {
     pub memory: Arc<AtomicUsize>,
     /// `next_event_id` of its run right after its last commit.
     pub known_next: u64,
+    /// The last event of its run it has seen (the history of its last task): the next task
+    /// hands it the events after this one.
+    pub seen: u64,
 }
 
 impl<O> Drop for Worker<O> {
@@ -107,6 +110,13 @@ impl<O> StickyCache<O> {
 
     /// Keeps `worker` for `run`'s next task, evicting the least recently used instances
     /// beyond the bounds (possibly this one, if it alone is above the memory budget).
+    /// The last event the cached instance of `run` has seen, if one is cached (see
+    /// [`Worker::seen`]): a task loads only the events after it.
+    pub fn seen(&self, run: RunId) -> Option<u64> {
+        let state = self.state.lock().expect("cache lock");
+        state.1.get(&run).map(|(_, w)| w.seen)
+    }
+
     pub fn put(&self, run: RunId, worker: Worker<O>) {
         let mut evicted = Vec::new();
         {

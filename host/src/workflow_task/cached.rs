@@ -4,8 +4,10 @@
 use super::*;
 
 /// Runs a normal task through the sticky cache: resumes the run's cached instance if it can
-/// continue on `history`, otherwise replays from the start on a new instance that stays
-/// suspended for the next task. Returns the instance when it suspended.
+/// continue on the history, handing it the events it has not seen, otherwise replays from the
+/// start on a new instance that stays suspended for the next task. `history` holds the events
+/// after event `after` (all of them when `after` is 0). Returns the instance when it
+/// suspended.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_cached(
     env: &TaskEnv<'_>,
@@ -13,15 +15,24 @@ pub(super) fn run_cached(
     compiled: &CompiledWorkflow,
     run: RunId,
     rec: &RunRecord,
-    history: &Arc<[Event]>,
+    history: Vec<Event>,
+    after: u64,
     attempt: u32,
     started_ms: u64,
-) -> (GuestOutcome, Option<Worker<GuestOutcome>>) {
+) -> Result<(GuestOutcome, Option<Worker<GuestOutcome>>), StoreError> {
+    let loaded: Arc<[Event]> = history.into();
     if let Some(w) = cache.take(run)
         && w.compiled_id == compiled.id()
+        && after <= w.seen
     {
+        let skip = ((w.seen - after) as usize).min(loaded.len());
+        let tail = if skip == 0 {
+            loaded.clone()
+        } else {
+            loaded[skip..].into()
+        };
         let sent = w.resume.send(Resume::Continue {
-            history: history.clone(),
+            tail,
             attempt,
             started_ms,
             known_next: w.known_next,
@@ -29,10 +40,11 @@ pub(super) fn run_cached(
         if sent.is_ok() {
             match next_report(w, env.probe) {
                 (GuestOutcome::Stale, _) => {}
-                other => return other,
+                other => return Ok(other),
             }
         }
     }
+    let history = whole_history(env.store, run, after, loaded.to_vec())?;
     let limit = task_time_limit(env.limits, rec);
     let (report_tx, reports) = mpsc::channel();
     let (resume, resume_rx) = mpsc::channel();
@@ -41,10 +53,10 @@ pub(super) fn run_cached(
         suspended: Box::new(move |commands| tx.send(Report::Suspended(commands)).is_ok()),
         resume: resume_rx,
     };
-    let replay = prepare(env, run, rec, history, attempt, started_ms).with_sticky(link);
+    let replay = prepare(env, run, rec, &history, attempt, started_ms).with_sticky(link);
     let mut store = env.sandbox.sticky_store(replay, limit);
     let memory = store.data().memory();
-    let input = start_input(history);
+    let input = start_input(&history);
     let compiled2 = compiled.clone();
     let spawned = std::thread::Builder::new()
         .name("weft-workflow".into())
@@ -55,24 +67,25 @@ pub(super) fn run_cached(
             let _ = report_tx.send(Report::Done(outcome));
         });
     if let Err(e) = spawned {
-        return (
+        return Ok((
             GuestOutcome::Failed(
                 WorkflowTaskFailedCause::InstantiationFailed,
                 format!("cannot start a thread for the workflow: {e}"),
             ),
             None,
-        );
+        ));
     }
-    next_report(
+    Ok(next_report(
         Worker {
             resume,
             reports,
             compiled_id: compiled.id(),
             memory,
             known_next: 0,
+            seen: 0,
         },
         env.probe,
-    )
+    ))
 }
 
 /// Waits for the instance to suspend (it is returned for the cache) or finish. Gives up (and

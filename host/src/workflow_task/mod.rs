@@ -137,6 +137,10 @@ pub struct TaskProbe {
     /// Called once the task is done with the guest and commits: the task's slot covers
     /// running the guest, not waiting for the group commit, so another task runs meanwhile.
     on_commit: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// Called once the task's commit is durable and its instance back in the cache, before
+    /// its eager activities start: the run may take its next task (an eager activity that
+    /// ends at once runs the task it wakes itself).
+    on_committed: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 const PROBE_LOADING: u8 = 0;
@@ -155,6 +159,11 @@ impl TaskProbe {
     /// Runs `f` when the task starts committing (not at all if it never does).
     pub fn on_commit(&self, f: impl FnOnce() + Send + 'static) {
         *self.on_commit.lock().expect("probe lock") = Some(Box::new(f));
+    }
+
+    /// Runs `f` once the task's commit is durable (not at all if it never is).
+    pub fn on_committed(&self, f: impl FnOnce() + Send + 'static) {
+        *self.on_committed.lock().expect("probe lock") = Some(Box::new(f));
     }
 
     /// Called by the watchdog: gives up on the task unless it is already committing. Returns
@@ -293,15 +302,20 @@ fn run_task(
     let store = env.store;
     let limits = env.limits;
     let started_ms = env.clock.now_ms();
+    // A cached instance of the run needs only the events it has not seen.
+    let seen = match (&extra, env.cache) {
+        (Extra::None, Some(cache)) => cache.seen(run).unwrap_or(0),
+        _ => 0,
+    };
     let LoadedRun {
         rec,
         history,
+        after,
         component,
     } = match loaded {
         Some(loaded) => loaded,
-        None => store.load_task_run(run)?,
+        None => store.load_task_run(run, seen)?,
     };
-    let history: Arc<[Event]> = history.into();
     let speculative = rec.workflow_task.is_none();
     let is_update = matches!(extra, Extra::Update(_));
     let attempt = rec.workflow_task.as_ref().map_or(1, |p| p.attempt);
@@ -321,7 +335,7 @@ fn run_task(
         workflow_id = %rec.workflow_id,
         run_id = %run,
         attempt,
-        events = history.len()
+        events = rec.next_event_id - 1
     );
     let _enter = span.enter();
     if let Some(reason) = history_limit_reached(limits, &rec) {
@@ -349,13 +363,14 @@ fn run_task(
             let cache = env.cache.expect("checked");
             let began = std::time::Instant::now();
             let (outcome, w) = run_cached(
-                env, cache, compiled, run, &rec, &history, attempt, started_ms,
-            );
+                env, cache, compiled, run, &rec, history, after, attempt, started_ms,
+            )?;
             crate::telemetry::guest_ran(&rec.namespace, true, began.elapsed());
             worker = w;
             outcome
         }
         Some(compiled) => {
+            let history = whole_history(store, run, after, history)?;
             let replay = prepare(env, run, &rec, &history, attempt, started_ms).with_extra(extra);
             let began = std::time::Instant::now();
             let (outcome, state) = execute_with_state(
@@ -483,7 +498,14 @@ fn commit(
             info!(commands = n, closed = fx.closed, "workflow task completed");
             if let (Some(mut w), Some(cache)) = (worker, env.cache) {
                 w.known_next = fx.next_event_id;
+                w.seen = rec.next_event_id - 1;
                 cache.put(run, w);
+            }
+            if let Some(f) = env
+                .probe
+                .and_then(|p| p.on_committed.lock().expect("probe lock").take())
+            {
+                f();
             }
             if let Some(eager) = env.eager {
                 for leased in &fx.eager {
@@ -499,6 +521,24 @@ fn commit(
         Err(StoreError::Conflict(..)) => Ok(TaskOutcome::Conflict),
         Err(e) => Err(e),
     }
+}
+
+/// The whole history of `run`, given its events after event `after` (all of them when `after`
+/// is 0). The events up to `after` were committed before (a cached instance saw them), and a
+/// history only grows, so any later snapshot holds them as they were.
+fn whole_history(
+    store: &Store,
+    run: RunId,
+    after: u64,
+    tail: Vec<Event>,
+) -> Result<Vec<Event>, StoreError> {
+    if after == 0 {
+        return Ok(tail);
+    }
+    let (_, mut events) = store.load_run(run)?;
+    events.truncate(after as usize);
+    events.extend(tail);
+    Ok(events)
 }
 
 /// The reason to terminate a run whose history is at its limit; warns when it approaches it.

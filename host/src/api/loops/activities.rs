@@ -221,15 +221,20 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity, fre
         // The Workflow Task the outcome wakes runs at once and commits with it.
         let now = inner2.now_ms();
         let mut free = Some(free);
-        let reported =
-            inner2
-                .store
-                .report_activity_then(run, sched, attempt, outcome, now, |loaded| {
-                    if let Some(f) = free.take() {
-                        f();
-                    }
-                    inner2.run_inline(&namespace, run, loaded)
-                });
+        let reported = inner2.store.report_activity_then(
+            run,
+            sched,
+            attempt,
+            outcome,
+            now,
+            |r| inner2.seen(r),
+            |loaded| {
+                if let Some(f) = free.take() {
+                    f();
+                }
+                inner2.run_inline(&namespace, run, loaded)
+            },
+        );
         if let Some(f) = free {
             f();
         }

@@ -23,10 +23,14 @@ pub(super) async fn timer_loop(inner: Arc<Inner>, mut stop: Stopping) {
             // thread and commits with them.
             let inner2 = inner.clone();
             let mut firing = tokio::task::spawn_blocking(move || {
-                let fired = inner2.store.fire_timers_then(now, |run, loaded| {
-                    let ns = loaded.rec.namespace.clone();
-                    inner2.run_inline(&ns, run, loaded)
-                });
+                let fired = inner2.store.fire_timers_then(
+                    now,
+                    |r| inner2.seen(r),
+                    |run, loaded| {
+                        let ns = loaded.rec.namespace.clone();
+                        inner2.run_inline(&ns, run, loaded)
+                    },
+                );
                 match fired {
                     Ok((n, fx, _)) if n > 0 => {
                         let late = now.saturating_sub(next.unwrap_or(now));

@@ -65,22 +65,29 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
 
 type Slots = (crate::fair::Slot, tokio::sync::OwnedSemaphorePermit);
 
-/// A task's probe and slot: the slot is given back once the task commits (its run stays
-/// claimed until the end), or by the watchdog.
-fn probe_and_slot(inner: &Arc<Inner>, slots: Slots) -> (Arc<TaskProbe>, Arc<Mutex<Option<Slots>>>) {
+/// A task's probe and slot: the slot is given back once the task starts committing, and the
+/// run (claimed with `token`) once its commit is durable, or both by the watchdog.
+fn probe_and_slot(
+    inner: &Arc<Inner>,
+    run: RunId,
+    token: u64,
+    slots: Slots,
+) -> (Arc<TaskProbe>, Arc<Mutex<Option<Slots>>>) {
     let probe = Arc::new(TaskProbe::default());
     let held = Arc::new(Mutex::new(Some(slots)));
-    let (inner, held2) = (inner.clone(), held.clone());
+    let (inner2, held2) = (inner.clone(), held.clone());
     probe.on_commit(move || {
         drop(held2.lock().expect("slot lock").take());
-        inner.wake.workflow_tasks.notify_one();
+        inner2.wake.workflow_tasks.notify_one();
     });
+    let inner = inner.clone();
+    probe.on_committed(move || inner.release(run, token));
     (probe, held)
 }
 
 /// Runs `run`'s Workflow Task on a blocking thread, watched from outside (see [`watchdog`]).
 fn spawn_workflow_task(inner: &Arc<Inner>, run: RunId, ns: Namespace, token: u64, slots: Slots) {
-    let (probe, held) = probe_and_slot(inner, slots);
+    let (probe, held) = probe_and_slot(inner, run, token, slots);
     let (inner2, probe2, held2) = (inner.clone(), probe.clone(), held.clone());
     let limits = inner.ns(&ns).limits.clone();
     let handle = tokio::task::spawn_blocking(move || {
@@ -199,6 +206,12 @@ fn task_done(
 }
 
 impl Inner {
+    /// The last event of `run` its cached instance has seen (0: none cached): a task of it
+    /// loads only the events after it.
+    pub(in crate::api) fn seen(&self, run: RunId) -> u64 {
+        self.cache.as_ref().and_then(|c| c.seen(run)).unwrap_or(0)
+    }
+
     /// Runs the Workflow Task of `run` (namespace `ns`, as `loaded`) at once on
     /// this thread, the thread of the write that woke it, whose commit the task's then joins
     /// (`Store::report_activity_then`, `Store::start_workflow_then`): one fsync for both.
@@ -215,7 +228,7 @@ impl Inner {
         let permit = self.ns(ns).task_permits.clone().try_acquire_owned().ok()?;
         let slot = self.workflow_task_slots.acquire(ns, 1).pop()?;
         let token = self.claim(run)?;
-        let (probe, held) = probe_and_slot(self, (slot, permit));
+        let (probe, held) = probe_and_slot(self, run, token, (slot, permit));
         let (finished, done) = tokio::sync::oneshot::channel::<()>();
         let limits = self.ns(ns).limits.clone();
         let watch = runtime.spawn(watchdog(
