@@ -138,6 +138,7 @@ impl Store {
     /// `then` returned, if it ran; should the outcome's batch not commit, the outcome is
     /// recorded again on its own and a write of `then` was refused with
     /// [`StoreError::Conflict`].
+    #[allow(clippy::too_many_arguments)]
     pub fn report_activity_then<T>(
         &self,
         run: RunId,

@@ -305,8 +305,14 @@ mod tests {
             assert_eq!(parts.resolutions, whole.resolutions, "split at {k}");
             assert_eq!(parts.messages, whole.messages, "split at {k}");
             assert_eq!(parts.task_starts, whole.task_starts, "split at {k}");
-            assert_eq!(parts.completed_updates, whole.completed_updates, "split at {k}");
-            assert_eq!(parts.accepted_updates, whole.accepted_updates, "split at {k}");
+            assert_eq!(
+                parts.completed_updates, whole.completed_updates,
+                "split at {k}"
+            );
+            assert_eq!(
+                parts.accepted_updates, whole.accepted_updates,
+                "split at {k}"
+            );
             assert_eq!(parts.awaiting_cancel, whole.awaiting_cancel, "split at {k}");
             assert_eq!(parts.history_len, whole.history_len, "split at {k}");
             assert_eq!(parts.workflow_type, whole.workflow_type);
