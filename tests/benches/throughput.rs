@@ -11,6 +11,10 @@
 //! - `timer_step`: the same with a 0 ms timer after each activity, less the activity step;
 //! - `cold_replay`: `verify_replay` of a closed run of about 10,000 events (load, decode,
 //!   instantiate, replay), p50;
+//! - `step_by_history_size`: the mean activity step of that run early (steps 10-113, a
+//!   history of 60-680 events) and late (steps 1,454-1,557, 8,700-9,300 events), from its
+//!   events' times: with the sticky cache a step costs what the history gained, so the two
+//!   should match;
 //! - `sleepers`: `WEFT_BENCH_SLEEPERS` (default 2,000) workflows started 64 at a time that
 //!   each park on a 10-minute timer: starts/s once each has run its first task, and the
 //!   process's RSS growth per 10,000 parked.
@@ -55,6 +59,25 @@ fn activities(n: usize, timer: bool) -> Value {
         }
     }
     json!({ "steps": steps })
+}
+
+/// Mean time of an activity step of the run `id` over its steps `from..to` (by the times of
+/// its ActivityTaskScheduled events, milliseconds): early and late steps of one long run show
+/// whether a step's cost grows with the history.
+fn step_ms_between(host: &Host, id: &str, from: usize, to: usize) -> f64 {
+    let scheduled: Vec<u64> = host
+        .history(id)
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                weft::history::EventKind::ActivityTaskScheduled { .. }
+            )
+        })
+        .map(|e| e.time_ms)
+        .collect();
+    (scheduled[to] - scheduled[from]) as f64 / (to - from) as f64
 }
 
 /// p50 and p99 of a 4 KiB write + fdatasync in `dir`.
@@ -203,6 +226,11 @@ fn main() {
             "cold replay of {events} events, {n} times: {:.2} ms each",
             ms(each)
         );
+        println!(
+            "activity step at steps 10-110 / 1,550-1,650: {:.3} / {:.3} ms",
+            step_ms_between(&host, "long", 10, 110),
+            step_ms_between(&host, "long", 1_550, 1_650)
+        );
         return;
     }
     rt.block_on(async {
@@ -261,6 +289,14 @@ fn main() {
             "cold replay (p50)",
             format!("{:.2} ms for {events} events", ms(cold)),
             json!({"ms": ms(cold), "events": events}),
+        ));
+        let (early, late) = (n / 160, n - n / 16);
+        let step = |from, to| step_ms_between(&host, "long", from, to);
+        let (small, big) = (step(early, early + n / 16), step(late - n / 16, late));
+        rows.push((
+            "activity step early / late in that run (10,000-event history at the end)",
+            format!("{small:.3} ms / {big:.3} ms"),
+            json!({"early_ms": small, "late_ms": big}),
         ));
 
         let sleepers: usize = std::env::var("WEFT_BENCH_SLEEPERS")
@@ -339,6 +375,7 @@ fn main() {
         "activity_step_ms",
         "timer_step_ms",
         "cold_replay",
+        "step_by_history_size",
         "sleepers",
         "exclusive_file",
     ];
