@@ -20,17 +20,14 @@ pub(super) fn run_cached(
     attempt: u32,
     started_ms: u64,
 ) -> Result<(GuestOutcome, Option<Worker<GuestOutcome>>), StoreError> {
-    let loaded: Arc<[Event]> = history.into();
     if let Some(w) = cache.take(run)
         && w.compiled_id == compiled.id()
         && after <= w.seen
     {
-        let skip = ((w.seen - after) as usize).min(loaded.len());
-        let tail = if skip == 0 {
-            loaded.clone()
-        } else {
-            loaded[skip..].into()
-        };
+        // Only the events the instance has not seen are copied; the history stays here for
+        // a replay from the start should the instance be stale.
+        let skip = ((w.seen - after) as usize).min(history.len());
+        let tail: Arc<[Event]> = history[skip..].into();
         let sent = w.resume.send(Resume::Continue {
             tail,
             attempt,
@@ -44,7 +41,7 @@ pub(super) fn run_cached(
             }
         }
     }
-    let history = whole_history(env.store, run, after, loaded.to_vec())?;
+    let history = whole_history(env.store, run, after, history)?;
     let limit = task_time_limit(env.limits, rec);
     let (report_tx, reports) = mpsc::channel();
     let (resume, resume_rx) = mpsc::channel();
