@@ -170,3 +170,64 @@ async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
         }
     }
 }
+
+/// Threads of this process.
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_instances_hold_no_thread() {
+    const N: usize = 200;
+    let t = TestHost::new()
+        .limits(Limits {
+            sticky_cache_entries: 4 * N,
+            sticky_cache_memory_bytes: 8 << 30,
+            ..weft_tests::test_limits()
+        })
+        .workflow("semantics", weft_tests::SEMANTICS);
+    let h = t.start().await;
+    let c = h.namespace("default").unwrap();
+    c.start_workflow("semantics", "first", json!({"mode": "signals"}))
+        .await
+        .unwrap();
+    wait_until("the first instance cached", || h.cache_stats().entries == 1).await;
+    let before = threads();
+    for i in 0..N {
+        c.start_workflow("semantics", &format!("w{i}"), json!({"mode": "signals"}))
+            .await
+            .unwrap();
+    }
+    wait_until("every instance cached", || h.cache_stats().entries == N + 1).await;
+    let after = threads();
+    // Each instance waits on a fiber of its own, not on a thread: the process keeps its
+    // threads (a few may come and go in the runtime's pools and the other tests).
+    assert!(
+        after < before + N / 2,
+        "{N} more cached instances took {} more threads",
+        after.saturating_sub(before)
+    );
+    // They resume: a signal reaches a cached instance.
+    c.signal("w7", "add", json!(5)).await.unwrap();
+    wait_until("the signal handled", || {
+        c.history("w7")
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind.name() == "WorkflowTaskCompleted")
+            .count()
+            == 2
+    })
+    .await;
+    let tally = c.query("w7", "tally", json!(null)).await.unwrap();
+    assert_eq!(tally["seen"], json!([5]), "{tally}");
+    assert!(h.cache_stats().hits >= 1, "{:?}", h.cache_stats());
+    drop(c);
+    h.shutdown().await;
+}

@@ -14,7 +14,8 @@ use weft_tests::{TestHost, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_blocked_in_a_host_call_is_given_up_on_from_outside() {
-    // Without the sticky cache the task's own thread is stuck; with it, the instance's.
+    // The task's own thread is stuck, with or without the sticky cache (a cached instance
+    // runs on the thread of the task that resumes it).
     for cache in [0, 128] {
         blocked_task_is_given_up_on(cache).await;
     }

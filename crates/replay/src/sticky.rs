@@ -1,6 +1,6 @@
 //! The sticky cache's side of the replay: a cached instance does not unwind when its code
-//! waits for something new; it hands its commands to the host, blocks until the next task, and
-//! continues on the grown history (a rebase), keeping the guest's progress.
+//! waits for something new; it hands its commands to the host, stays pending until the next
+//! task, and continues on the grown history (a rebase), keeping the guest's progress.
 
 use crate::commands::produces_command_event;
 use crate::machine::{HandleRef, Replay};
@@ -99,29 +99,33 @@ impl Replay {
         Ok(())
     }
 
-    /// At the end of the history with nothing to deliver: a cached instance hands its
-    /// commands to the host and waits for the next task (true: go on); otherwise the guest
-    /// unwinds with [`Interrupt::Suspend`].
+    /// At the end of the history with nothing to deliver: a cached instance leaves its
+    /// commands on its link and returns, to wait for the next task
+    /// ([`Replay::wait_any_resumable`]); otherwise the guest unwinds with
+    /// [`Interrupt::Suspend`].
     pub(crate) fn suspend(&mut self) -> Result<(), Interrupt> {
         let Some(link) = &self.sticky else {
             return Err(self.stop(Interrupt::Suspend));
         };
         let commands = std::mem::take(&mut self.new_commands);
-        if !(link.suspended)(commands.clone()) {
-            return Err(self.stop(Interrupt::Evicted));
-        }
-        let next = link.resume.recv();
+        link.suspend(commands.clone());
         self.sent_commands = commands;
+        Ok(())
+    }
+
+    /// The next task reached a suspended instance: it continues on the grown history, or
+    /// unwinds when evicted or stale.
+    pub(crate) fn resumed(&mut self, next: Resume) -> Result<(), Interrupt> {
         match next {
-            Ok(Resume::Continue {
+            Resume::Continue {
                 tail,
                 attempt,
                 started_ms,
                 known_next,
-            }) => self
+            } => self
                 .rebase(&tail, attempt, started_ms, known_next)
                 .map_err(|msg| self.stop(Interrupt::Stale(msg))),
-            Ok(Resume::Evict) | Err(_) => Err(self.stop(Interrupt::Evicted)),
+            Resume::Evict => Err(self.stop(Interrupt::Evicted)),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::strict::ReplayMode;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use weft_core::command::Command;
 use weft_core::history::{Event, Failure, Payload};
 use weft_core::ids::{RunId, WorkflowId};
@@ -67,13 +67,52 @@ pub enum Resume {
     Evict,
 }
 
-/// The connection of a cached instance's thread to the host: the commands of each task are
-/// sent when the code suspends, and the next task's history received.
-pub struct StickyLink {
-    /// Hands the commands of a suspended task to the host; false when nobody listens.
-    pub suspended: Box<dyn Fn(Vec<Command>) -> bool + Send>,
-    /// The next task.
-    pub resume: std::sync::mpsc::Receiver<Resume>,
+/// The meeting point of a cached instance and the host. The instance runs on a fiber (an
+/// async call into wasm) that the host polls: when the code waits for something new, the
+/// instance leaves the task's commands here and its `wait-any` stays pending; the host takes
+/// the commands, and later leaves the next task (or an eviction) here and polls the instance
+/// again. No thread is parked per instance.
+#[derive(Clone, Default)]
+pub struct StickyLink(Arc<Mutex<LinkState>>);
+
+#[derive(Default)]
+struct LinkState {
+    suspended: Option<Vec<Command>>,
+    resume: Option<Resume>,
+}
+
+impl StickyLink {
+    /// A new link, with nothing left on it.
+    pub fn new() -> StickyLink {
+        StickyLink::default()
+    }
+
+    /// The commands the instance left when it suspended, if it did since the last call.
+    pub fn take_suspended(&self) -> Option<Vec<Command>> {
+        self.0.lock().expect("sticky link lock").suspended.take()
+    }
+
+    /// Leaves the next task (or an eviction) for the instance; it sees it when polled.
+    pub fn resume(&self, next: Resume) {
+        self.0.lock().expect("sticky link lock").resume = Some(next);
+    }
+
+    pub(crate) fn suspend(&self, commands: Vec<Command>) {
+        let mut state = self.0.lock().expect("sticky link lock");
+        state.suspended = Some(commands);
+        state.resume = None;
+    }
+
+    /// Pending until the host leaves the next task with [`StickyLink::resume`]. It registers
+    /// no waker: the host polls the instance itself right after leaving the task.
+    pub(crate) fn next(&self) -> impl std::future::Future<Output = Resume> + Send + '_ {
+        std::future::poll_fn(
+            |_| match self.0.lock().expect("sticky link lock").resume.take() {
+                Some(next) => std::task::Poll::Ready(next),
+                None => std::task::Poll::Pending,
+            },
+        )
+    }
 }
 
 /// A new update delivered to the workflow in this task (not yet in the history).

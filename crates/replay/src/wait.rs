@@ -131,13 +131,29 @@ impl Replay {
     }
 
     /// `wait-any`: the first of the awaited results and undelivered messages, in history
-    /// order; at the end of the history, the task's update or query, or a suspension.
+    /// order; at the end of the history, the task's update or query, or a suspension. A cached
+    /// instance waits with [`Replay::wait_any_resumable`] instead; here it is evicted.
     pub fn wait_any(&mut self, handles: &[u32]) -> Result<Wake, Interrupt> {
+        match self.try_wake(handles)? {
+            Some(wake) => Ok(wake),
+            None => Err(self.stop(Interrupt::Evicted)),
+        }
+    }
+
+    /// `wait-any` of a cached instance: at the end of its history it suspends in place,
+    /// pending until the host resumes it with the next task ([`crate::StickyLink`]), and goes
+    /// on waiting on the grown history. Without a link it is [`Replay::wait_any`].
+    pub async fn wait_any_resumable(&mut self, handles: &[u32]) -> Result<Wake, Interrupt> {
         loop {
             if let Some(wake) = self.try_wake(handles)? {
                 return Ok(wake);
             }
-            // Only a cached instance gets here: it was resumed on a longer history.
+            let link = self
+                .sticky
+                .clone()
+                .expect("only a cached instance suspends in place");
+            let next = link.next().await;
+            self.resumed(next)?;
         }
     }
 

@@ -152,8 +152,13 @@ impl host::Host for Replay {
         Replay::start_timer(self, duration_ms).map_err(trap)
     }
 
-    fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<types::Wake> {
-        match Replay::wait_any(self, &handles).map_err(trap)? {
+    /// Async so that a cached instance can suspend in place (its call into wasm stays
+    /// pending until the host resumes it); any other instance never waits here.
+    async fn wait_any(&mut self, handles: Vec<u32>) -> wasmtime::Result<types::Wake> {
+        match Replay::wait_any_resumable(self, &handles)
+            .await
+            .map_err(trap)?
+        {
             Wake::Resolved(h, o) => Ok(types::Wake::Resolved((h, outcome_to_wit(o)))),
             Wake::Message(m) => Ok(types::Wake::Message(message_to_wit(m))),
         }

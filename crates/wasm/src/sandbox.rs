@@ -26,7 +26,13 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "workflow",
-        imports: { default: trappable },
+        // `wait-any` is where a cached instance suspends: an async host function, so the
+        // instance's fiber is parked instead of a thread. Calls are async accordingly.
+        imports: {
+            "weft:workflow/host.wait-any": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
     });
 }
 
@@ -128,6 +134,9 @@ pub struct Sandbox {
 /// Bytes one `get-random-bytes` (or insecure) call may ask for; more traps the guest.
 pub const MAX_RANDOM_BYTES_PER_CALL: u64 = 1 << 20;
 
+/// Stack left to the host functions a guest calls, beyond the guest's own stack.
+pub const HOST_STACK_BYTES: usize = 2 << 20;
+
 /// Interval of the epoch ticker that bounds a task's running time.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -139,6 +148,9 @@ impl Sandbox {
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(limits.max_wasm_stack_bytes);
+        // Guest code runs on a fiber stack (an async call); the host functions it calls run
+        // there too and get the 2 MiB beyond the guest's own stack.
+        config.async_stack_size(limits.max_wasm_stack_bytes + HOST_STACK_BYTES);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         add_deterministic_wasi(&mut linker)?;
@@ -413,14 +425,31 @@ impl CompiledWorkflow {
         self.id
     }
 
-    /// Instantiates the component in `store` and calls `run(input)`.
+    /// Instantiates the component in `store` and calls `run(input)`, for a task that runs
+    /// to its end at once (its instance is not kept): the call never waits on anything.
     pub fn run(
         &self,
         store: &mut Store<TaskState>,
         input: &[u8],
     ) -> wasmtime::Result<Result<Vec<u8>, weft_core::history::Failure>> {
-        let instance = self.pre.instantiate(&mut *store)?;
-        let ret = instance.call_run(store, &input.to_vec())?;
+        match crate::sticky::poll_once(std::pin::pin!(self.run_async(store, input))) {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => Err(wasmtime::format_err!(
+                "the workflow's instance waited for a next task, which only a cached instance can"
+            )),
+        }
+    }
+
+    /// Instantiates the component in `store` and calls `run(input)` on a fiber. The future
+    /// is pending while a cached instance waits for its next task
+    /// ([`weft_replay::StickyLink`]).
+    pub async fn run_async(
+        &self,
+        store: &mut Store<TaskState>,
+        input: &[u8],
+    ) -> wasmtime::Result<Result<Vec<u8>, weft_core::history::Failure>> {
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        let ret = instance.call_run(store, &input.to_vec()).await?;
         Ok(ret.map_err(crate::glue::from_wit_failure))
     }
 }

@@ -1,35 +1,46 @@
 //! The sticky cache: workflow instances kept suspended between Workflow Tasks, so the next
 //! task resumes an instance with the new events instead of replaying the whole history.
 //!
-//! Each cached instance lives on its own thread, blocked inside `wait-any` at the end of its
-//! history (Temporal's Java SDK keeps workflow threads the same way). The cache is an
-//! optimization only: an instance is used again only if the history grew by events of other
-//! sources since its own commit; anything else (another task committed, the component was
-//! registered again, the run changed namespace limits) evicts it and the task replays from
-//! the start, which must reach the same state. Bounded by a count and the linear memory of
-//! the instances; least recently used go first. This module does not decide what a task
-//! commits (`workflow_task`) nor what the code sees (`replay`).
+//! A cached instance is a pending future: its call into wasm runs on a fiber (wasmtime's
+//! async support), and at the end of its history its `wait-any` stays pending
+//! ([`StickyLink`]). The thread running a task polls the instance until it suspends or
+//! finishes; between tasks nothing runs and no thread is held, only the fiber's stack and the
+//! instance's memory. The cache is an optimization only: an instance is used again only if
+//! the history grew by events of other sources since its own commit; anything else (another
+//! task committed, the component was registered again, the run changed namespace limits)
+//! evicts it and the task replays from the start, which must reach the same state. Bounded by
+//! a count and the linear memory of the instances; least recently used go first. This module
+//! does not decide what a task commits (`workflow_task`) nor what the code sees (`replay`).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use weft_core::command::Command;
 use weft_core::ids::RunId;
-use weft_replay::Resume;
+use weft_replay::{Resume, StickyLink};
 
-/// What a cached instance's thread reports.
+/// How a polled instance stopped.
 pub enum Report<O> {
     /// The code waits at the end of the history: the task's commands.
     Suspended(Vec<Command>),
-    /// The code finished (returned, failed, or was stopped): the thread ends.
+    /// The code finished (returned, failed, or was stopped).
     Done(O),
+    /// The call is pending, but the code did not suspend at the end of its history: nothing
+    /// can resume it (a host function other than `wait-any` waited).
+    Stalled,
 }
 
-/// A workflow instance suspended on its thread.
+/// The run of an instance: its call into wasm and what the code's end becomes.
+pub type Run<O> = Pin<Box<dyn Future<Output = O> + Send>>;
+
+/// A workflow instance suspended in its call into wasm.
 pub struct Worker<O> {
-    pub resume: Sender<Resume>,
-    pub reports: Receiver<Report<O>>,
+    /// `None` once the call finished.
+    run: Option<Run<O>>,
+    link: StickyLink,
     /// The compilation it runs.
     pub compiled_id: u64,
     /// Its linear memory, bytes.
@@ -41,10 +52,59 @@ pub struct Worker<O> {
     pub seen: u64,
 }
 
+/// Polls `fut` once, on the calling thread. The futures of a workflow instance never register
+/// a waker: they are ready, or pending until the host resumes them and polls again.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+impl<O> Worker<O> {
+    /// An instance whose code runs in `run`, linked to its replay by `link`; not started
+    /// until [`Worker::advance`].
+    pub fn new(run: Run<O>, link: StickyLink, compiled_id: u64, memory: Arc<AtomicUsize>) -> Self {
+        Worker {
+            run: Some(run),
+            link,
+            compiled_id,
+            memory,
+            known_next: 0,
+            seen: 0,
+        }
+    }
+
+    /// Runs the code, on this thread, until it suspends (the instance is returned, to be
+    /// cached) or finishes.
+    pub fn advance(mut self) -> (Report<O>, Option<Worker<O>>) {
+        let Some(run) = self.run.as_mut() else {
+            return (Report::Stalled, None);
+        };
+        match poll_once(run.as_mut()) {
+            Poll::Ready(out) => {
+                self.run = None;
+                (Report::Done(out), None)
+            }
+            Poll::Pending => match self.link.take_suspended() {
+                Some(commands) => (Report::Suspended(commands), Some(self)),
+                None => (Report::Stalled, None),
+            },
+        }
+    }
+
+    /// Hands the instance its next task and runs it (see [`Worker::advance`]).
+    pub fn resume(self, next: Resume) -> (Report<O>, Option<Worker<O>>) {
+        self.link.resume(next);
+        self.advance()
+    }
+}
+
 impl<O> Drop for Worker<O> {
     fn drop(&mut self) {
-        // The thread unwinds the guest and ends.
-        let _ = self.resume.send(Resume::Evict);
+        // The guest unwinds (its `wait-any` traps with `Evicted`) and its fiber stack is
+        // freed.
+        if let Some(mut run) = self.run.take() {
+            self.link.resume(Resume::Evict);
+            let _ = poll_once(run.as_mut());
+        }
     }
 }
 
@@ -142,7 +202,7 @@ impl<O> StickyCache<O> {
         }
         self.evictions
             .fetch_add(evicted.len() as u64, Ordering::Relaxed);
-        drop(evicted); // outside the lock: each tells its thread to end
+        drop(evicted); // outside the lock: each unwinds its guest
     }
 
     /// The cache's counters.

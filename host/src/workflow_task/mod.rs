@@ -17,13 +17,12 @@ use crate::replay::{
     UpdateState, describe_command,
 };
 use crate::sandbox::{CompiledWorkflow, Sandbox};
-use crate::sticky::{Report, StickyCache, Worker};
+use crate::sticky::{self, Report, StickyCache, Worker};
 use crate::store::{
     Effects, LeasedActivity, LoadedRun, RunRecord, Store, StoreError, TaskCompletion, queue_key,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 use tracing::{info, warn};
 
