@@ -26,7 +26,9 @@
 //!
 //! `WEFT_BENCH_QUICK=1` runs each figure with a tenth of the work (a smoke run);
 //! `WEFT_BENCH_IN_FLIGHT=N` only runs N workflows 64 in flight and prints their rate, and
-//! `WEFT_BENCH_COLD_REPLAY=N` only replays the 10,000-event run N times (for profiling).
+//! `WEFT_BENCH_COLD_REPLAY=N` only replays the 10,000-event run N times (for profiling), and
+//! `WEFT_BENCH_CLOSED=N` only compares the 64-in-flight rate on an empty database with the
+//! rate once N more closed workflows are in it.
 
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -207,6 +209,28 @@ fn main() {
             in_flight(&host, "fl", n, 64).await
         });
         println!("{n} one-activity workflows, 64 in flight: {rate:.0}/s");
+        return;
+    }
+    if let Some(n) = std::env::var("WEFT_BENCH_CLOSED")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let sample = scaled(3_000);
+        rt.block_on(async {
+            for i in 0..5 {
+                run_one(&host, &format!("warm-{i}"), activities(1, false)).await;
+            }
+            let empty = in_flight(&host, "empty", sample, 64).await;
+            println!("{sample} one-activity workflows, 64 in flight, empty database: {empty:.0}/s");
+            let fill = in_flight(&host, "closed", n, 64).await;
+            println!("{n} more closed workflows written at {fill:.0}/s");
+            let full = in_flight(&host, "full", sample, 64).await;
+            println!(
+                "{sample} one-activity workflows, 64 in flight, {} closed in the database: {full:.0}/s ({:.2} of empty)",
+                n + sample + 5,
+                full / empty
+            );
+        });
         return;
     }
     if let Some(n) = std::env::var("WEFT_BENCH_COLD_REPLAY")

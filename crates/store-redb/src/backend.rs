@@ -193,7 +193,7 @@ impl RedbBackend {
             meta.insert("schema_version", SCHEMA_VERSION)
                 .map_err(db_error)?;
             // Every table exists from now on: read transactions open them all.
-            RedbTx::open(&tx)?.create_lazy_tables()?;
+            RedbTx::open(&tx)?.create_tables()?;
         }
         tx.commit().map_err(db_error)?;
         Ok(backend)

@@ -138,20 +138,33 @@ fn lazy<T>(
     Ok(cell.get_or_init(|| t))
 }
 
-/// The tables of one write transaction.
+/// The table in `cell`, opened by `open` the first time, for writing.
+fn lazy_mut<T>(
+    cell: &mut OnceCell<T>,
+    open: impl FnOnce() -> Result<T, redb::TableError>,
+) -> Result<&mut T, StoreError> {
+    if cell.get().is_none() {
+        let t = open().map_err(db_error)?;
+        let _ = cell.set(t);
+    }
+    Ok(cell.get_mut().expect("opened above"))
+}
+
+/// The tables of one write transaction, each opened when a write first uses it (a write
+/// touches a few of them; opening and closing a table costs a lookup and a root update).
 pub(super) struct RedbTx<'t> {
-    workflows: redb::Table<'t, (&'static str, &'static str), u128>,
-    runs: redb::Table<'t, u128, &'static [u8]>,
-    history: redb::Table<'t, (u128, u64), &'static [u8]>,
-    wft: redb::Table<'t, (u64, u128), ()>,
-    tasks: redb::Table<'t, (u128, u64), &'static [u8]>,
-    queue: redb::Table<'t, (&'static str, u64, u128, u64), ()>,
-    timers: redb::Table<'t, (u64, u128, u64), ()>,
-    deadlines: redb::Table<'t, (u64, u128, u64), u8>,
-    nexus: redb::Table<'t, (u128, u64), &'static [u8]>,
-    nexus_queue: redb::Table<'t, (u64, u128, u64), ()>,
-    tokens: redb::Table<'t, (&'static str, &'static str), (u128, u64)>,
-    usage: redb::Table<'t, &'static str, (u64, u64)>,
+    workflows: OnceCell<redb::Table<'t, (&'static str, &'static str), u128>>,
+    runs: OnceCell<redb::Table<'t, u128, &'static [u8]>>,
+    history: OnceCell<redb::Table<'t, (u128, u64), &'static [u8]>>,
+    wft: OnceCell<redb::Table<'t, (u64, u128), ()>>,
+    tasks: OnceCell<redb::Table<'t, (u128, u64), &'static [u8]>>,
+    queue: OnceCell<redb::Table<'t, (&'static str, u64, u128, u64), ()>>,
+    timers: OnceCell<redb::Table<'t, (u64, u128, u64), ()>>,
+    deadlines: OnceCell<redb::Table<'t, (u64, u128, u64), u8>>,
+    nexus: OnceCell<redb::Table<'t, (u128, u64), &'static [u8]>>,
+    nexus_queue: OnceCell<redb::Table<'t, (u64, u128, u64), ()>>,
+    tokens: OnceCell<redb::Table<'t, (&'static str, &'static str), (u128, u64)>>,
+    usage: OnceCell<redb::Table<'t, &'static str, (u64, u64)>>,
     /// Opened when first used: few writes touch it.
     pins: OnceCell<redb::Table<'t, u128, &'static str>>,
     tx: &'t redb::WriteTransaction,
@@ -166,71 +179,121 @@ impl<'t> RedbTx<'t> {
             pins: OnceCell::new(),
             tx,
             wrote: false,
-            workflows: tx.open_table(WORKFLOWS).map_err(db_error)?,
-            runs: tx.open_table(RUNS).map_err(db_error)?,
-            history: tx.open_table(HISTORY).map_err(db_error)?,
-            wft: tx.open_table(WORKFLOW_TASKS).map_err(db_error)?,
-            tasks: tx.open_table(ACTIVITY_TASKS).map_err(db_error)?,
-            queue: tx.open_table(ACTIVITY_QUEUE).map_err(db_error)?,
-            timers: tx.open_table(TIMERS).map_err(db_error)?,
-            deadlines: tx.open_table(DEADLINES).map_err(db_error)?,
-            nexus: tx.open_table(NEXUS_TASKS).map_err(db_error)?,
-            nexus_queue: tx.open_table(NEXUS_QUEUE).map_err(db_error)?,
-            tokens: tx.open_table(NEXUS_TOKENS).map_err(db_error)?,
-            usage: tx.open_table(NS_USAGE).map_err(db_error)?,
+            workflows: OnceCell::new(),
+            runs: OnceCell::new(),
+            history: OnceCell::new(),
+            wft: OnceCell::new(),
+            tasks: OnceCell::new(),
+            queue: OnceCell::new(),
+            timers: OnceCell::new(),
+            deadlines: OnceCell::new(),
+            nexus: OnceCell::new(),
+            nexus_queue: OnceCell::new(),
+            tokens: OnceCell::new(),
+            usage: OnceCell::new(),
         })
     }
 
     fn workflows(
         &self,
     ) -> Result<&redb::Table<'t, (&'static str, &'static str), u128>, StoreError> {
-        Ok(&self.workflows)
+        lazy(&self.workflows, || self.tx.open_table(WORKFLOWS))
     }
 
     fn runs(&self) -> Result<&redb::Table<'t, u128, &'static [u8]>, StoreError> {
-        Ok(&self.runs)
+        lazy(&self.runs, || self.tx.open_table(RUNS))
     }
 
     fn history(&self) -> Result<&redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
-        Ok(&self.history)
+        lazy(&self.history, || self.tx.open_table(HISTORY))
     }
 
     fn wft(&self) -> Result<&redb::Table<'t, (u64, u128), ()>, StoreError> {
-        Ok(&self.wft)
+        lazy(&self.wft, || self.tx.open_table(WORKFLOW_TASKS))
     }
 
     fn tasks(&self) -> Result<&redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
-        Ok(&self.tasks)
+        lazy(&self.tasks, || self.tx.open_table(ACTIVITY_TASKS))
     }
 
     fn queue(&self) -> Result<&redb::Table<'t, (&'static str, u64, u128, u64), ()>, StoreError> {
-        Ok(&self.queue)
+        lazy(&self.queue, || self.tx.open_table(ACTIVITY_QUEUE))
     }
 
     fn timers(&self) -> Result<&redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
-        Ok(&self.timers)
+        lazy(&self.timers, || self.tx.open_table(TIMERS))
     }
 
     fn deadlines(&self) -> Result<&redb::Table<'t, (u64, u128, u64), u8>, StoreError> {
-        Ok(&self.deadlines)
+        lazy(&self.deadlines, || self.tx.open_table(DEADLINES))
     }
 
     fn nexus(&self) -> Result<&redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
-        Ok(&self.nexus)
+        lazy(&self.nexus, || self.tx.open_table(NEXUS_TASKS))
     }
 
     fn nexus_queue(&self) -> Result<&redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
-        Ok(&self.nexus_queue)
+        lazy(&self.nexus_queue, || self.tx.open_table(NEXUS_QUEUE))
     }
 
     fn tokens(
         &self,
     ) -> Result<&redb::Table<'t, (&'static str, &'static str), (u128, u64)>, StoreError> {
-        Ok(&self.tokens)
+        lazy(&self.tokens, || self.tx.open_table(NEXUS_TOKENS))
     }
 
     fn usage(&self) -> Result<&redb::Table<'t, &'static str, (u64, u64)>, StoreError> {
-        Ok(&self.usage)
+        lazy(&self.usage, || self.tx.open_table(NS_USAGE))
+    }
+
+    fn workflows_mut(&mut self) -> Result<&mut redb::Table<'t, (&'static str, &'static str), u128>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.workflows, || tx.open_table(WORKFLOWS))
+    }
+
+    fn history_mut(&mut self) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.history, || tx.open_table(HISTORY))
+    }
+
+    fn wft_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128), ()>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.wft, || tx.open_table(WORKFLOW_TASKS))
+    }
+
+    fn tasks_mut(&mut self) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.tasks, || tx.open_table(ACTIVITY_TASKS))
+    }
+
+    fn queue_mut(&mut self) -> Result<&mut redb::Table<'t, (&'static str, u64, u128, u64), ()>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.queue, || tx.open_table(ACTIVITY_QUEUE))
+    }
+
+    fn timers_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.timers, || tx.open_table(TIMERS))
+    }
+
+    fn deadlines_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128, u64), u8>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.deadlines, || tx.open_table(DEADLINES))
+    }
+
+    fn nexus_mut(&mut self) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.nexus, || tx.open_table(NEXUS_TASKS))
+    }
+
+    fn nexus_queue_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.nexus_queue, || tx.open_table(NEXUS_QUEUE))
+    }
+
+    fn tokens_mut(&mut self) -> Result<&mut redb::Table<'t, (&'static str, &'static str), (u128, u64)>, StoreError> {
+        let tx = self.tx;
+        lazy_mut(&mut self.tokens, || tx.open_table(NEXUS_TOKENS))
     }
 
     fn run_component(&self, run: RunId) -> Result<Option<String>, StoreError> {
@@ -240,8 +303,21 @@ impl<'t> RedbTx<'t> {
         )
     }
 
-    /// Creates the tables opened only when used, so read transactions find them.
-    pub(super) fn create_lazy_tables(&self) -> Result<(), StoreError> {
+    /// Creates every table (opening one in a write transaction creates it), so read
+    /// transactions find them all.
+    pub(super) fn create_tables(&self) -> Result<(), StoreError> {
+        self.workflows()?;
+        self.runs()?;
+        self.history()?;
+        self.wft()?;
+        self.tasks()?;
+        self.queue()?;
+        self.timers()?;
+        self.deadlines()?;
+        self.nexus()?;
+        self.nexus_queue()?;
+        self.tokens()?;
+        self.usage()?;
         lazy(&self.pins, || self.tx.open_table(RUN_COMPONENTS)).map(|_| ())
     }
 }
@@ -537,7 +613,10 @@ read_tx!(RedbTx<'_>);
 impl Tx for RedbTx<'_> {
     fn put_run(&mut self, run: RunId, rec: &RunRecord) -> Result<(), StoreError> {
         self.wrote = true;
-        put_run(&mut self.runs, &mut self.usage, run, rec)
+        let tx = self.tx;
+        let runs = lazy_mut(&mut self.runs, || tx.open_table(RUNS))?;
+        let usage = lazy_mut(&mut self.usage, || tx.open_table(NS_USAGE))?;
+        put_run(runs, usage, run, rec)
     }
 
     fn set_current_run(
@@ -547,7 +626,7 @@ impl Tx for RedbTx<'_> {
         run: RunId,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.workflows
+        self.workflows_mut()?
             .insert((namespace.as_str(), id.0.as_str()), run.0)
             .map_err(db_error)?;
         Ok(())
@@ -555,7 +634,7 @@ impl Tx for RedbTx<'_> {
 
     fn put_event(&mut self, run: RunId, id: EventId, encoded: &[u8]) -> Result<(), StoreError> {
         self.wrote = true;
-        self.history
+        self.history_mut()?
             .insert((run.0, id.0), encoded)
             .map_err(db_error)?;
         Ok(())
@@ -563,13 +642,13 @@ impl Tx for RedbTx<'_> {
 
     fn queue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.wft.insert((due_ms, run.0), ()).map_err(db_error)?;
+        self.wft_mut()?.insert((due_ms, run.0), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.wft.remove((due_ms, run.0)).map_err(db_error)?;
+        self.wft_mut()?.remove((due_ms, run.0)).map_err(db_error)?;
         Ok(())
     }
 
@@ -580,7 +659,7 @@ impl Tx for RedbTx<'_> {
         task: &ActivityTask,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tasks
+        self.tasks_mut()?
             .insert((run.0, sched.0), history::encode(task).as_slice())
             .map_err(db_error)?;
         Ok(())
@@ -588,13 +667,13 @@ impl Tx for RedbTx<'_> {
 
     fn remove_activity(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tasks.remove((run.0, sched.0)).map_err(db_error)?;
+        self.tasks_mut()?.remove((run.0, sched.0)).map_err(db_error)?;
         Ok(())
     }
 
     fn queue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.queue
+        self.queue_mut()?
             .insert((queue_key, at.at_ms, at.run.0, at.id.0), ())
             .map_err(db_error)?;
         Ok(())
@@ -602,7 +681,7 @@ impl Tx for RedbTx<'_> {
 
     fn dequeue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.queue
+        self.queue_mut()?
             .remove((queue_key, at.at_ms, at.run.0, at.id.0))
             .map_err(db_error)?;
         Ok(())
@@ -610,18 +689,18 @@ impl Tx for RedbTx<'_> {
 
     fn add_timer(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.timers.insert(key(at), ()).map_err(db_error)?;
+        self.timers_mut()?.insert(key(at), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn remove_timer(&mut self, at: Due) -> Result<bool, StoreError> {
         self.wrote = true;
-        Ok(self.timers.remove(key(at)).map_err(db_error)?.is_some())
+        Ok(self.timers_mut()?.remove(key(at)).map_err(db_error)?.is_some())
     }
 
     fn add_deadline(&mut self, at: Due, kind: DeadlineKind) -> Result<(), StoreError> {
         self.wrote = true;
-        self.deadlines
+        self.deadlines_mut()?
             .insert(key(at), kind.to_u8())
             .map_err(db_error)?;
         Ok(())
@@ -629,7 +708,7 @@ impl Tx for RedbTx<'_> {
 
     fn remove_deadline(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.deadlines.remove(key(at)).map_err(db_error)?;
+        self.deadlines_mut()?.remove(key(at)).map_err(db_error)?;
         Ok(())
     }
 
@@ -640,7 +719,7 @@ impl Tx for RedbTx<'_> {
         task: &NexusTask,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus
+        self.nexus_mut()?
             .insert((run.0, sched.0), history::encode(task).as_slice())
             .map_err(db_error)?;
         Ok(())
@@ -648,19 +727,19 @@ impl Tx for RedbTx<'_> {
 
     fn remove_nexus_task(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus.remove((run.0, sched.0)).map_err(db_error)?;
+        self.nexus_mut()?.remove((run.0, sched.0)).map_err(db_error)?;
         Ok(())
     }
 
     fn queue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_queue.insert(key(at), ()).map_err(db_error)?;
+        self.nexus_queue_mut()?.insert(key(at), ()).map_err(db_error)?;
         Ok(())
     }
 
     fn dequeue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_queue.remove(key(at)).map_err(db_error)?;
+        self.nexus_queue_mut()?.remove(key(at)).map_err(db_error)?;
         Ok(())
     }
 
@@ -672,7 +751,7 @@ impl Tx for RedbTx<'_> {
         sched: EventId,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tokens
+        self.tokens_mut()?
             .insert((namespace.as_str(), token), (run.0, sched.0))
             .map_err(db_error)?;
         Ok(())
@@ -680,7 +759,7 @@ impl Tx for RedbTx<'_> {
 
     fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tokens
+        self.tokens_mut()?
             .remove((namespace.as_str(), token))
             .map_err(db_error)?;
         Ok(())
