@@ -26,6 +26,7 @@ macro_rules! conformance_tests {
             start_and_history_read_back,
             duplicate_start_refused_by_id_reuse_policy,
             task_completion_records_activity_and_timer_commands,
+            closing_a_parent_reports_its_terminated_child,
             a_stale_task_conflicts,
             activity_lease_heartbeat_and_reports,
             timers_fire,
@@ -276,6 +277,41 @@ pub fn task_completion_records_activity_and_timer_commands(h: &mut dyn Harness) 
     );
 }
 
+/// A run that closes terminates its children under `ParentClosePolicy::Terminate`, and the
+/// effects of the commit name every run it closed (the host wakes whoever waits on them).
+pub fn closing_a_parent_reports_its_terminated_child(h: &mut dyn Harness) {
+    let store = store(h.create());
+    let parent = start(&store, "parent");
+    complete(
+        &store,
+        parent,
+        vec![Command::StartChild {
+            workflow_type: "t".into(),
+            workflow_id: WorkflowId::from("kid"),
+            input: Payload::default(),
+            policy: weft_core::history::ParentClosePolicy::Terminate,
+            options: Default::default(),
+        }],
+        T0 + 10,
+    );
+    let (child, rec) = store.current_run(&ns(), &WorkflowId::from("kid")).unwrap();
+    assert!(!rec.status.is_closed());
+    let fx = complete(
+        &store,
+        parent,
+        vec![Command::CompleteWorkflow {
+            result: Payload::default(),
+        }],
+        T0 + 20,
+    );
+    assert_eq!(store.run(child).unwrap().status, RunStatus::Terminated);
+    let mut closed = fx.closed.clone();
+    closed.sort();
+    let mut both = vec![parent, child];
+    both.sort();
+    assert_eq!(closed, both, "{fx:?}");
+}
+
 /// A task computed on a history that grew meanwhile is refused whole.
 pub fn a_stale_task_conflicts(h: &mut dyn Harness) {
     let store = store(h.create());
@@ -459,7 +495,7 @@ pub fn deadlines_time_out(h: &mut dyn Harness) {
         .start_workflow_with(&req, T0, StartQuota::UNLIMITED, None)
         .unwrap();
     let (_, fx) = store.fire_timers(T0 + 500).unwrap();
-    assert!(fx.closed);
+    assert_eq!(fx.closed, vec![timed], "the effects name the closed run");
     assert_eq!(store.run(timed).unwrap().status, RunStatus::TimedOut);
     assert_eq!(
         kinds(&store, timed).last(),

@@ -156,6 +156,7 @@ impl Store {
             let mut w = W {
                 tx,
                 limits: &limits,
+                closed: Vec::new(),
             };
             *out = Some(f(&mut w)?);
             Ok(())

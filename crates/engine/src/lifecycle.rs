@@ -119,6 +119,7 @@ impl W<'_> {
     ) -> Result<(), StoreError> {
         rec.status = status;
         rec.close_ms = Some(now_ms);
+        self.closed.push(run);
         if let Some(p) = rec.workflow_task.take() {
             self.tx.dequeue_workflow_task(p.due_ms, run)?;
         }

@@ -390,8 +390,8 @@ pub struct TaskCompletion {
 /// What a committed task or event changed, for the host's wake-ups.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Effects {
-    /// A run closed.
-    pub closed: bool,
+    /// Runs that closed.
+    pub closed: Vec<RunId>,
     /// Activity tasks were queued.
     pub activities: bool,
     /// Timers were started.

@@ -10,6 +10,9 @@ pub(super) struct W<'a> {
     pub(super) tx: &'a mut dyn Tx,
     /// The limits of every namespace.
     pub(super) limits: &'a StoreLimits,
+    /// Runs this write closed ([`W::close`]): operations returning [`crate::Effects`] report
+    /// them, so that the host wakes whoever waits for them.
+    pub(super) closed: Vec<RunId>,
 }
 
 /// The entry of `id` of `run` due at `at_ms` in a time-ordered index.

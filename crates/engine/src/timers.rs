@@ -91,6 +91,7 @@ impl W<'_> {
                 fired += 1;
             }
         }
+        fx.closed = std::mem::take(&mut w.closed);
         Ok((fired, fx))
     }
 
@@ -197,7 +198,6 @@ impl W<'_> {
                     )?;
                 }
                 w.put_run(run, &rec)?;
-                fx.closed = true;
                 fx.workflow_task = true;
                 Ok(true)
             }

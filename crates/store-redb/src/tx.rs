@@ -246,12 +246,16 @@ impl<'t> RedbTx<'t> {
         lazy(&self.usage, || self.tx.open_table(NS_USAGE))
     }
 
-    fn workflows_mut(&mut self) -> Result<&mut redb::Table<'t, (&'static str, &'static str), u128>, StoreError> {
+    fn workflows_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (&'static str, &'static str), u128>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.workflows, || tx.open_table(WORKFLOWS))
     }
 
-    fn history_mut(&mut self) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+    fn history_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.history, || tx.open_table(HISTORY))
     }
@@ -261,12 +265,16 @@ impl<'t> RedbTx<'t> {
         lazy_mut(&mut self.wft, || tx.open_table(WORKFLOW_TASKS))
     }
 
-    fn tasks_mut(&mut self) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+    fn tasks_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.tasks, || tx.open_table(ACTIVITY_TASKS))
     }
 
-    fn queue_mut(&mut self) -> Result<&mut redb::Table<'t, (&'static str, u64, u128, u64), ()>, StoreError> {
+    fn queue_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (&'static str, u64, u128, u64), ()>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.queue, || tx.open_table(ACTIVITY_QUEUE))
     }
@@ -281,17 +289,23 @@ impl<'t> RedbTx<'t> {
         lazy_mut(&mut self.deadlines, || tx.open_table(DEADLINES))
     }
 
-    fn nexus_mut(&mut self) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
+    fn nexus_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.nexus, || tx.open_table(NEXUS_TASKS))
     }
 
-    fn nexus_queue_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
+    fn nexus_queue_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.nexus_queue, || tx.open_table(NEXUS_QUEUE))
     }
 
-    fn tokens_mut(&mut self) -> Result<&mut redb::Table<'t, (&'static str, &'static str), (u128, u64)>, StoreError> {
+    fn tokens_mut(
+        &mut self,
+    ) -> Result<&mut redb::Table<'t, (&'static str, &'static str), (u128, u64)>, StoreError> {
         let tx = self.tx;
         lazy_mut(&mut self.tokens, || tx.open_table(NEXUS_TOKENS))
     }
@@ -642,7 +656,9 @@ impl Tx for RedbTx<'_> {
 
     fn queue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.wft_mut()?.insert((due_ms, run.0), ()).map_err(db_error)?;
+        self.wft_mut()?
+            .insert((due_ms, run.0), ())
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -667,7 +683,9 @@ impl Tx for RedbTx<'_> {
 
     fn remove_activity(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tasks_mut()?.remove((run.0, sched.0)).map_err(db_error)?;
+        self.tasks_mut()?
+            .remove((run.0, sched.0))
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -695,7 +713,11 @@ impl Tx for RedbTx<'_> {
 
     fn remove_timer(&mut self, at: Due) -> Result<bool, StoreError> {
         self.wrote = true;
-        Ok(self.timers_mut()?.remove(key(at)).map_err(db_error)?.is_some())
+        Ok(self
+            .timers_mut()?
+            .remove(key(at))
+            .map_err(db_error)?
+            .is_some())
     }
 
     fn add_deadline(&mut self, at: Due, kind: DeadlineKind) -> Result<(), StoreError> {
@@ -727,13 +749,17 @@ impl Tx for RedbTx<'_> {
 
     fn remove_nexus_task(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_mut()?.remove((run.0, sched.0)).map_err(db_error)?;
+        self.nexus_mut()?
+            .remove((run.0, sched.0))
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn queue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_queue_mut()?.insert(key(at), ()).map_err(db_error)?;
+        self.nexus_queue_mut()?
+            .insert(key(at), ())
+            .map_err(db_error)?;
         Ok(())
     }
 

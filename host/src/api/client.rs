@@ -145,17 +145,46 @@ impl Client {
     pub async fn result(&self, id: &str) -> Result<WorkflowOutcome, HostError> {
         let mut rx = self.inner.wake.closed.subscribe();
         let id = WorkflowId(id.to_string());
-        loop {
+        let mut closing: Option<(RunId, Arc<tokio::sync::Notify>)> = None;
+        let outcome = loop {
+            // Enabled before the run is read: a close committed after the read wakes it.
+            let n = closing.as_ref().map(|(_, n)| n.clone());
+            let mut notified = n.as_ref().map(|n| Box::pin(n.notified()));
+            if let Some(f) = notified.as_mut() {
+                f.as_mut().enable();
+            }
             rx.borrow_and_update();
             let (run, rec) = self.inner.store.current_run(&self.namespace, &id)?;
             if rec.status.is_closed() {
                 let (_, history) = self.inner.store.load_run(run)?;
-                return Ok(outcome_of(&history));
+                break outcome_of(&history);
             }
-            // Wake on a commit that closed a run; the deadline guards against a missed
-            // notification.
-            let _ = tokio::time::timeout(Duration::from_secs(1), rx.changed()).await;
+            let Some(notified) =
+                notified.filter(|_| closing.as_ref().is_some_and(|(r, _)| *r == run))
+            else {
+                // First read, or the workflow moved to a new run: register for this one and
+                // read again.
+                drop(n);
+                if let Some((r, n)) = closing.take() {
+                    self.inner.wake.forget_closing(r, n);
+                }
+                closing = Some((run, self.inner.wake.run_closing(run)));
+                continue;
+            };
+            // Wake on the commit that closes this run (or one whose effects are not known);
+            // the deadline guards against a missed notification.
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                tokio::select! {
+                    _ = notified => {}
+                    _ = rx.changed() => {}
+                }
+            })
+            .await;
+        };
+        if let Some((r, n)) = closing {
+            self.inner.wake.forget_closing(r, n);
         }
+        Ok(outcome)
     }
 
     /// The status of workflow `id`'s current run, with the chain of runs before it.

@@ -1,20 +1,24 @@
 //! Who is woken after a commit: one [`Notify`] per loop (one per activity task queue, one for
-//! the Nexus queue, timers and Workflow Tasks), and a counter every commit moves for clients
-//! waiting on a run. It only delivers wake-ups; every woken loop reads the store to see what is
+//! the Nexus queue, timers and Workflow Tasks), one per run a client waits to see closed, and
+//! a counter every commit moves for clients waiting on a run. It only delivers wake-ups; every woken loop reads the store to see what is
 //! due, and sleeps at most a second anyway, so a missed wake-up delays work, never loses it.
 
 use crate::store::Effects;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
+use weft_core::ids::RunId;
 
 pub(super) struct Wakeups {
     /// Moved by every commit: clients waiting for a result or an update's outcome, and updates
     /// waiting for a run's claim, watch it.
     pub(super) any: watch::Sender<u64>,
-    /// Moved by commits that closed a run (and those whose effects are not known): clients
-    /// waiting for a result watch it, so the other commits wake none of them.
+    /// Moved by commits whose effects are not known (one of them may have closed a run):
+    /// clients waiting for a result watch it besides their run's own wake-up.
     pub(super) closed: watch::Sender<u64>,
+    /// By run, the wake-up of clients waiting for it to close ([`Wakeups::run_closing`]):
+    /// a commit that closes runs wakes only their waiters.
+    closing: Mutex<HashMap<RunId, Arc<Notify>>>,
     pub(super) workflow_tasks: Notify,
     pub(super) timers: Notify,
     pub(super) nexus: Notify,
@@ -30,6 +34,7 @@ impl Wakeups {
         Wakeups {
             any: watch::channel(0).0,
             closed: watch::channel(0).0,
+            closing: Mutex::new(HashMap::new()),
             workflow_tasks: Notify::new(),
             timers: Notify::new(),
             nexus: Notify::new(),
@@ -54,11 +59,16 @@ impl Wakeups {
     /// continued run's timeouts are deadlines the effects do not flag as timers.
     pub(super) fn committed(&self, fx: &Effects) {
         self.any.send_modify(|v| *v = v.wrapping_add(1));
-        if fx.closed {
-            self.closed.send_modify(|v| *v = v.wrapping_add(1));
+        if !fx.closed.is_empty() {
+            let mut closing = self.closing.lock().expect("wake-ups lock");
+            for run in &fx.closed {
+                if let Some(n) = closing.remove(run) {
+                    n.notify_waiters();
+                }
+            }
         }
         self.workflow_tasks.notify_one();
-        if fx.timers || fx.workflow_task || fx.closed {
+        if fx.timers || fx.workflow_task || !fx.closed.is_empty() {
             self.timers.notify_one();
         }
         if fx.activities {
@@ -77,6 +87,28 @@ impl Wakeups {
         self.timers.notify_one();
         self.nexus.notify_one();
         self.activity_queues();
+    }
+
+    /// The wake-up of clients waiting for `run` to close, notified (and forgotten) by the
+    /// commit that closes it. Enable the notification before checking whether the run is
+    /// still open, so that a close in between is not missed. The entry of a run that never
+    /// closes stays until the last waiter lets go ([`Wakeups::forget_closing`]).
+    pub(super) fn run_closing(&self, run: RunId) -> Arc<Notify> {
+        self.closing
+            .lock()
+            .expect("wake-ups lock")
+            .entry(run)
+            .or_default()
+            .clone()
+    }
+
+    /// Drops the wake-up `n` of `run` if no other client holds it.
+    pub(super) fn forget_closing(&self, run: RunId, n: Arc<Notify>) {
+        let mut closing = self.closing.lock().expect("wake-ups lock");
+        // Held by the map and `n`: nobody else waits.
+        if Arc::strong_count(&n) == 2 && closing.get(&run).is_some_and(|m| Arc::ptr_eq(m, &n)) {
+            closing.remove(&run);
+        }
     }
 
     /// A run's claim was released: the Workflow Task loop and updates waiting for the run.

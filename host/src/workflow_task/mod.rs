@@ -494,7 +494,11 @@ fn commit(
             Ok(TaskOutcome::Terminated(reason))
         }
         Ok(fx) => {
-            info!(commands = n, closed = fx.closed, "workflow task completed");
+            info!(
+                commands = n,
+                closed = !fx.closed.is_empty(),
+                "workflow task completed"
+            );
             if let (Some(mut w), Some(cache)) = (worker, env.cache) {
                 w.known_next = fx.next_event_id;
                 w.seen = rec.next_event_id - 1;

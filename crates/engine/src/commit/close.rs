@@ -9,7 +9,7 @@ pub(super) fn complete_workflow(
     result: Payload,
 ) -> Result<EventId, StoreError> {
     let (run, now_ms) = (cx.run, cx.now_ms);
-    let (w, rec, fx) = (&mut *cx.w, &mut cx.rec, &mut cx.fx);
+    let (w, rec) = (&mut *cx.w, &mut cx.rec);
     let id = w.append(
         run,
         rec,
@@ -26,7 +26,6 @@ pub(super) fn complete_workflow(
         now_ms,
         false,
     )?;
-    fx.closed = true;
     Ok(id)
 }
 
@@ -46,7 +45,6 @@ pub(super) fn fail_workflow(
         },
     )?;
     w.close_or_retry(run, rec, RunStatus::Failed, failure, now_ms)?;
-    fx.closed = true;
     fx.workflow_task = true;
     Ok(id)
 }
@@ -57,7 +55,7 @@ pub(super) fn cancel_workflow(
     details: Option<Payload>,
 ) -> Result<EventId, StoreError> {
     let (run, now_ms) = (cx.run, cx.now_ms);
-    let (w, rec, fx) = (&mut *cx.w, &mut cx.rec, &mut cx.fx);
+    let (w, rec) = (&mut *cx.w, &mut cx.rec);
     let id = w.append(
         run,
         rec,
@@ -72,7 +70,6 @@ pub(super) fn cancel_workflow(
         now_ms,
         false,
     )?;
-    fx.closed = true;
     Ok(id)
 }
 
@@ -104,7 +101,6 @@ pub(super) fn continue_as_new(
         now_ms,
         true,
     )?;
-    fx.closed = true;
     fx.workflow_task = true;
     Ok(id)
 }

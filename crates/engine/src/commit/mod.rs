@@ -65,6 +65,8 @@ impl Store {
         now_ms: u64,
     ) -> Result<Effects, StoreError> {
         let mut terminated = 0;
+        // Runs terminated at their limit on the way: closed too.
+        let mut others = Vec::new();
         loop {
             match self.commit_task(&c, now_ms) {
                 Err(StoreError::HistoryLimit(o)) if o.run == c.run => {
@@ -80,8 +82,9 @@ impl Store {
                         let found = self.run(c.run)?.next_event_id;
                         return Err(StoreError::Conflict(c.run, c.expected_next_event_id, found));
                     }
+                    others.push(c.run);
                     return Ok(Effects {
-                        closed: true,
+                        closed: others,
                         terminated: Some(reason),
                         ..Effects::default()
                     });
@@ -90,7 +93,12 @@ impl Store {
                     if !o.first_events && terminated < MAX_LIMIT_TERMINATIONS =>
                 {
                     self.terminate_inner(o.run, &o.termination_reason(), now_ms, false, 1)?;
+                    others.push(o.run);
                     terminated += 1;
+                }
+                Ok(mut fx) => {
+                    fx.closed.extend(others);
+                    return Ok(fx);
                 }
                 r => return r,
             }
@@ -146,6 +154,7 @@ impl Store {
                 }
             }
             task_fx.next_event_id = rec.next_event_id;
+            task_fx.closed = std::mem::take(&mut w.closed);
             w.put_run(run, &rec)?;
             Ok(task_fx)
         })
