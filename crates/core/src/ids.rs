@@ -80,7 +80,8 @@ impl fmt::Display for Namespace {
     }
 }
 
-/// One run of a workflow: a random 128-bit id, shown as a UUID.
+/// One run of a workflow: a 128-bit id, shown as a UUID. The store makes them with
+/// [`RunId::ordered`] (time first, then random bits).
 ///
 /// ```
 /// use weft_core::ids::RunId;
@@ -98,6 +99,27 @@ impl RunId {
         let mut v: u128 = (u128::from(fresh_u64()) << 64) | u128::from(fresh_u64());
         v = (v & !(0xF000u128 << 64)) | (0x4000u128 << 64);
         v = (v & !(0xC0u128 << 56)) | (0x80u128 << 56);
+        RunId(v)
+    }
+
+    /// A fresh run id ordered by its creation time `now_ms` (UUID version 7 layout: 48 bits
+    /// of milliseconds since the epoch, then 74 random bits from [`fresh_u64`]). The store
+    /// keys runs and histories by run id: ids that grow with time put new runs at the end of
+    /// those tables, so a commit rewrites the same few pages however many runs the file holds,
+    /// where random ids would scatter each commit over the whole table.
+    ///
+    /// ```
+    /// use weft_core::ids::RunId;
+    /// let (a, b) = (RunId::ordered(1_000), RunId::ordered(1_001));
+    /// assert!(a < b);
+    /// assert_eq!(&a.to_string()[14..15], "7"); // the version nibble
+    /// ```
+    pub fn ordered(now_ms: u64) -> RunId {
+        let ms = u128::from(now_ms & ((1 << 48) - 1));
+        let rand = (u128::from(fresh_u64()) << 64) | u128::from(fresh_u64());
+        // 48 bits of time, version 7, 12 random bits, variant 0b10, 62 random bits.
+        let mut v = (ms << 80) | (0x7u128 << 76) | ((rand >> 64) & 0xFFF) << 64;
+        v |= (0b10u128 << 62) | (rand & ((1u128 << 62) - 1));
         RunId(v)
     }
 
@@ -168,6 +190,14 @@ mod tests {
         assert_eq!(&text[14..15], "4", "version nibble");
         assert_eq!(RunId::parse(&text), Some(id));
         assert_eq!(RunId::parse("not-a-uuid"), None);
+        let ordered = RunId::ordered(1_764_000_000_000);
+        let text = ordered.to_string();
+        assert_eq!(&text[14..15], "7", "version nibble");
+        assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "variant: {text}");
+        assert_eq!(RunId::parse(&text), Some(ordered));
+        // Later runs sort after earlier ones; runs of the same millisecond differ.
+        assert!(RunId::ordered(1_764_000_000_001) > ordered);
+        assert_ne!(RunId::ordered(5), RunId::ordered(5));
     }
 
     #[test]

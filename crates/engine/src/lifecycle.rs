@@ -264,7 +264,7 @@ impl W<'_> {
     /// limits are checked here, before anything is written: first events past them fail with
     /// a [`HistoryOverflow`] marked `first_events`, and leave no trace.
     pub(super) fn create_run(&mut self, n: NewRun) -> Result<RunId, StoreError> {
-        let run = RunId::random();
+        let run = RunId::ordered(n.now_ms);
         let mut first = vec![EventKind::WorkflowExecutionStarted {
             workflow_type: n.workflow_type.clone(),
             input: n.input,

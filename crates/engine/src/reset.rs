@@ -141,7 +141,7 @@ impl Store {
         let id = &req.workflow_id;
         let refuse = |why: String| StoreError::ResetRefused(id.clone(), why);
         self.write(|w| {
-            let new_run = RunId::random();
+            let new_run = RunId::ordered(now_ms);
             let run = w
                 .tx
                 .current_run(&req.namespace, id)?
