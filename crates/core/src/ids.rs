@@ -193,7 +193,10 @@ mod tests {
         let ordered = RunId::ordered(1_764_000_000_000);
         let text = ordered.to_string();
         assert_eq!(&text[14..15], "7", "version nibble");
-        assert!(matches!(&text[19..20], "8" | "9" | "a" | "b"), "variant: {text}");
+        assert!(
+            matches!(&text[19..20], "8" | "9" | "a" | "b"),
+            "variant: {text}"
+        );
         assert_eq!(RunId::parse(&text), Some(ordered));
         // Later runs sort after earlier ones; runs of the same millisecond differ.
         assert!(RunId::ordered(1_764_000_000_001) > ordered);
