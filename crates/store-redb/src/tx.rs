@@ -138,13 +138,14 @@ fn lazy<T>(
     Ok(cell.get_or_init(|| t))
 }
 
-/// The table in `cell`, opened by `open` the first time, for writing.
-fn lazy_mut<T>(
-    cell: &mut OnceCell<T>,
-    open: impl FnOnce() -> Result<T, redb::TableError>,
-) -> Result<&mut T, StoreError> {
+/// The table `def` of `tx` in `cell`, opened the first time, for writing.
+fn open_mut<'s, 't, K: redb::Key + 'static, V: redb::Value + 'static>(
+    cell: &'s mut OnceCell<redb::Table<'t, K, V>>,
+    tx: &'t redb::WriteTransaction,
+    def: redb::TableDefinition<'static, K, V>,
+) -> Result<&'s mut redb::Table<'t, K, V>, StoreError> {
     if cell.get().is_none() {
-        let t = open().map_err(db_error)?;
+        let t = tx.open_table(def).map_err(db_error)?;
         let _ = cell.set(t);
     }
     Ok(cell.get_mut().expect("opened above"))
@@ -244,70 +245,6 @@ impl<'t> RedbTx<'t> {
 
     fn usage(&self) -> Result<&redb::Table<'t, &'static str, (u64, u64)>, StoreError> {
         lazy(&self.usage, || self.tx.open_table(NS_USAGE))
-    }
-
-    fn workflows_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (&'static str, &'static str), u128>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.workflows, || tx.open_table(WORKFLOWS))
-    }
-
-    fn history_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.history, || tx.open_table(HISTORY))
-    }
-
-    fn wft_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128), ()>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.wft, || tx.open_table(WORKFLOW_TASKS))
-    }
-
-    fn tasks_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.tasks, || tx.open_table(ACTIVITY_TASKS))
-    }
-
-    fn queue_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (&'static str, u64, u128, u64), ()>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.queue, || tx.open_table(ACTIVITY_QUEUE))
-    }
-
-    fn timers_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.timers, || tx.open_table(TIMERS))
-    }
-
-    fn deadlines_mut(&mut self) -> Result<&mut redb::Table<'t, (u64, u128, u64), u8>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.deadlines, || tx.open_table(DEADLINES))
-    }
-
-    fn nexus_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (u128, u64), &'static [u8]>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.nexus, || tx.open_table(NEXUS_TASKS))
-    }
-
-    fn nexus_queue_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (u64, u128, u64), ()>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.nexus_queue, || tx.open_table(NEXUS_QUEUE))
-    }
-
-    fn tokens_mut(
-        &mut self,
-    ) -> Result<&mut redb::Table<'t, (&'static str, &'static str), (u128, u64)>, StoreError> {
-        let tx = self.tx;
-        lazy_mut(&mut self.tokens, || tx.open_table(NEXUS_TOKENS))
     }
 
     fn run_component(&self, run: RunId) -> Result<Option<String>, StoreError> {
@@ -627,9 +564,8 @@ read_tx!(RedbTx<'_>);
 impl Tx for RedbTx<'_> {
     fn put_run(&mut self, run: RunId, rec: &RunRecord) -> Result<(), StoreError> {
         self.wrote = true;
-        let tx = self.tx;
-        let runs = lazy_mut(&mut self.runs, || tx.open_table(RUNS))?;
-        let usage = lazy_mut(&mut self.usage, || tx.open_table(NS_USAGE))?;
+        let runs = open_mut(&mut self.runs, self.tx, RUNS)?;
+        let usage = open_mut(&mut self.usage, self.tx, NS_USAGE)?;
         put_run(runs, usage, run, rec)
     }
 
@@ -640,7 +576,7 @@ impl Tx for RedbTx<'_> {
         run: RunId,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.workflows_mut()?
+        open_mut(&mut self.workflows, self.tx, WORKFLOWS)?
             .insert((namespace.as_str(), id.0.as_str()), run.0)
             .map_err(db_error)?;
         Ok(())
@@ -648,7 +584,7 @@ impl Tx for RedbTx<'_> {
 
     fn put_event(&mut self, run: RunId, id: EventId, encoded: &[u8]) -> Result<(), StoreError> {
         self.wrote = true;
-        self.history_mut()?
+        open_mut(&mut self.history, self.tx, HISTORY)?
             .insert((run.0, id.0), encoded)
             .map_err(db_error)?;
         Ok(())
@@ -656,7 +592,7 @@ impl Tx for RedbTx<'_> {
 
     fn queue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.wft_mut()?
+        open_mut(&mut self.wft, self.tx, WORKFLOW_TASKS)?
             .insert((due_ms, run.0), ())
             .map_err(db_error)?;
         Ok(())
@@ -664,7 +600,9 @@ impl Tx for RedbTx<'_> {
 
     fn dequeue_workflow_task(&mut self, due_ms: u64, run: RunId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.wft_mut()?.remove((due_ms, run.0)).map_err(db_error)?;
+        open_mut(&mut self.wft, self.tx, WORKFLOW_TASKS)?
+            .remove((due_ms, run.0))
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -675,7 +613,7 @@ impl Tx for RedbTx<'_> {
         task: &ActivityTask,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tasks_mut()?
+        open_mut(&mut self.tasks, self.tx, ACTIVITY_TASKS)?
             .insert((run.0, sched.0), history::encode(task).as_slice())
             .map_err(db_error)?;
         Ok(())
@@ -683,7 +621,7 @@ impl Tx for RedbTx<'_> {
 
     fn remove_activity(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tasks_mut()?
+        open_mut(&mut self.tasks, self.tx, ACTIVITY_TASKS)?
             .remove((run.0, sched.0))
             .map_err(db_error)?;
         Ok(())
@@ -691,7 +629,7 @@ impl Tx for RedbTx<'_> {
 
     fn queue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.queue_mut()?
+        open_mut(&mut self.queue, self.tx, ACTIVITY_QUEUE)?
             .insert((queue_key, at.at_ms, at.run.0, at.id.0), ())
             .map_err(db_error)?;
         Ok(())
@@ -699,7 +637,7 @@ impl Tx for RedbTx<'_> {
 
     fn dequeue_activity(&mut self, queue_key: &str, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.queue_mut()?
+        open_mut(&mut self.queue, self.tx, ACTIVITY_QUEUE)?
             .remove((queue_key, at.at_ms, at.run.0, at.id.0))
             .map_err(db_error)?;
         Ok(())
@@ -707,14 +645,15 @@ impl Tx for RedbTx<'_> {
 
     fn add_timer(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.timers_mut()?.insert(key(at), ()).map_err(db_error)?;
+        open_mut(&mut self.timers, self.tx, TIMERS)?
+            .insert(key(at), ())
+            .map_err(db_error)?;
         Ok(())
     }
 
     fn remove_timer(&mut self, at: Due) -> Result<bool, StoreError> {
         self.wrote = true;
-        Ok(self
-            .timers_mut()?
+        Ok(open_mut(&mut self.timers, self.tx, TIMERS)?
             .remove(key(at))
             .map_err(db_error)?
             .is_some())
@@ -722,7 +661,7 @@ impl Tx for RedbTx<'_> {
 
     fn add_deadline(&mut self, at: Due, kind: DeadlineKind) -> Result<(), StoreError> {
         self.wrote = true;
-        self.deadlines_mut()?
+        open_mut(&mut self.deadlines, self.tx, DEADLINES)?
             .insert(key(at), kind.to_u8())
             .map_err(db_error)?;
         Ok(())
@@ -730,7 +669,9 @@ impl Tx for RedbTx<'_> {
 
     fn remove_deadline(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.deadlines_mut()?.remove(key(at)).map_err(db_error)?;
+        open_mut(&mut self.deadlines, self.tx, DEADLINES)?
+            .remove(key(at))
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -741,7 +682,7 @@ impl Tx for RedbTx<'_> {
         task: &NexusTask,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_mut()?
+        open_mut(&mut self.nexus, self.tx, NEXUS_TASKS)?
             .insert((run.0, sched.0), history::encode(task).as_slice())
             .map_err(db_error)?;
         Ok(())
@@ -749,7 +690,7 @@ impl Tx for RedbTx<'_> {
 
     fn remove_nexus_task(&mut self, run: RunId, sched: EventId) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_mut()?
+        open_mut(&mut self.nexus, self.tx, NEXUS_TASKS)?
             .remove((run.0, sched.0))
             .map_err(db_error)?;
         Ok(())
@@ -757,7 +698,7 @@ impl Tx for RedbTx<'_> {
 
     fn queue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_queue_mut()?
+        open_mut(&mut self.nexus_queue, self.tx, NEXUS_QUEUE)?
             .insert(key(at), ())
             .map_err(db_error)?;
         Ok(())
@@ -765,7 +706,9 @@ impl Tx for RedbTx<'_> {
 
     fn dequeue_nexus(&mut self, at: Due) -> Result<(), StoreError> {
         self.wrote = true;
-        self.nexus_queue_mut()?.remove(key(at)).map_err(db_error)?;
+        open_mut(&mut self.nexus_queue, self.tx, NEXUS_QUEUE)?
+            .remove(key(at))
+            .map_err(db_error)?;
         Ok(())
     }
 
@@ -777,7 +720,7 @@ impl Tx for RedbTx<'_> {
         sched: EventId,
     ) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tokens_mut()?
+        open_mut(&mut self.tokens, self.tx, NEXUS_TOKENS)?
             .insert((namespace.as_str(), token), (run.0, sched.0))
             .map_err(db_error)?;
         Ok(())
@@ -785,7 +728,7 @@ impl Tx for RedbTx<'_> {
 
     fn remove_nexus_token(&mut self, namespace: &Namespace, token: &str) -> Result<(), StoreError> {
         self.wrote = true;
-        self.tokens_mut()?
+        open_mut(&mut self.tokens, self.tx, NEXUS_TOKENS)?
             .remove((namespace.as_str(), token))
             .map_err(db_error)?;
         Ok(())
