@@ -60,6 +60,9 @@ pub use records::*;
 pub use reset::ResetRequest;
 use rules::{W, at};
 
+/// Runs with a due Workflow Task, with their namespaces, oldest first.
+pub type DueRuns = Vec<(RunId, Namespace)>;
+
 /// Handle to an open weft database: the rules, run against a [`Backend`].
 ///
 /// `weft-store-redb` opens one on a redb file.
@@ -389,11 +392,28 @@ impl Store {
         &self,
         now_ms: u64,
         limit: usize,
+        skip: impl FnMut(RunId, &Namespace) -> bool,
+    ) -> Result<DueRuns, StoreError> {
+        self.workflow_task_round(now_ms, limit, |_| false, skip)
+            .map(|(due, _)| due)
+    }
+
+    /// One round of the Workflow Task loop in one read: [`Store::due_workflow_tasks`], except
+    /// that runs for which `busy` returns true (a task of theirs is in flight) are passed over
+    /// before their record is read, and the due time of the first task due after `now_ms`.
+    pub fn workflow_task_round(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        busy: impl Fn(RunId) -> bool,
         mut skip: impl FnMut(RunId, &Namespace) -> bool,
-    ) -> Result<Vec<(RunId, Namespace)>, StoreError> {
+    ) -> Result<(DueRuns, Option<u64>), StoreError> {
         self.read(|tx| {
             let mut out = Vec::new();
             for due in tx.due_workflow_tasks(now_ms, limit.saturating_mul(16))? {
+                if busy(due.run) {
+                    continue;
+                }
                 let namespace = run_of(tx, due.run)?.namespace;
                 if skip(due.run, &namespace) {
                     continue;
@@ -403,7 +423,7 @@ impl Store {
                     break;
                 }
             }
-            Ok(out)
+            Ok((out, tx.first_workflow_task(Some(now_ms))?))
         })
     }
 
@@ -441,11 +461,6 @@ impl Store {
     /// When the first Nexus task is to be delivered (for the Nexus loop).
     pub fn next_nexus(&self) -> Result<Option<u64>, StoreError> {
         self.read(|tx| tx.first_nexus())
-    }
-
-    /// Due time of the first Workflow Task due after `after_ms`, if any.
-    pub fn next_workflow_task_after(&self, after_ms: u64) -> Result<Option<u64>, StoreError> {
-        self.read(|tx| tx.first_workflow_task(Some(after_ms)))
     }
 
     /// The run record of `run`.

@@ -20,22 +20,24 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
         // behind one namespace's backlog.
         let mut per_ns: HashMap<Namespace, usize> = HashMap::new();
         let capacity = inner.limits.max_concurrent_workflow_tasks.max(1);
-        let due = {
+        let round = {
             let in_flight = inner.in_flight.lock().expect("in-flight lock").clone();
-            inner.store.due_workflow_tasks(now, 256, |run, ns| {
-                if in_flight.contains_key(&run) {
-                    return true;
-                }
-                let n = per_ns.entry(ns.clone()).or_default();
-                *n += 1;
-                *n > capacity
-            })
+            inner.store.workflow_task_round(
+                now,
+                256,
+                |run| in_flight.contains_key(&run),
+                |_, ns| {
+                    let n = per_ns.entry(ns.clone()).or_default();
+                    *n += 1;
+                    *n > capacity
+                },
+            )
         };
-        let due = match due {
-            Ok(d) => d,
+        let (due, next) = match round {
+            Ok(r) => r,
             Err(e) => {
                 error!("cannot read workflow tasks: {e}");
-                Vec::new()
+                (Vec::new(), None)
             }
         };
         let mut demand: HashMap<Namespace, usize> = HashMap::new();
@@ -56,7 +58,6 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
             };
             spawn_workflow_task(&inner, run, ns, token, (slot, ns_permit));
         }
-        let next = inner.store.next_workflow_task_after(now).ok().flatten();
         if !wait(&inner, &inner.wake.workflow_tasks, &mut stop, next).await {
             return;
         }
