@@ -4,6 +4,7 @@
 //! queries and the Workflow Task that delivers an update.
 
 use super::host::{Inner, NamespaceRt, RunGuard};
+use super::wakeups::RunClosing;
 use super::{
     HostError, ResetOptions, StartOptions, WorkflowDescription, WorkflowOutcome, outcome_of,
 };
@@ -145,11 +146,13 @@ impl Client {
     pub async fn result(&self, id: &str) -> Result<WorkflowOutcome, HostError> {
         let mut rx = self.inner.wake.closed.subscribe();
         let id = WorkflowId(id.to_string());
-        let mut closing: Option<(RunId, Arc<tokio::sync::Notify>)> = None;
-        let outcome = loop {
+        // Registered for the current run once it is known; dropped (and forgotten) on any
+        // way out.
+        let mut closing: Option<RunClosing<'_>> = None;
+        loop {
             // Enabled before the run is read: a close committed after the read wakes it.
-            let n = closing.as_ref().map(|(_, n)| n.clone());
-            let mut notified = n.as_ref().map(|n| Box::pin(n.notified()));
+            let notify = closing.as_ref().map(|c| c.notify.clone());
+            let mut notified = notify.as_ref().map(|n| Box::pin(n.notified()));
             if let Some(f) = notified.as_mut() {
                 f.as_mut().enable();
             }
@@ -157,34 +160,25 @@ impl Client {
             let (run, rec) = self.inner.store.current_run(&self.namespace, &id)?;
             if rec.status.is_closed() {
                 let (_, history) = self.inner.store.load_run(run)?;
-                break outcome_of(&history);
+                return Ok(outcome_of(&history));
             }
-            let Some(notified) =
-                notified.filter(|_| closing.as_ref().is_some_and(|(r, _)| *r == run))
-            else {
+            match notified {
+                Some(notified) if closing.as_ref().is_some_and(|c| c.run == run) => {
+                    // Wake on the commit that closes this run (or one whose effects are not
+                    // known); the deadline guards against a missed notification.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        tokio::select! {
+                            _ = notified => {}
+                            _ = rx.changed() => {}
+                        }
+                    })
+                    .await;
+                }
                 // First read, or the workflow moved to a new run: register for this one and
                 // read again.
-                drop(n);
-                if let Some((r, n)) = closing.take() {
-                    self.inner.wake.forget_closing(r, n);
-                }
-                closing = Some((run, self.inner.wake.run_closing(run)));
-                continue;
-            };
-            // Wake on the commit that closes this run (or one whose effects are not known);
-            // the deadline guards against a missed notification.
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                tokio::select! {
-                    _ = notified => {}
-                    _ = rx.changed() => {}
-                }
-            })
-            .await;
-        };
-        if let Some((r, n)) = closing {
-            self.inner.wake.forget_closing(r, n);
+                _ => closing = Some(self.inner.wake.run_closing(run)),
+            }
         }
-        Ok(outcome)
     }
 
     /// The status of workflow `id`'s current run, with the chain of runs before it.

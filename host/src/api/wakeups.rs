@@ -1,7 +1,8 @@
 //! Who is woken after a commit: one [`Notify`] per loop (one per activity task queue, one for
 //! the Nexus queue, timers and Workflow Tasks), one per run a client waits to see closed, and
-//! a counter every commit moves for clients waiting on a run. It only delivers wake-ups; every woken loop reads the store to see what is
-//! due, and sleeps at most a second anyway, so a missed wake-up delays work, never loses it.
+//! a counter every commit moves for clients waiting on a run. It only delivers wake-ups; every
+//! woken loop reads the store to see what is due, and sleeps at most a second anyway, so a
+//! missed wake-up delays work, never loses it.
 
 use crate::store::Effects;
 use std::collections::HashMap;
@@ -89,25 +90,22 @@ impl Wakeups {
         self.activity_queues();
     }
 
-    /// The wake-up of clients waiting for `run` to close, notified (and forgotten) by the
-    /// commit that closes it. Enable the notification before checking whether the run is
-    /// still open, so that a close in between is not missed. The entry of a run that never
-    /// closes stays until the last waiter lets go ([`Wakeups::forget_closing`]).
-    pub(super) fn run_closing(&self, run: RunId) -> Arc<Notify> {
-        self.closing
+    /// Registers a client waiting for `run` to close: the commit that closes it notifies
+    /// (and forgets) the returned wake-up. Enable the notification before checking whether
+    /// the run is still open, so that a close in between is not missed. Dropping the last
+    /// registration of a run that did not close forgets it.
+    pub(super) fn run_closing(&self, run: RunId) -> RunClosing<'_> {
+        let notify = self
+            .closing
             .lock()
             .expect("wake-ups lock")
             .entry(run)
             .or_default()
-            .clone()
-    }
-
-    /// Drops the wake-up `n` of `run` if no other client holds it.
-    pub(super) fn forget_closing(&self, run: RunId, n: Arc<Notify>) {
-        let mut closing = self.closing.lock().expect("wake-ups lock");
-        // Held by the map and `n`: nobody else waits.
-        if Arc::strong_count(&n) == 2 && closing.get(&run).is_some_and(|m| Arc::ptr_eq(m, &n)) {
-            closing.remove(&run);
+            .clone();
+        RunClosing {
+            wake: self,
+            run,
+            notify,
         }
     }
 
@@ -125,6 +123,29 @@ impl Wakeups {
         for n in self.activities.lock().expect("wake-ups lock").values() {
             n.notify_waiters();
             n.notify_one();
+        }
+    }
+}
+
+/// A client's registration for the close of a run ([`Wakeups::run_closing`]).
+pub(super) struct RunClosing<'a> {
+    wake: &'a Wakeups,
+    /// The run waited for.
+    pub(super) run: RunId,
+    /// Notified by the commit that closes it.
+    pub(super) notify: Arc<Notify>,
+}
+
+impl Drop for RunClosing<'_> {
+    fn drop(&mut self) {
+        let mut closing = self.wake.closing.lock().expect("wake-ups lock");
+        // Held by the map and this registration alone: nobody else waits.
+        if Arc::strong_count(&self.notify) == 2
+            && closing
+                .get(&self.run)
+                .is_some_and(|m| Arc::ptr_eq(m, &self.notify))
+        {
+            closing.remove(&self.run);
         }
     }
 }
