@@ -35,8 +35,14 @@ pub(super) const MAX_OPEN: std::time::Duration = std::time::Duration::from_milli
 #[derive(Default)]
 pub(super) struct Group {
     state: Mutex<State>,
-    /// Notified when a commit ends (or a batch is aborted).
+    /// Notified when a batch ends, for the write waiting to run while a commit is under way.
     ended: Condvar,
+    /// What became of the batches that ended, behind a lock of its own: the writes waiting
+    /// for their batch's commit wait here, so that waking them does not make them queue for
+    /// the state's lock (held while jobs run).
+    ends: Mutex<Ends>,
+    /// Notified when a batch ends, for those waiting on `ends`.
+    ends_changed: Condvar,
     /// Writes that asked for a turn and have not run yet: while there are any, the batch stays
     /// open for them.
     waiting: AtomicUsize,
@@ -53,6 +59,12 @@ struct State {
     begun: u64,
     /// A batch is being committed (writes wait for the next one).
     committing: bool,
+}
+
+/// Set (under the state's lock as well) when a batch ends, so that a batch neither open nor
+/// committing has ended.
+#[derive(Default)]
+struct Ends {
     /// Every batch up to this number has ended (committed, failed or aborted).
     ended: u64,
     /// Batches that did not commit, with what their writes learn and how many have yet to.
@@ -149,8 +161,7 @@ impl Group {
             && st.open.as_ref().is_none_or(|o| o.number != n)
         {
             // The held batch has ended: the write runs on its own if it committed.
-            let (s, fate) = self.learn(st, n);
-            st = s;
+            let fate = self.fate(n);
             if fate != Fate::Done {
                 return Written {
                     outcome: Outcome::NotRun,
@@ -195,7 +206,7 @@ impl Group {
             Ok(Err(JobFailed { error, wrote: true })) => {
                 self.abort(&mut st);
                 if let Mode::Release(n) = mode {
-                    held = Some(self.learn(st, n).1);
+                    held = Some(self.fate(n));
                 }
                 return Written {
                     outcome: Outcome::Failed(error),
@@ -238,20 +249,21 @@ impl Group {
             };
             return Written { outcome, held };
         }
-        let mut st = st;
-        if releasing {
-            let (s, fate) = self.learn(st, number);
-            st = s;
-            held = Some(fate);
-        }
         if let Some(e) = own_error {
             // The batch goes on without it; a later write commits it.
+            if releasing {
+                held = Some(self.learn(st, number));
+            }
             return Written {
                 outcome: Outcome::Failed(e),
                 held,
             };
         }
-        let (_st, fate) = self.learn(st, number);
+        let fate = self.learn(st, number);
+        if releasing {
+            // The held write ran in the same batch, which has ended: its fate too.
+            held = Some(self.fate(number));
+        }
         Written {
             outcome: fate.into(),
             held,
@@ -275,7 +287,7 @@ impl Group {
             }
             st = s;
         }
-        self.learn(st, n).1
+        self.learn(st, n)
     }
 
     /// Commits the open batch if it is due: no write waits to join it and no hold is out, or
@@ -301,8 +313,7 @@ impl Group {
         if open.writes == 0 {
             // Nothing to commit: dropping the batch aborts an empty transaction.
             drop(open);
-            st.ended = number;
-            self.ended.notify_all();
+            self.end(number, None);
             return (st, Some(Ok(())));
         }
         st.committing = true;
@@ -315,47 +326,93 @@ impl Group {
         }
         let mut st = self.lock();
         st.committing = false;
-        st.ended = number;
-        if let Err(e) = &committed
-            && writes > own
-        {
-            st.failed
-                .insert(number, (Fate::Failed(e.to_string()), writes - own));
-        }
-        self.ended.notify_all();
+        let failure = match &committed {
+            Err(e) if writes > own => Some((Fate::Failed(e.to_string()), writes - own)),
+            _ => None,
+        };
+        self.end(number, failure);
         (st, Some(committed))
     }
 
-    /// Waits until batch `n` has ended and returns what became of one of its writes. A
-    /// held batch past its time is committed by the one waiting for it.
-    fn learn<'a>(&'a self, mut st: MutexGuard<'a, State>, n: u64) -> (MutexGuard<'a, State>, Fate) {
-        while st.ended < n {
-            let left = match st.open.as_ref() {
-                Some(open) if open.number == n => {
-                    Some(MAX_OPEN.saturating_sub(open.since.elapsed()))
+    /// Waits until batch `n` has ended and returns what became of one of its writes. The
+    /// wait is on `ends`, not the state's lock; a batch still open when it began is
+    /// committed by the one waiting for it once it has been open [`MAX_OPEN`] (a hold is
+    /// out past its time).
+    fn learn(&self, st: MutexGuard<'_, State>, n: u64) -> Fate {
+        let mut due = match st.open.as_ref() {
+            Some(open) if open.number == n => Some(open.since + MAX_OPEN),
+            _ => None,
+        };
+        drop(st);
+        loop {
+            let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if ends.ended >= n {
+                    return Self::take_fate(&mut ends, n);
                 }
-                _ => None,
-            };
-            st = match left {
-                Some(d) if d.is_zero() => self.maybe_commit(st, 0).0,
-                Some(d) => {
-                    self.ended
-                        .wait_timeout(st, d)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => self.ended.wait(st).unwrap_or_else(|e| e.into_inner()),
-            };
+                let left = due.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+                ends = match left {
+                    None => self
+                        .ends_changed
+                        .wait(ends)
+                        .unwrap_or_else(|e| e.into_inner()),
+                    Some(left) if left.is_zero() => break,
+                    Some(left) => {
+                        self.ends_changed
+                            .wait_timeout(ends, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                };
+            }
+            drop(ends);
+            // Still open past its time: commit it for everyone (if it is not open any more,
+            // it is committing or has ended).
+            let st = self.lock();
+            if st.open.as_ref().is_some_and(|o| o.number == n) {
+                drop(self.maybe_commit(st, 0));
+            }
+            due = None;
         }
-        let Some((fate, left)) = st.failed.get_mut(&n) else {
-            return (st, Fate::Done);
+    }
+
+    /// Waits until batch `n`, no longer open, has ended, and returns what became of one of
+    /// its writes.
+    fn fate(&self, n: u64) -> Fate {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        while ends.ended < n {
+            ends = self
+                .ends_changed
+                .wait(ends)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        Self::take_fate(&mut ends, n)
+    }
+
+    /// What became of one write of batch `n`, which has ended.
+    fn take_fate(ends: &mut Ends, n: u64) -> Fate {
+        let Some((fate, left)) = ends.failed.get_mut(&n) else {
+            return Fate::Done;
         };
         let fate = fate.clone();
         *left -= 1;
         if *left == 0 {
-            st.failed.remove(&n);
+            ends.failed.remove(&n);
         }
-        (st, fate)
+        fate
+    }
+
+    /// Records that batch `number` ended (with `failure`: what its writes learn, and how
+    /// many will) and wakes those waiting. Called under the state's lock.
+    fn end(&self, number: u64, failure: Option<(Fate, usize)>) {
+        let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
+        ends.ended = number;
+        if let Some(failure) = failure {
+            ends.failed.insert(number, failure);
+        }
+        drop(ends);
+        self.ends_changed.notify_all();
+        self.ended.notify_all();
     }
 
     /// Commits made so far, and the writes they carried.
@@ -369,12 +426,10 @@ impl Group {
     /// Aborts the open batch: every write that ran in it runs again.
     fn abort(&self, st: &mut State) {
         let open = st.open.take().expect("aborting the open batch");
-        if open.writes > 0 {
-            st.failed.insert(open.number, (Fate::Again, open.writes));
-        }
-        st.ended = open.number;
+        let failure = (open.writes > 0).then_some((Fate::Again, open.writes));
+        let number = open.number;
         drop(open);
-        self.ended.notify_all();
+        self.end(number, failure);
     }
 }
 /// How many commits a store made and how many writes they carried (their ratio is the mean
