@@ -313,7 +313,7 @@ impl Group {
         if open.writes == 0 {
             // Nothing to commit: dropping the batch aborts an empty transaction.
             drop(open);
-            self.end(number, None);
+            self.end(&mut st, number, None);
             return (st, Some(Ok(())));
         }
         st.committing = true;
@@ -330,7 +330,7 @@ impl Group {
             Err(e) if writes > own => Some((Fate::Failed(e.to_string()), writes - own)),
             _ => None,
         };
-        self.end(number, failure);
+        self.end(&mut st, number, failure);
         (st, Some(committed))
     }
 
@@ -339,54 +339,55 @@ impl Group {
     /// committed by the one waiting for it once it has been open [`MAX_OPEN`] (a hold is
     /// out past its time).
     fn learn(&self, st: MutexGuard<'_, State>, n: u64) -> Fate {
-        let mut due = match st.open.as_ref() {
+        let due = match st.open.as_ref() {
             Some(open) if open.number == n => Some(open.since + MAX_OPEN),
             _ => None,
         };
         drop(st);
-        loop {
-            let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if ends.ended >= n {
-                    return Self::take_fate(&mut ends, n);
-                }
-                let left = due.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-                ends = match left {
-                    None => self
-                        .ends_changed
-                        .wait(ends)
-                        .unwrap_or_else(|e| e.into_inner()),
-                    Some(left) if left.is_zero() => break,
-                    Some(left) => {
-                        self.ends_changed
-                            .wait_timeout(ends, left)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0
-                    }
-                };
+        if let Some(due) = due {
+            if let Some(fate) = self.wait_ended(n, Some(due)) {
+                return fate;
             }
-            drop(ends);
             // Still open past its time: commit it for everyone (if it is not open any more,
             // it is committing or has ended).
             let st = self.lock();
             if st.open.as_ref().is_some_and(|o| o.number == n) {
                 drop(self.maybe_commit(st, 0));
             }
-            due = None;
         }
+        self.fate(n)
     }
 
     /// Waits until batch `n`, no longer open, has ended, and returns what became of one of
     /// its writes.
     fn fate(&self, n: u64) -> Fate {
+        self.wait_ended(n, None)
+            .expect("a wait without a deadline ends only with the batch")
+    }
+
+    /// Waits on `ends` until batch `n` has ended, and returns what became of one of its
+    /// writes; `None` if `due` came first.
+    fn wait_ended(&self, n: u64, due: Option<std::time::Instant>) -> Option<Fate> {
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         while ends.ended < n {
-            ends = self
-                .ends_changed
-                .wait(ends)
-                .unwrap_or_else(|e| e.into_inner());
+            ends = match due {
+                None => self
+                    .ends_changed
+                    .wait(ends)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(due) => {
+                    let left = due.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    self.ends_changed
+                        .wait_timeout(ends, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
-        Self::take_fate(&mut ends, n)
+        Some(Self::take_fate(&mut ends, n))
     }
 
     /// What became of one write of batch `n`, which has ended.
@@ -403,8 +404,8 @@ impl Group {
     }
 
     /// Records that batch `number` ended (with `failure`: what its writes learn, and how
-    /// many will) and wakes those waiting. Called under the state's lock.
-    fn end(&self, number: u64, failure: Option<(Fate, usize)>) {
+    /// many will) and wakes those waiting. Takes the state to be called under its lock.
+    fn end(&self, _st: &mut State, number: u64, failure: Option<(Fate, usize)>) {
         let mut ends = self.ends.lock().unwrap_or_else(|e| e.into_inner());
         ends.ended = number;
         if let Some(failure) = failure {
@@ -429,7 +430,7 @@ impl Group {
         let failure = (open.writes > 0).then_some((Fate::Again, open.writes));
         let number = open.number;
         drop(open);
-        self.end(number, failure);
+        self.end(st, number, failure);
     }
 }
 /// How many commits a store made and how many writes they carried (their ratio is the mean
