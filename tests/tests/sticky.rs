@@ -1,6 +1,7 @@
 //! The sticky cache is an optimization only: the same scenarios with the cache off, on, on
-//! with room for one instance (so instances are evicted between tasks) and on with a host
-//! restart in the middle record the same histories, event by event.
+//! with room for one instance (so instances are evicted between tasks), on with a host
+//! restart in the middle, and on with pooled instances (`instance_pool`, slots reused as
+//! instances are evicted) record the same histories, event by event.
 
 use serde_json::{Value, json};
 use weft::{Client, Limits};
@@ -63,14 +64,30 @@ fn normalized(c: &Client, id: &str) -> Vec<Value> {
 
 const IDS: [&str; 7] = ["a", "b", "u", "p", "kid", "loop", "steps"];
 
+/// An instance pool with a few slots more than `entries` cached instances and the
+/// concurrent Workflow Tasks (one per core by default) need.
+fn room_beyond(entries: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    entries + cores + 8
+}
+
+/// Starts `t`'s host, with an instance pool of `pool` slots if set.
+async fn start(t: &TestHost, pool: Option<u32>) -> weft::Host {
+    match pool {
+        None => t.start().await,
+        Some(n) => t.builder().instance_pool(n).start().await.unwrap(),
+    }
+}
+
 /// Runs every scenario; with `restart`, the host is restarted half way.
 async fn scenarios(
     entries: usize,
     bytes: usize,
     restart: bool,
+    pool: Option<u32>,
 ) -> (Vec<Vec<Value>>, weft::CacheStats) {
     let t = test_host(entries, bytes);
-    let mut h = t.start().await;
+    let mut h = start(&t, pool).await;
     let mut c = h.namespace("default").unwrap();
     // Two signal workflows driven in turns: with one cache slot they evict each other.
     for id in ["a", "b"] {
@@ -97,7 +114,7 @@ async fn scenarios(
         if restart && v == 2 {
             drop(c);
             h.shutdown().await;
-            h = t.start().await;
+            h = start(&t, pool).await;
             c = h.namespace("default").unwrap();
         }
     }
@@ -133,16 +150,19 @@ async fn scenarios(
 #[tokio::test]
 async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
     const MIB: usize = 1024 * 1024;
-    let (off, stats) = scenarios(0, 512 * MIB, false).await;
+    let (off, stats) = scenarios(0, 512 * MIB, false, None).await;
     assert_eq!(stats, weft::CacheStats::default());
-    // On; one slot; a memory budget smaller than one instance; a restart half way.
-    for (entries, bytes, restart) in [
-        (128, 512 * MIB, false),
-        (1, 512 * MIB, false),
-        (128, 1, false),
-        (128, 512 * MIB, true),
+    // On; one slot; a memory budget smaller than one instance; a restart half way; one slot
+    // and a restart with pooled instances.
+    for (entries, bytes, restart, pool) in [
+        (128, 512 * MIB, false, None),
+        (1, 512 * MIB, false, None),
+        (128, 1, false, None),
+        (128, 512 * MIB, true, None),
+        (1, 512 * MIB, false, Some(room_beyond(1))),
+        (128, 512 * MIB, true, Some(room_beyond(128))),
     ] {
-        let (on, stats) = scenarios(entries, bytes, restart).await;
+        let (on, stats) = scenarios(entries, bytes, restart, pool).await;
         for (k, id) in IDS.iter().enumerate() {
             assert_eq!(
                 off[k].len(),
@@ -169,6 +189,17 @@ async fn cached_evicted_and_restarted_instances_record_the_same_histories() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn an_instance_pool_without_room_beyond_the_cache_is_refused() {
+    let t = test_host(128, 512 << 20);
+    let err = t.builder().instance_pool(100).start().await.err().unwrap();
+    let message = err.to_string();
+    assert!(
+        message.contains("instance pool of 100") && message.contains("128"),
+        "{message}"
+    );
 }
 
 /// Threads of this process.

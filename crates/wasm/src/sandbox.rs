@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -137,6 +138,12 @@ pub const MAX_RANDOM_BYTES_PER_CALL: u64 = 1 << 20;
 /// Stack left to the host functions a guest calls, beyond the guest's own stack.
 pub const HOST_STACK_BYTES: usize = 2 << 20;
 
+/// Per component instance in a pool ([`Sandbox::pooled`]): core instances, memories and
+/// tables a component may have (a Python or JavaScript component links a dozen core modules).
+const POOL_CORE_INSTANCES: u32 = 64;
+const POOL_MEMORIES: u32 = 4;
+const POOL_TABLES: u32 = 16;
+
 /// Interval of the epoch ticker that bounds a task's running time.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -144,7 +151,35 @@ impl Sandbox {
     /// Builds the engine (epoch interruption on) and the linker with the deterministic WASI
     /// and the weft host interface.
     pub fn new(limits: Limits) -> wasmtime::Result<Sandbox> {
+        Sandbox::build(limits, None)
+    }
+
+    /// Like [`Sandbox::new`], with wasmtime's pooling instance allocator: the linear
+    /// memories, tables and fiber stacks of up to `instances` live workflow instances (cached
+    /// ones, running tasks, queries and replays together) are reserved once and reused, so
+    /// creating and dropping an instance maps and unmaps no memory. An instantiation beyond
+    /// `instances` fails (its Workflow Task fails and is retried). Each slot reserves address
+    /// space (not memory) for the largest linear memory [`Limits`] allows.
+    pub fn pooled(limits: Limits, instances: u32) -> wasmtime::Result<Sandbox> {
+        Sandbox::build(limits, Some(instances.max(1)))
+    }
+
+    fn build(limits: Limits, pool: Option<u32>) -> wasmtime::Result<Sandbox> {
         let mut config = Config::new();
+        if let Some(n) = pool {
+            let mut p = PoolingAllocationConfig::default();
+            p.total_component_instances(n)
+                .max_core_instances_per_component(POOL_CORE_INSTANCES)
+                .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES / 4))
+                .max_memories_per_component(POOL_MEMORIES)
+                .total_memories(n.saturating_mul(2))
+                .max_tables_per_component(POOL_TABLES)
+                .total_tables(n.saturating_mul(POOL_TABLES / 2))
+                .total_stacks(n)
+                .max_memory_size(limits.max_memory_bytes)
+                .table_elements(limits.max_table_elements);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+        }
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(limits.max_wasm_stack_bytes);

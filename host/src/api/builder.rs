@@ -364,6 +364,7 @@ pub struct HostBuilder {
     clock: Arc<dyn Clock>,
     compile_cache: Option<PathBuf>,
     live_readers: bool,
+    instance_pool: Option<u32>,
 }
 
 impl HostBuilder {
@@ -376,6 +377,7 @@ impl HostBuilder {
             clock: Arc::new(SystemClock),
             compile_cache: None,
             live_readers: true,
+            instance_pool: None,
         }
     }
 
@@ -386,6 +388,21 @@ impl HostBuilder {
     /// which shortens every durable step.
     pub fn live_readers(mut self, allowed: bool) -> HostBuilder {
         self.live_readers = allowed;
+        self
+    }
+
+    /// Reserves memory, tables and fiber stacks for up to `instances` live workflow
+    /// instances at once (the sticky cache's, running tasks', queries' and replays'
+    /// together) and reuses them, instead of mapping and unmapping memory for every
+    /// instance (wasmtime's pooling allocator). Creating and evicting instances gets cheaper,
+    /// which is what a host starting many short-lived or parked workflows spends on. Each slot
+    /// reserves address space for the largest linear memory the host's limits allow. An
+    /// instance beyond `instances` fails to start (its Workflow Task fails and is retried),
+    /// so `instances` must exceed the sticky cache's entries plus the concurrent Workflow
+    /// Tasks ([`Limits`]), or [`HostBuilder::start`] refuses it; leave room for queries and
+    /// replays too. Off by default.
+    pub fn instance_pool(mut self, instances: u32) -> HostBuilder {
+        self.instance_pool = Some(instances);
         self
     }
 
@@ -463,6 +480,7 @@ impl HostBuilder {
             clock,
             compile_cache,
             live_readers,
+            instance_pool,
         } = self;
         namespaces
             .entry(Namespace::DEFAULT.to_string())
@@ -477,11 +495,26 @@ impl HostBuilder {
             }
             specs.push((ns, b));
         }
+        if let Some(n) = instance_pool {
+            // Cached instances and running tasks must fit with room to spare, or tasks would
+            // fail for want of a slot while the cache holds them all.
+            let needed = limits.sticky_cache_entries + limits.max_concurrent_workflow_tasks;
+            if (n as usize) <= needed {
+                return Err(HostError::InvalidArgument(format!(
+                    "an instance pool of {n} leaves no room beyond the sticky cache's {} \
+                     entries and {} concurrent Workflow Tasks: make it larger than {needed}",
+                    limits.sticky_cache_entries, limits.max_concurrent_workflow_tasks
+                )));
+            }
+        }
         let lim = limits.clone();
         let clock2 = clock.clone();
         let (store, sandbox, namespaces) = tokio::task::spawn_blocking(move || {
-            let mut sandbox =
-                Sandbox::new(lim.clone()).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+            let mut sandbox = match instance_pool {
+                None => Sandbox::new(lim.clone()),
+                Some(n) => Sandbox::pooled(lim.clone(), n),
+            }
+            .map_err(|e| HostError::Engine(format!("{e:#}")))?;
             if let Some(dir) = compile_cache {
                 sandbox = sandbox.with_compile_cache(&dir).map_err(|e| {
                     HostError::Engine(format!(
