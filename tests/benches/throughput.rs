@@ -16,8 +16,10 @@
 //!   events' times: with the sticky cache a step costs what the history gained, so the two
 //!   should match;
 //! - `sleepers`: `WEFT_BENCH_SLEEPERS` (default 2,000) workflows started 64 at a time that
-//!   each park on a 10-minute timer: starts/s once each has run its first task, and the
-//!   process's RSS growth per 10,000 parked.
+//!   each park on a one-day timer (none fires while the run lasts, even for a million):
+//!   starts/s once each has run its first task, and the process's RSS growth per 10,000
+//!   parked;
+//! - `sleepers_pooled`: the same on a host with an instance pool (`instance_pool`).
 //!
 //! - `in_flight_64_per_workflow`: commits (each two fsyncs in the default file mode) and
 //!   writes per workflow in the 64-in-flight run: what group commit saves;
@@ -150,6 +152,39 @@ async fn one_at_a_time(host: &Host, n: usize) -> Duration {
         lat.push(run_one(host, &format!("one-{i}"), activities(1, false)).await);
     }
     pct(lat, 0.5)
+}
+
+/// Instances the pooled host reserves: the sticky cache's 128, 64 tasks and room to spare.
+const POOL: u32 = 512;
+
+/// Starts `n` workflows, 64 at a time, that each park on a one-day timer; returns the start
+/// rate once each has run its first task, and the RSS grown per 10,000 parked, MiB.
+async fn park(host: &Arc<Host>, prefix: &str, n: usize) -> (f64, f64) {
+    let before = rss_kib();
+    let sem = Arc::new(tokio::sync::Semaphore::new(64));
+    let began = Instant::now();
+    let mut tasks = Vec::new();
+    let parked = json!({"steps": [{"timer": {"ms": 86_400_000}}]});
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let host = host.clone();
+        let input = parked.clone();
+        let id = format!("{prefix}-{i}");
+        tasks.push(tokio::spawn(async move {
+            host.start_workflow("script", &id, input).await.unwrap();
+            // Parked once its first task has committed the timer.
+            while host.history(&id).unwrap().len() < 5 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = n as f64 / began.elapsed().as_secs_f64();
+    let grown = rss_kib().saturating_sub(before) as f64 / 1024.0;
+    (rate, grown * 10_000.0 / n as f64)
 }
 
 /// The cost of one more step, (T100 - T10) / 90 (with a 0 ms timer after each activity if
@@ -327,36 +362,32 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| scaled(2_000));
-        let before = rss_kib();
-        let sem = Arc::new(tokio::sync::Semaphore::new(64));
-        let began = Instant::now();
-        let mut tasks = Vec::new();
-        let parked = json!({"steps": [{"timer": {"ms": 600_000}}]});
-        for i in 0..sleepers {
-            let permit = sem.clone().acquire_owned().await.unwrap();
-            let host = host.clone();
-            let input = parked.clone();
-            tasks.push(tokio::spawn(async move {
-                let id = format!("sleep-{i}");
-                host.start_workflow("script", &id, input).await.unwrap();
-                // Parked once its first task has committed the timer.
-                while host.history(&id).unwrap().len() < 5 {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                drop(permit);
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let rate = sleepers as f64 / began.elapsed().as_secs_f64();
-        let grown = rss_kib().saturating_sub(before) as f64 / 1024.0;
-        let per_10k = grown * 10_000.0 / sleepers as f64;
+        let (rate, per_10k) = park(&host, "sleep", sleepers).await;
         rows.push((
             "workflows parked on a timer: started/s, RSS per 10,000",
             format!("{rate:.0}/s, {per_10k:.0} MiB ({sleepers} parked)"),
             json!({"started_per_s": rate, "rss_mib_per_10k": per_10k, "count": sleepers}),
         ));
+
+        // The same on a host with pooled instances: evicting a cached instance for each new
+        // one unmaps no memory.
+        let pooled = HostBuilder::new(dir.path().join("pooled.redb"))
+            .instance_pool(POOL)
+            .workflow_file("script", weft_tests::SCRIPT)
+            .start()
+            .await
+            .unwrap();
+        let pooled = Arc::new(pooled);
+        let (rate, per_10k) = park(&pooled, "pooled", sleepers).await;
+        rows.push((
+            "the same with an instance pool: started/s, RSS per 10,000",
+            format!("{rate:.0}/s, {per_10k:.0} MiB ({sleepers} parked)"),
+            json!({"started_per_s": rate, "rss_mib_per_10k": per_10k, "count": sleepers, "pool": POOL}),
+        ));
+        match Arc::try_unwrap(pooled) {
+            Ok(host) => host.shutdown().await,
+            Err(_) => unreachable!("every task holding the host has ended"),
+        }
 
         // The same workloads on a host that locks its file exclusively: one sync per commit.
         let exclusive = HostBuilder::new(dir.path().join("exclusive.redb"))
@@ -401,6 +432,7 @@ fn main() {
         "cold_replay",
         "step_by_history_size",
         "sleepers",
+        "sleepers_pooled",
         "exclusive_file",
     ];
     assert_eq!(keys.len(), rows.len(), "a JSON key for every row");
