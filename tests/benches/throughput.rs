@@ -154,7 +154,8 @@ async fn one_at_a_time(host: &Host, n: usize) -> Duration {
     pct(lat, 0.5)
 }
 
-/// Instances the pooled host reserves: the sticky cache's 128, 64 tasks and room to spare.
+/// Instances the pooled host reserves: the sticky cache's 128, one Workflow Task per core,
+/// and room to spare for the 64 starts in flight.
 const POOL: u32 = 512;
 
 /// Starts `n` workflows, 64 at a time, that each park on a one-day timer; returns the start
