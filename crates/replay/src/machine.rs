@@ -76,7 +76,8 @@ pub struct Replay {
     pub(crate) query_running: bool,
     pub(crate) query_answer: Option<Result<Payload, Failure>>,
     pub(crate) info: RunInfo,
-    /// (WorkflowTaskStarted event id, time) of each completed task, then the current task.
+    /// (WorkflowTaskStarted event id, time) of each completed task, then the current task, in
+    /// history order (the current task's entry has id `u64::MAX`).
     pub(crate) task_starts: Vec<(EventId, u64)>,
     pub(crate) current_task: usize,
     pub(crate) clock: Arc<AtomicU64>,
@@ -182,7 +183,12 @@ impl Replay {
         std::mem::take(&mut self.new_commands)
     }
 
-    pub(crate) fn check_payload(&self, what: &str, p: &[u8]) -> Result<(), Interrupt> {
+    /// Refuses a payload above the limit; `what` names it in the error (formatted only then).
+    pub(crate) fn check_payload(
+        &self,
+        what: &dyn std::fmt::Display,
+        p: &[u8],
+    ) -> Result<(), Interrupt> {
         if p.len() > self.limits.max_payload_bytes {
             return Err(Interrupt::Limit(format!(
                 "{what} is {} bytes, above the payload limit of {} bytes",
@@ -282,11 +288,7 @@ impl Replay {
     /// Moves workflow time to the task that recorded event `at` (a command or update
     /// acceptance of that task).
     pub(crate) fn see_recorded_in(&mut self, at: EventId) {
-        let task = self
-            .task_starts
-            .iter()
-            .rposition(|(started, _)| *started < at)
-            .unwrap_or(0);
+        let task = task_recording(&self.task_starts, at);
         if task > self.current_task {
             self.current_task = task;
             self.publish_task();
@@ -295,11 +297,7 @@ impl Replay {
 
     /// Moves workflow time to the task in which the code first saw event `at`.
     pub(crate) fn see(&mut self, at: EventId) {
-        let task = self
-            .task_starts
-            .iter()
-            .position(|(started, _)| *started > at)
-            .unwrap_or(self.task_starts.len() - 1);
+        let task = task_seeing(&self.task_starts, at);
         if task > self.current_task {
             self.current_task = task;
             self.publish_task();
@@ -327,5 +325,51 @@ impl Replay {
             continued_from_run_id: self.info.continued_from.map(|r| r.to_string()),
             parent_workflow_id: self.info.parent_workflow_id.as_ref().map(|w| w.0.clone()),
         }
+    }
+}
+
+/// Of `starts` (a run's `task_starts`, in history order), the last task that started before
+/// event `at` (the first task if none did): the task that recorded `at`. A binary search, as
+/// for [`task_seeing`].
+fn task_recording(starts: &[(EventId, u64)], at: EventId) -> usize {
+    starts
+        .partition_point(|(started, _)| *started < at)
+        .saturating_sub(1)
+}
+
+/// Of `starts` (a run's `task_starts`, in history order, ending with the current task), the
+/// first task that started after event `at` (the current task if none did): the task in which
+/// the code first saw `at`. A binary search: a replay sees every result it waits for, so a
+/// scan from the start would cost the square of the history's tasks.
+fn task_seeing(starts: &[(EventId, u64)], at: EventId) -> usize {
+    starts
+        .partition_point(|(started, _)| *started <= at)
+        .min(starts.len() - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary searches agree with the scans they replace, for every event around every
+    /// task start (tasks starting at events 3, 7, 8, 20, then the current task).
+    #[test]
+    fn the_task_searches_match_a_scan() {
+        let starts: Vec<(EventId, u64)> = [3, 7, 8, 20, u64::MAX]
+            .iter()
+            .map(|&id| (EventId(id), id))
+            .collect();
+        for at in 0..25 {
+            let at = EventId(at);
+            let seeing = starts
+                .iter()
+                .position(|(s, _)| *s > at)
+                .unwrap_or(starts.len() - 1);
+            let recording = starts.iter().rposition(|(s, _)| *s < at).unwrap_or(0);
+            assert_eq!(task_seeing(&starts, at), seeing, "seeing {at}");
+            assert_eq!(task_recording(&starts, at), recording, "recording {at}");
+        }
+        assert_eq!(task_seeing(&starts, EventId(8)), 3);
+        assert_eq!(task_recording(&starts, EventId(8)), 1);
     }
 }
