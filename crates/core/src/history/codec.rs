@@ -64,10 +64,15 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, EncodingError> {
             Ok(old.into())
         }
         Some(&v) if (2..=FORMAT_VERSION).contains(&v) => {
-            let mut padded = Vec::with_capacity(bytes.len() + 1);
-            padded.extend_from_slice(bytes);
-            padded.push(0);
-            decode(&padded)
+            // Nearly every event decodes from its own bytes: postcard reads fields in order,
+            // so a success read only stored bytes. Only an event that ends before its
+            // trailing field needs the zero byte, and so a padded copy.
+            decode(bytes).or_else(|_| {
+                let mut padded = Vec::with_capacity(bytes.len() + 1);
+                padded.extend_from_slice(bytes);
+                padded.push(0);
+                decode(&padded)
+            })
         }
         _ => decode(bytes),
     }
