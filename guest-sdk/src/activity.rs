@@ -113,7 +113,7 @@ impl<O: DeserializeOwned> Activity<O> {
     /// timeout is a failure whose type names it; a canceled activity gives `Canceled`).
     pub fn result(&self) -> Result<O> {
         let (_, outcome) = wait(&[self.handle]);
-        decode_outcome(&format!("activity '{}'", self.activity_type), outcome)
+        decode_outcome(&format_args!("activity '{}'", self.activity_type), outcome)
     }
 }
 
@@ -164,7 +164,7 @@ impl<O: DeserializeOwned + 'static> IntoFuture for Activity<O> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let outcome = tasks::HandleWait(self.handle).await;
-            decode_outcome(&format!("activity '{}'", self.activity_type), outcome)
+            decode_outcome(&format_args!("activity '{}'", self.activity_type), outcome)
         })
     }
 }

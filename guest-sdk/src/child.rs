@@ -55,7 +55,7 @@ impl<O: DeserializeOwned> ChildWorkflow<O> {
     /// `Canceled`, `WorkflowExecutionAlreadyStarted` when its id was taken).
     pub fn result(&self) -> Result<O> {
         let (_, outcome) = wait(&[self.handle]);
-        decode_outcome(&format!("child workflow '{}'", self.id), outcome)
+        decode_outcome(&format_args!("child workflow '{}'", self.id), outcome)
     }
 }
 
@@ -111,7 +111,7 @@ impl<O: DeserializeOwned + 'static> IntoFuture for ChildWorkflow<O> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let outcome = tasks::HandleWait(self.handle).await;
-            decode_outcome(&format!("child workflow '{}'", self.id), outcome)
+            decode_outcome(&format_args!("child workflow '{}'", self.id), outcome)
         })
     }
 }

@@ -102,7 +102,11 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T>
         .map_err(|e| Failure::non_retryable("DecodeError", format!("{what} does not decode: {e}")))
 }
 
-pub(crate) fn decode_outcome<O: DeserializeOwned>(what: &str, outcome: wit::Outcome) -> Result<O> {
+/// `what` names the operation in a failure (formatted only then).
+pub(crate) fn decode_outcome<O: DeserializeOwned>(
+    what: &dyn std::fmt::Display,
+    outcome: wit::Outcome,
+) -> Result<O> {
     match outcome {
         wit::Outcome::Completed(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
             Failure::non_retryable(

@@ -34,7 +34,7 @@ impl<O: DeserializeOwned> NexusOperation<O> {
     /// Waits for the operation and returns its result or failure.
     pub fn result(&self) -> Result<O> {
         let (_, outcome) = wait(&[self.handle]);
-        decode_outcome(&format!("Nexus operation {}", self.name), outcome)
+        decode_outcome(&format_args!("Nexus operation {}", self.name), outcome)
     }
 }
 
@@ -91,7 +91,7 @@ impl<O: DeserializeOwned + 'static> IntoFuture for NexusOperation<O> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let outcome = tasks::HandleWait(self.handle).await;
-            decode_outcome(&format!("Nexus operation {}", self.name), outcome)
+            decode_outcome(&format_args!("Nexus operation {}", self.name), outcome)
         })
     }
 }

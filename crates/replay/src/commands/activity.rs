@@ -17,7 +17,9 @@ impl Replay {
         input: Vec<u8>,
         options: ActivityOptions,
     ) -> Result<u32, Interrupt> {
-        if let Err(i) = self.check_payload(&format!("input of activity {activity_type}"), &input) {
+        if let Err(i) =
+            self.check_payload(&format_args!("input of activity {activity_type}"), &input)
+        {
             return Err(self.stop(i));
         }
         let retry_policy = match validate_activity(&activity_type, &options) {

@@ -19,9 +19,10 @@ impl Replay {
         input: Vec<u8>,
         options: ChildOptions,
     ) -> Result<u32, Interrupt> {
-        if let Err(i) =
-            self.check_payload(&format!("input of child workflow {workflow_id}"), &input)
-        {
+        if let Err(i) = self.check_payload(
+            &format_args!("input of child workflow {workflow_id}"),
+            &input,
+        ) {
             return Err(self.stop(i));
         }
         if workflow_type.is_empty() || workflow_id.is_empty() || workflow_id.len() > 1000 {

@@ -20,7 +20,7 @@ impl Replay {
         self.all_messages_delivered("returned")?;
         let cmd = match result {
             Ok(payload) => {
-                self.check_payload("workflow result", &payload)?;
+                self.check_payload(&"workflow result", &payload)?;
                 Command::CompleteWorkflow {
                     result: Payload(payload),
                 }
@@ -39,7 +39,7 @@ impl Replay {
     }
 
     pub fn continue_as_new(&mut self, input: Vec<u8>) -> Result<(), Interrupt> {
-        if let Err(i) = self.check_payload("input of continue-as-new", &input) {
+        if let Err(i) = self.check_payload(&"input of continue-as-new", &input) {
             return Err(self.stop(i));
         }
         if let Some(e) = self.unmatched() {

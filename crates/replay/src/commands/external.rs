@@ -20,7 +20,7 @@ impl Replay {
         input: Vec<u8>,
     ) -> Result<u32, Interrupt> {
         if let Err(i) = self.check_payload(
-            &format!("input of signal '{signal_name}' to workflow {workflow_id}"),
+            &format_args!("input of signal '{signal_name}' to workflow {workflow_id}"),
             &input,
         ) {
             return Err(self.stop(i));
@@ -54,7 +54,7 @@ impl Replay {
             return Err(self.stop(Interrupt::InvalidCall(msg)));
         }
         if let Err(i) = self.check_payload(
-            "reason of request-cancel-external-workflow",
+            &"reason of request-cancel-external-workflow",
             reason.as_bytes(),
         ) {
             return Err(self.stop(i));

@@ -20,7 +20,7 @@ impl Replay {
         options: NexusOptions,
     ) -> Result<u32, Interrupt> {
         if let Err(i) = self.check_payload(
-            &format!("input of Nexus operation {endpoint}/{service}/{operation}"),
+            &format_args!("input of Nexus operation {endpoint}/{service}/{operation}"),
             &input,
         ) {
             return Err(self.stop(i));

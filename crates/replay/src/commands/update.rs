@@ -56,7 +56,7 @@ impl Replay {
             ))));
         }
         if let Ok(p) = &outcome
-            && let Err(i) = self.check_payload(&format!("result of update {id}"), p)
+            && let Err(i) = self.check_payload(&format_args!("result of update {id}"), p)
         {
             return Err(self.stop(i));
         }
