@@ -65,10 +65,9 @@ fn normalized(c: &Client, id: &str) -> Vec<Value> {
 const IDS: [&str; 7] = ["a", "b", "u", "p", "kid", "loop", "steps"];
 
 /// An instance pool with a few slots more than `entries` cached instances and the
-/// concurrent Workflow Tasks (one per core by default) need.
+/// concurrent Workflow Tasks of the test hosts' limits need.
 fn room_beyond(entries: u32) -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-    entries + cores + 8
+    entries + weft_tests::test_limits().max_concurrent_workflow_tasks as u32 + 8
 }
 
 /// Starts `t`'s host, with an instance pool of `pool` slots if set.
