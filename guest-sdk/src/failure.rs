@@ -92,19 +92,20 @@ impl std::error::Error for Failure {}
 /// Result of workflow code.
 pub type Result<T, E = Failure> = std::result::Result<T, E>;
 
-pub(crate) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
+/// `what` names the value in a failure (formatted only then), as for [`decode_outcome`].
+pub(crate) fn encode<T: Serialize + ?Sized>(what: &dyn fmt::Display, value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value)
         .map_err(|e| Failure::non_retryable("EncodeError", format!("{what} does not encode: {e}")))
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(what: &dyn fmt::Display, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes)
         .map_err(|e| Failure::non_retryable("DecodeError", format!("{what} does not decode: {e}")))
 }
 
 /// `what` names the operation in a failure (formatted only then).
 pub(crate) fn decode_outcome<O: DeserializeOwned>(
-    what: &dyn std::fmt::Display,
+    what: &dyn fmt::Display,
     outcome: wit::Outcome,
 ) -> Result<O> {
     match outcome {

@@ -158,7 +158,7 @@ impl<T: DeserializeOwned> SignalChannel<T> {
                 .get_mut(&self.name)
                 .and_then(|q| q.pop_front())
         })?;
-        Some(decode(&format!("signal '{}'", self.name), &bytes))
+        Some(decode(&format_args!("signal '{}'", self.name), &bytes))
     }
 
     /// Waits for the next signal. Returns a `Canceled` failure if the workflow is canceled
@@ -240,8 +240,8 @@ where
 {
     let what = format!("query '{name}'");
     let h: Handler = Rc::new(move |bytes| {
-        let input = decode(&format!("input of {what}"), &bytes)?;
-        encode(&format!("result of {what}"), &handler(input)?)
+        let input = decode(&format_args!("input of {what}"), &bytes)?;
+        encode(&format_args!("result of {what}"), &handler(input)?)
     });
     STATE.with(|s| s.borrow_mut().queries.insert(name.to_string(), h));
 }
@@ -280,13 +280,13 @@ where
     let what2 = what.clone();
     let v: Option<Validator> = validator.map(|v| {
         Rc::new(move |bytes: &[u8]| {
-            let input: I = decode(&format!("input of {what2}"), bytes)?;
+            let input: I = decode(&format_args!("input of {what2}"), bytes)?;
             v(&input)
         }) as Validator
     });
     let h: Handler = Rc::new(move |bytes| {
-        let input = decode(&format!("input of {what}"), &bytes)?;
-        encode(&format!("result of {what}"), &handler(input)?)
+        let input = decode(&format_args!("input of {what}"), &bytes)?;
+        encode(&format_args!("result of {what}"), &handler(input)?)
     });
     STATE.with(|s| s.borrow_mut().updates.insert(name.to_string(), (v, h)));
 }
@@ -333,7 +333,7 @@ where
     let what2 = what.clone();
     let v: Option<Validator> = validator.map(|v| {
         Rc::new(move |bytes: &[u8]| {
-            let input: I = decode(&format!("input of {what2}"), bytes)?;
+            let input: I = decode(&format_args!("input of {what2}"), bytes)?;
             v(&input)
         }) as Validator
     });
@@ -341,9 +341,9 @@ where
     let h: AsyncHandler = Rc::new(move |bytes: Vec<u8>| {
         let (handler, what) = (handler.clone(), what.clone());
         Box::pin(async move {
-            let input: I = decode(&format!("input of {what}"), &bytes)?;
+            let input: I = decode(&format_args!("input of {what}"), &bytes)?;
             let out = handler(input).await?;
-            encode(&format!("result of {what}"), &out)
+            encode(&format_args!("result of {what}"), &out)
         })
     });
     STATE.with(|s| {
