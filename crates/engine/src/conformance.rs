@@ -26,6 +26,7 @@ macro_rules! conformance_tests {
             start_and_history_read_back,
             duplicate_start_refused_by_id_reuse_policy,
             task_completion_records_activity_and_timer_commands,
+            eager_activities_are_leased_by_their_task,
             closing_a_parent_reports_its_terminated_child,
             a_stale_task_conflicts,
             activity_lease_heartbeat_and_reports,
@@ -274,6 +275,63 @@ pub fn task_completion_records_activity_and_timer_commands(h: &mut dyn Harness) 
     assert_eq!(
         (wft, act, timer, nexus),
         (None, Some(T0 + 10), Some(T0 + 60), None)
+    );
+}
+
+/// A task's activities that the host has room to run now are leased by the task's own
+/// commit: their queue entries stand at the lease's expiry (for a host that is gone), and
+/// only the others are work for a queue worker to look for (`Effects::activities`).
+pub fn eager_activities_are_leased_by_their_task(h: &mut dyn Harness) {
+    let store = store(h.create());
+    let qk = queue_key(&ns(), "q");
+    let commit = |run: RunId, n: usize, eager: usize| {
+        store
+            .complete_workflow_task(
+                TaskCompletion {
+                    run,
+                    expected_next_event_id: store.run(run).unwrap().next_event_id,
+                    attempt: 1,
+                    started_ms: T0,
+                    commands: (0..n).map(|_| activity(no_retry(), None)).collect(),
+                    eager_slots: [(qk.clone(), eager)].into_iter().collect(),
+                },
+                T0,
+            )
+            .expect("task")
+    };
+    let run = start(&store, "eager");
+    let fx = commit(run, 1, 1);
+    assert_eq!(fx.eager.len(), 1);
+    assert!(!fx.activities, "{fx:?}");
+    let leased = &fx.eager[0];
+    assert_eq!(
+        (leased.task.attempt, leased.task.attempt_started_ms),
+        (1, T0)
+    );
+    // Nothing to lease until the eager attempt's lease runs out (start-to-close 10 s).
+    assert!(store.lease_activities(&qk, T0, 10).unwrap().0.is_empty());
+    let [_, act, _, _] = store.next_due(&qk).unwrap();
+    assert_eq!(act, Some(T0 + 10_000));
+    // Room for one of two: the other is queued for the worker.
+    let fx = commit(start(&store, "half"), 2, 1);
+    assert_eq!(fx.eager.len(), 1);
+    assert!(fx.activities, "{fx:?}");
+    let (queued, _) = store.lease_activities(&qk, T0, 10).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_ne!(queued[0].scheduled_event_id, fx.eager[0].scheduled_event_id);
+    // Should the host be gone, the eager attempt times out when its lease runs out (and,
+    // with no retries left, the activity with it).
+    assert!(
+        store
+            .lease_activities(&qk, T0 + 10_000, 10)
+            .unwrap()
+            .0
+            .is_empty()
+    );
+    let events = kinds(&store, run);
+    assert_eq!(
+        events[events.len() - 2..],
+        ["ActivityTaskTimedOut", "WorkflowTaskScheduled"]
     );
 }
 

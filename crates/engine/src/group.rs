@@ -22,6 +22,7 @@
 //! write of the holder then runs in a batch of its own.
 
 use super::*;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -49,6 +50,21 @@ pub(super) struct Group {
     /// Commits made, and the writes they carried.
     commits: AtomicU64,
     writes: AtomicU64,
+    /// Commits that left a Workflow Task queued ([`Group::workflow_tasks_queued`]).
+    queued_workflow_tasks: AtomicU64,
+}
+
+thread_local! {
+    /// The Workflow Tasks the write running on this thread queued (`true`) or took off the
+    /// queue (`false`), with their due times: its batch takes them once the write succeeded
+    /// ([`note_workflow_task`]).
+    static NOTED: RefCell<Vec<(bool, u64, RunId)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The write running on this thread queued a Workflow Task of `run` due at `due_ms`
+/// (`queued`), or took it off the queue.
+pub(super) fn note_workflow_task(queued: bool, due_ms: u64, run: RunId) {
+    NOTED.with(|n| n.borrow_mut().push((queued, due_ms, run)));
 }
 
 #[derive(Default)]
@@ -79,6 +95,24 @@ struct Open {
     /// Held writes among them, whose callers have not given the hold back.
     holds: usize,
     since: std::time::Instant,
+    /// The Workflow Tasks its writes queued and did not take off the queue again (a task
+    /// run at once by the write that woke it leaves none): due time and run.
+    queued: Vec<(u64, RunId)>,
+}
+
+impl Open {
+    /// Takes what the write that just ran noted (see [`note_workflow_task`]).
+    fn take_notes(&mut self) {
+        NOTED.with(|n| {
+            for (queued, due_ms, run) in n.borrow_mut().drain(..) {
+                if queued {
+                    self.queued.push((due_ms, run));
+                } else if let Some(i) = self.queued.iter().position(|q| *q == (due_ms, run)) {
+                    self.queued.swap_remove(i);
+                }
+            }
+        });
+    }
 }
 
 /// What became of a batch, as its writes learn it.
@@ -181,6 +215,7 @@ impl Group {
                         writes: 0,
                         holds: 0,
                         since: std::time::Instant::now(),
+                        queued: Vec::new(),
                     });
                 }
                 Err(e) => {
@@ -193,10 +228,12 @@ impl Group {
         }
         let open = st.open.as_mut().expect("opened above");
         let number = open.number;
+        NOTED.with(|n| n.borrow_mut().clear());
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| open.batch.run(job)));
         let own_error = match ran {
             Ok(Ok(())) => {
                 open.writes += 1;
+                open.take_notes();
                 None
             }
             Ok(Err(JobFailed {
@@ -319,10 +356,15 @@ impl Group {
         st.committing = true;
         drop(st);
         let writes = open.writes;
+        let queued = !open.queued.is_empty();
         let committed = open.batch.commit();
         if committed.is_ok() {
             self.commits.fetch_add(1, Ordering::Relaxed);
             self.writes.fetch_add(writes as u64, Ordering::Relaxed);
+            if queued {
+                // Counted before any of the batch's writes returns.
+                self.queued_workflow_tasks.fetch_add(1, Ordering::SeqCst);
+            }
         }
         let mut st = self.lock();
         st.committing = false;
@@ -422,6 +464,13 @@ impl Group {
             commits: self.commits.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many commits left a Workflow Task queued: it moves, before any write of such a
+    /// commit returns, only when a committed write queued a task that the same commit did not
+    /// take off the queue again.
+    pub(super) fn workflow_tasks_queued(&self) -> u64 {
+        self.queued_workflow_tasks.load(Ordering::SeqCst)
     }
 
     /// Aborts the open batch: every write that ran in it runs again.

@@ -371,6 +371,14 @@ impl Store {
         self.group.stats()
     }
 
+    /// How many commits left a Workflow Task queued (due now or later), counted before any
+    /// write of such a commit returns: a host wakes its Workflow Task loop after a commit only
+    /// when this moved. A Workflow Task queued and run in one commit (the task an activity
+    /// result wakes, run at once: [`Store::report_activity_then`]) does not move it.
+    pub fn workflow_tasks_queued(&self) -> u64 {
+        self.group.workflow_tasks_queued()
+    }
+
     /// Where the database is (the location the backend was opened with).
     pub fn path(&self) -> &Path {
         &self.path

@@ -94,7 +94,7 @@ impl W<'_> {
             now_ms,
             EventKind::WorkflowTaskScheduled { attempt: 1 },
         )?;
-        self.tx.queue_workflow_task(now_ms, run)?;
+        self.queue_workflow_task(now_ms, run)?;
         rec.workflow_task = Some(PendingWorkflowTask {
             attempt: 1,
             due_ms: now_ms,
@@ -121,7 +121,7 @@ impl W<'_> {
         rec.close_ms = Some(now_ms);
         self.closed.push(run);
         if let Some(p) = rec.workflow_task.take() {
-            self.tx.dequeue_workflow_task(p.due_ms, run)?;
+            self.dequeue_workflow_task(p.due_ms, run)?;
         }
         if let Some(t) = rec.options.run_timeout_ms {
             self.tx
@@ -326,7 +326,7 @@ impl W<'_> {
         }
         // WorkflowTaskScheduled is the last of them.
         let id = EventId(rec.next_event_id - 1);
-        self.tx.queue_workflow_task(n.first_task_due_ms, run)?;
+        self.queue_workflow_task(n.first_task_due_ms, run)?;
         rec.workflow_task = Some(PendingWorkflowTask {
             attempt: 1,
             due_ms: n.first_task_due_ms,

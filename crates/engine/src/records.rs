@@ -392,7 +392,8 @@ pub struct TaskCompletion {
 pub struct Effects {
     /// Runs that closed.
     pub closed: Vec<RunId>,
-    /// Activity tasks were queued.
+    /// Activity tasks were queued for a queue worker to lease (not those the commit leased
+    /// itself: [`Effects::eager`]).
     pub activities: bool,
     /// Timers were started.
     pub timers: bool,

@@ -273,7 +273,7 @@ impl Store {
                 cancel_requested,
                 id_reuse_policy: old.id_reuse_policy,
             };
-            w.tx.queue_workflow_task(now_ms, new_run)?;
+            w.queue_workflow_task(now_ms, new_run)?;
             if let Some(t) = rec.options.run_timeout_ms {
                 w.tx.add_deadline(at(now_ms.saturating_add(t), new_run, 0), DeadlineKind::RunTimeout)?;
             }

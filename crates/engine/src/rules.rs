@@ -25,6 +25,28 @@ pub(super) fn at(at_ms: u64, run: RunId, id: u64) -> Due {
 }
 
 impl W<'_> {
+    /// Queues a Workflow Task of `run` due at `due_ms` (see [`Store::workflow_tasks_queued`]).
+    pub(super) fn queue_workflow_task(
+        &mut self,
+        due_ms: u64,
+        run: RunId,
+    ) -> Result<(), StoreError> {
+        self.tx.queue_workflow_task(due_ms, run)?;
+        group::note_workflow_task(true, due_ms, run);
+        Ok(())
+    }
+
+    /// Takes the Workflow Task of `run` due at `due_ms` off the queue.
+    pub(super) fn dequeue_workflow_task(
+        &mut self,
+        due_ms: u64,
+        run: RunId,
+    ) -> Result<(), StoreError> {
+        self.tx.dequeue_workflow_task(due_ms, run)?;
+        group::note_workflow_task(false, due_ms, run);
+        Ok(())
+    }
+
     /// The record of `run`, which must exist.
     pub(super) fn get_run(&self, run: RunId) -> Result<RunRecord, StoreError> {
         self.tx.run(run)?.ok_or_else(|| StoreError::Encoding {

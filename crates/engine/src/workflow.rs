@@ -188,7 +188,7 @@ impl Store {
                 return Ok(false);
             }
             if let Some(p) = rec.workflow_task.take() {
-                w.tx.dequeue_workflow_task(p.due_ms, run)?;
+                w.dequeue_workflow_task(p.due_ms, run)?;
             }
             w.append(
                 run,

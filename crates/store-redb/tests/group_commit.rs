@@ -319,6 +319,8 @@ fn a_write_and_the_task_it_wakes_commit_together() {
     let (store, counts) = flaky_store(&path, 0);
     let commits = || counts.commits.load(Ordering::SeqCst);
     let before = commits();
+    // A task run in the commit that queued it leaves nothing for the Workflow Task loop.
+    let queued = store.workflow_tasks_queued();
     let schedule = Command::ScheduleActivity {
         activity_type: "a".into(),
         input: Payload::json(&serde_json::json!(2)),
@@ -372,6 +374,20 @@ fn a_write_and_the_task_it_wakes_commit_together() {
     assert!(fx.unwrap().workflow_task);
     assert!(!task.expect("the woken task ran").unwrap().closed.is_empty());
     assert_eq!(commits() - before, 1, "result and task in one commit");
+    assert_eq!(store.workflow_tasks_queued(), queued);
+    // A start whose task does not run at once moves the count, and so does a signal.
+    let other = store
+        .start_workflow_with(&start_request("other"), 23, StartQuota::UNLIMITED, None)
+        .unwrap()
+        .0;
+    assert_eq!(store.workflow_tasks_queued(), queued + 1);
+    let loaded = store.load_task_run(other, 0).unwrap();
+    store
+        .complete_workflow_task(completion(other, &loaded, Vec::new()), 24)
+        .unwrap();
+    assert_eq!(store.workflow_tasks_queued(), queued + 1, "a task ran");
+    store.signal(other, "s", Payload::default(), 25).unwrap();
+    assert_eq!(store.workflow_tasks_queued(), queued + 2);
     let expected = [
         "WorkflowExecutionStarted",
         "WorkflowTaskScheduled",

@@ -232,7 +232,7 @@ impl Inner {
                 }
             }
         }
-        self.wake.committed(fx);
+        self.wake.committed(fx, self.store.workflow_tasks_queued());
     }
 
     /// Holds `run` for one task; `None` if a task of it is in flight.

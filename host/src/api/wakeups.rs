@@ -6,6 +6,7 @@
 
 use crate::store::Effects;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, watch};
 use weft_core::ids::RunId;
@@ -27,6 +28,17 @@ pub(super) struct Wakeups {
     /// queue's worker) or polled by remote workers (any number of waiters), created when
     /// first asked for.
     activities: Mutex<HashMap<String, Arc<Notify>>>,
+    /// The store's count of commits that queued a Workflow Task
+    /// (`Store::workflow_tasks_queued`) as of the last commit that woke the Workflow Task loop.
+    workflow_tasks_queued: AtomicU64,
+    /// The Workflow Task loop passed over due tasks for want of a slot, a permit or the run's
+    /// claim ([`Wakeups::workflow_tasks_starved`]): only then does a freed slot or released
+    /// run wake it.
+    workflow_tasks_starved: AtomicBool,
+    /// In-process activity queue workers that found due tasks they had no permit or host
+    /// slot for ([`Wakeups::activity_starved`]): only they want to hear that an attempt
+    /// ended.
+    starved: AtomicUsize,
 }
 
 impl Wakeups {
@@ -40,6 +52,9 @@ impl Wakeups {
             timers: Notify::new(),
             nexus: Notify::new(),
             activities: Mutex::new(HashMap::new()),
+            starved: AtomicUsize::new(0),
+            workflow_tasks_queued: AtomicU64::new(0),
+            workflow_tasks_starved: AtomicBool::new(false),
         }
     }
 
@@ -53,12 +68,15 @@ impl Wakeups {
             .clone()
     }
 
-    /// After a commit whose effects are `fx`: the loops with work in it. The Workflow Task loop
-    /// is woken by every commit, since nearly every one can schedule a task (a completion, a
-    /// fired timer, a closed child reporting to its parent) and the effects do not flag all of
-    /// them. The timer loop is also woken when a run started or closed: a child's or a
-    /// continued run's timeouts are deadlines the effects do not flag as timers.
-    pub(super) fn committed(&self, fx: &Effects) {
+    /// After a commit whose effects are `fx`, with the store's count of commits that queued a
+    /// Workflow Task at `workflow_tasks_queued`: the loops with work in it. The Workflow Task
+    /// loop is woken when that count moved since the last commit that woke it: it moves
+    /// before any write of such a commit returns, whichever rule queued the task (a
+    /// completion, a fired timer, a closed child reporting to its parent), so no commit that
+    /// queued one goes unseen; a task run at once in the commit that queued it wakes nobody.
+    /// The timer loop is also woken when a run started or closed: a child's or a continued
+    /// run's timeouts are deadlines the effects do not flag as timers.
+    pub(super) fn committed(&self, fx: &Effects, workflow_tasks_queued: u64) {
         self.any.send_modify(|v| *v = v.wrapping_add(1));
         if !fx.closed.is_empty() {
             let mut closing = self.closing.lock().expect("wake-ups lock");
@@ -68,7 +86,13 @@ impl Wakeups {
                 }
             }
         }
-        self.workflow_tasks.notify_one();
+        if self
+            .workflow_tasks_queued
+            .fetch_max(workflow_tasks_queued, Ordering::SeqCst)
+            < workflow_tasks_queued
+        {
+            self.workflow_tasks.notify_one();
+        }
         if fx.timers || fx.workflow_task || !fx.closed.is_empty() {
             self.timers.notify_one();
         }
@@ -109,10 +133,51 @@ impl Wakeups {
         }
     }
 
-    /// A run's claim was released: the Workflow Task loop and updates waiting for the run.
+    /// A run's claim was released: updates waiting for the run, and the Workflow Task loop if
+    /// it passed a task over.
     pub(super) fn run_released(&self) {
         self.any.send_modify(|v| *v = v.wrapping_add(1));
-        self.workflow_tasks.notify_one();
+        self.workflow_task_room();
+    }
+
+    /// A Workflow Task slot was given back or a run's claim released: wakes the Workflow Task
+    /// loop if its last round passed due tasks over.
+    pub(super) fn workflow_task_room(&self) {
+        fence(Ordering::SeqCst);
+        if self.workflow_tasks_starved.load(Ordering::SeqCst) {
+            self.workflow_tasks.notify_one();
+        }
+    }
+
+    /// The Workflow Task loop begins a round (`true`, before it reads which runs are claimed
+    /// and which slots are free, so that room made after those reads wakes it again), or
+    /// ends one having passed due tasks over (`true`) or not (`false`).
+    pub(super) fn workflow_tasks_starved(&self, starved: bool) {
+        self.workflow_tasks_starved.store(starved, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// An in-process activity queue worker found due tasks it could not lease for want of a
+    /// permit or a host slot (`true`), or no longer wants for one (`false`, after a `true`).
+    /// Marked before the worker reads its permits, so that an attempt ending after that read
+    /// sees the mark ([`Wakeups::activity_ended`]).
+    pub(super) fn activity_starved(&self, starved: bool) {
+        if starved {
+            self.starved.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.starved.fetch_sub(1, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// An in-process activity attempt ended and gave its permit and host slot back: the queue
+    /// workers are woken if one of them waits for room (the host's slots are shared by every
+    /// queue). Most attempts end with no worker waiting, and wake nobody.
+    pub(super) fn activity_ended(&self) {
+        fence(Ordering::SeqCst);
+        if self.starved.load(Ordering::SeqCst) > 0 {
+            self.activity_queues();
+        }
     }
 
     /// Every activity task queue (an activity's effects do not name its queue, and the host's

@@ -88,7 +88,9 @@ pub(super) fn schedule_activity(
         fx.timers = true;
     }
     w.put_task(run, id.0, &task)?;
-    fx.activities = true;
+    // An eager activity is the host's to run now: its queue entry, at the lease's expiry,
+    // is no work for a queue worker to look for.
+    fx.activities |= !eager;
     Ok(id)
 }
 

@@ -201,7 +201,7 @@ impl Store {
             let Some(mut pending) = rec.workflow_task.take() else {
                 return Ok(());
             };
-            w.tx.dequeue_workflow_task(pending.due_ms, run)?;
+            w.dequeue_workflow_task(pending.due_ms, run)?;
             if let (1, Some(scheduled)) = (attempt, pending.scheduled_event_id) {
                 let started = w.append(
                     run,
@@ -226,7 +226,7 @@ impl Store {
             pending.due_ms = retry_at_ms;
             pending.scheduled_event_id = None;
             pending.last_failure = Some(message.to_string());
-            w.tx.queue_workflow_task(retry_at_ms, run)?;
+            w.queue_workflow_task(retry_at_ms, run)?;
             rec.workflow_task = Some(pending);
             w.put_run(run, &rec)?;
             Ok(())
@@ -261,7 +261,7 @@ fn record_task_events(
     )?;
     let pending = rec.workflow_task.take();
     if let Some(p) = &pending {
-        w.tx.dequeue_workflow_task(p.due_ms, run)?;
+        w.dequeue_workflow_task(p.due_ms, run)?;
     }
     let scheduled = match pending.and_then(|p| p.scheduled_event_id) {
         Some(id) => id,

@@ -87,7 +87,11 @@ impl TaskSource for ActivityQueue {
     }
 
     fn finished(inner: &Inner) {
-        inner.wake.activity_queues();
+        inner.wake.activity_ended();
+    }
+
+    fn starved(&self, inner: &Inner, starved: bool) {
+        inner.wake.activity_starved(starved);
     }
 
     fn run(
@@ -238,7 +242,14 @@ pub(super) async fn run_activity(inner: &Arc<Inner>, leased: LeasedActivity, fre
         if let Some(f) = free {
             f();
         }
-        reported.map(|(fx, _)| fx)
+        reported.map(|(fx, ran)| {
+            // The Workflow Task the outcome scheduled ran and committed with it: it is no
+            // loop's work (the task's own effects were applied when it ended).
+            fx.map(|fx| Effects {
+                workflow_task: fx.workflow_task && ran != Some(Some(true)),
+                ..fx
+            })
+        })
     })
     .await;
     match r {

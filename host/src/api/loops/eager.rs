@@ -26,20 +26,19 @@ pub(crate) struct EagerQueue {
 /// The host as a Workflow Task sees it for eager activities.
 pub(crate) struct EagerHost(pub(crate) Arc<Inner>);
 
-/// Room for one activity: a permit of its queue and a host slot. Dropped unused, it wakes the
-/// queue's worker, which may lease with it.
+/// Room for one activity: a permit of its queue and a host slot. Dropped, used or not, it
+/// gives both back and wakes the queue workers that wait for room.
 struct Room {
     permit: Option<OwnedSemaphorePermit>,
     slot: Option<Slot>,
-    queue_key: String,
     inner: Arc<Inner>,
 }
 
 impl Drop for Room {
     fn drop(&mut self) {
-        if self.permit.take().is_some() | self.slot.take().is_some() {
-            self.inner.wake.activity_queue(&self.queue_key).notify_one();
-        }
+        // Given back before the workers are told.
+        drop((self.permit.take(), self.slot.take()));
+        ActivityQueue::finished(&self.inner);
     }
 }
 
@@ -73,7 +72,6 @@ impl EagerActivities for EagerHost {
                 Box::new(Room {
                     permit: Some(permit),
                     slot: Some(slot),
-                    queue_key: queue_key.to_string(),
                     inner: inner.clone(),
                 }) as EagerRoom
             })
@@ -95,12 +93,8 @@ impl EagerActivities for EagerHost {
             tracing::error!("an eager activity found no runtime to run on");
             return;
         };
-        let inner2 = inner.clone();
         // The room goes back with its permit and slot.
-        let free = Box::new(move || {
-            drop(room);
-            ActivityQueue::finished(&inner2);
-        });
+        let free = Box::new(move || drop(room));
         let handle = rt.spawn(async move { run_activity(&inner, leased, free).await });
         if let Some(running) = running {
             running.lock().expect("running lock").push(handle);

@@ -65,6 +65,11 @@ pub(super) trait TaskSource: Send + Sync + 'static {
     /// slot may serve another task (at the latest when it returns).
     fn run(inner: &Arc<Inner>, task: Self::Task, free: Free) -> impl Future<Output = ()> + Send;
 
+    /// The worker found due tasks it may lack room for (`true`: marked before it reads its
+    /// permits, and kept while it waits without leasing them all), or no longer does
+    /// (`false`). [`TaskSource::finished`] may wake only starved workers.
+    fn starved(&self, _inner: &Inner, _starved: bool) {}
+
     /// Called when nothing can be leased now (no free permit or nothing due) and when the
     /// worker stops: withdraws the queue's demand for host slots, if it keeps one.
     fn idle(&self, _inner: &Inner) {}
@@ -114,8 +119,13 @@ async fn serve<S: TaskSource>(
     running: Arc<Mutex<Vec<JoinHandle<()>>>>,
     mut stop: Stopping,
 ) {
+    // Due tasks were found that may want room (see `TaskSource::starved`).
+    let mut starved = false;
     // Ends the worker: no more eager tasks, and every running task aborted.
-    let end = |inner: &Inner, source: &S| {
+    let end = |inner: &Inner, source: &S, starved: bool| {
+        if starved {
+            source.starved(inner, false);
+        }
         source.idle(inner);
         if let Some(qk) = source.eager_key() {
             inner.eager.lock().expect("eager lock").remove(qk);
@@ -130,14 +140,19 @@ async fn serve<S: TaskSource>(
             .expect("running lock")
             .retain(|h| !h.is_finished());
         if source.gone(&inner) {
-            end(&inner, &source);
+            end(&inner, &source, starved);
             return;
         }
         let now = inner.now_ms();
         let next = source.next_due(&inner);
+        let due = next.is_some_and(|d| d <= now);
+        if due != starved {
+            starved = due;
+            source.starved(&inner, starved);
+        }
         let free = permits.available_permits();
         // The permits are taken before the lease: eager activities take them too.
-        let held = (free > 0 && next.is_some_and(|d| d <= now))
+        let held = (free > 0 && due)
             .then(|| permits.clone().try_acquire_many_owned(free as u32).ok())
             .flatten();
         if let Some(mut held) = held {
@@ -174,7 +189,7 @@ async fn serve<S: TaskSource>(
         )
         .await
         {
-            end(&inner, &source);
+            end(&inner, &source, starved);
             return;
         }
     }

@@ -14,21 +14,31 @@ use tracing::{error, info, warn};
 
 pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
     loop {
+        // Until this round shows otherwise, room made from here on (a slot given back, a run
+        // released) wakes the loop again.
+        inner.wake.workflow_tasks_starved(true);
         let now = inner.now_ms();
         // Each namespace brings at most as many candidates as it could run at once, and runs
         // with a task in flight are passed over: another namespace's due tasks are found
         // behind one namespace's backlog.
         let mut per_ns: HashMap<Namespace, usize> = HashMap::new();
         let capacity = inner.limits.max_concurrent_workflow_tasks.max(1);
+        let passed_over = std::cell::Cell::new(false);
+        const ROUND: usize = 256;
         let round = {
             let in_flight = inner.in_flight.lock().expect("in-flight lock").clone();
             inner.store.workflow_task_round(
                 now,
-                256,
-                |run| in_flight.contains_key(&run),
+                ROUND,
+                |run| {
+                    let busy = in_flight.contains_key(&run);
+                    passed_over.set(passed_over.get() | busy);
+                    busy
+                },
                 |_, ns| {
                     let n = per_ns.entry(ns.clone()).or_default();
                     *n += 1;
+                    passed_over.set(passed_over.get() | (*n > capacity));
                     *n > capacity
                 },
             )
@@ -37,9 +47,12 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
             Ok(r) => r,
             Err(e) => {
                 error!("cannot read workflow tasks: {e}");
+                passed_over.set(true);
                 (Vec::new(), None)
             }
         };
+        // A full round may have left due tasks unread.
+        passed_over.set(passed_over.get() | (due.len() >= ROUND));
         let mut demand: HashMap<Namespace, usize> = HashMap::new();
         for (_, ns) in &due {
             *demand.entry(ns.clone()).or_default() += 1;
@@ -48,16 +61,20 @@ pub(super) async fn workflow_task_loop(inner: Arc<Inner>, mut stop: Stopping) {
         for (run, ns) in due {
             // A namespace at its quota or its fair share waits; others go on.
             let Ok(ns_permit) = inner.ns(&ns).task_permits.clone().try_acquire_owned() else {
+                passed_over.set(true);
                 continue;
             };
             let Some(slot) = inner.workflow_task_slots.acquire(&ns, 1).pop() else {
+                passed_over.set(true);
                 continue;
             };
             let Some(token) = inner.claim(run) else {
+                passed_over.set(true);
                 continue;
             };
             spawn_workflow_task(&inner, run, ns, token, (slot, ns_permit));
         }
+        inner.wake.workflow_tasks_starved(passed_over.get());
         if !wait(&inner, &inner.wake.workflow_tasks, &mut stop, next).await {
             return;
         }
@@ -79,7 +96,7 @@ fn probe_and_slot(
     let (inner2, held2) = (inner.clone(), held.clone());
     probe.on_commit(move || {
         drop(held2.lock().expect("slot lock").take());
-        inner2.wake.workflow_tasks.notify_one();
+        inner2.wake.workflow_task_room();
     });
     let inner = inner.clone();
     probe.on_committed(move || inner.release(run, token));
