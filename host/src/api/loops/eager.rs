@@ -97,7 +97,14 @@ impl EagerActivities for EagerHost {
         let free = Box::new(move || drop(room));
         let handle = rt.spawn(async move { run_activity(&inner, leased, free).await });
         if let Some(running) = running {
-            running.lock().expect("running lock").push(handle);
+            let mut running = running.lock().expect("running lock");
+            // The worker sweeps ended tasks out when it wakes, which an eager activity's end
+            // no longer makes it do: swept here too before the list grows, so that it holds
+            // at most about twice the tasks still running.
+            if running.len() == running.capacity() {
+                running.retain(|h| !h.is_finished());
+            }
+            running.push(handle);
         }
     }
 }
