@@ -38,7 +38,7 @@ pub(super) struct Wakeups {
     /// In-process activity queue workers that found due tasks they had no permit or host
     /// slot for ([`Wakeups::activity_starved`]): only they want to hear that an attempt
     /// ended.
-    starved: AtomicUsize,
+    activity_queues_starved: AtomicUsize,
 }
 
 impl Wakeups {
@@ -52,7 +52,7 @@ impl Wakeups {
             timers: Notify::new(),
             nexus: Notify::new(),
             activities: Mutex::new(HashMap::new()),
-            starved: AtomicUsize::new(0),
+            activity_queues_starved: AtomicUsize::new(0),
             workflow_tasks_queued: AtomicU64::new(0),
             workflow_tasks_starved: AtomicBool::new(false),
         }
@@ -163,9 +163,9 @@ impl Wakeups {
     /// sees the mark ([`Wakeups::activity_ended`]).
     pub(super) fn activity_starved(&self, starved: bool) {
         if starved {
-            self.starved.fetch_add(1, Ordering::SeqCst);
+            self.activity_queues_starved.fetch_add(1, Ordering::SeqCst);
         } else {
-            self.starved.fetch_sub(1, Ordering::SeqCst);
+            self.activity_queues_starved.fetch_sub(1, Ordering::SeqCst);
         }
         fence(Ordering::SeqCst);
     }
@@ -175,7 +175,7 @@ impl Wakeups {
     /// queue). Most attempts end with no worker waiting, and wake nobody.
     pub(super) fn activity_ended(&self) {
         fence(Ordering::SeqCst);
-        if self.starved.load(Ordering::SeqCst) > 0 {
+        if self.activity_queues_starved.load(Ordering::SeqCst) > 0 {
             self.activity_queues();
         }
     }
